@@ -1,0 +1,140 @@
+/**
+ * Operator API (admin role): clients and their tokens, signing-key rotation, dead letters, and a stream's
+ * recent delivery outcomes.
+ */
+import { Hono } from 'hono'
+import type { AuthEnv } from '../auth/middleware.js'
+import { requireRole } from '../auth/middleware.js'
+import { ROLES, type BootstrapAdmin, type ClientRegistry, type Role } from '../auth/clients.js'
+import { SIGNING_ALGS, type SigningAlg } from '../config/config.js'
+import type { KeyStore } from '../keys/keystore.js'
+import type { StreamStore } from '../streams/store.js'
+import type { Outbox } from '../delivery/outbox.js'
+import { asObject, readJsonBody, rejectUnknown } from '../http/json-body.js'
+import { badRequest, notFound } from '../http/errors.js'
+
+const MAX_BODY = 64 * 1024
+
+export interface AdminDeps {
+  clients: ClientRegistry
+  admin: BootstrapAdmin
+  keys: KeyStore
+  streams: StreamStore
+  outbox: Outbox
+  wake(): Promise<void>
+}
+
+function limitParam(raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) throw badRequest(`limit: must be a whole number from 1 to ${max}`)
+  return Number(raw)
+}
+
+async function optionalBody(c: Parameters<typeof readJsonBody>[0]): Promise<Record<string, unknown>> {
+  const hasBody = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined
+  return hasBody ? asObject(await readJsonBody(c, MAX_BODY)) : {}
+}
+
+export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>()
+  app.use('/admin/*', requireRole(deps.clients, deps.admin, 'admin'))
+  app.use('/admin/*', async (c, next) => {
+    await next()
+    c.header('Cache-Control', 'no-store')
+  })
+
+  app.post('/admin/clients', async (c) => {
+    const body = asObject(await readJsonBody(c, MAX_BODY))
+    rejectUnknown(body, ['name', 'roles', 'signing_alg', 'audience'])
+    if (typeof body.name !== 'string' || body.name.trim() === '' || body.name.length > 200) throw badRequest('name: required, a string of 1 to 200 characters')
+    if (!Array.isArray(body.roles) || body.roles.length === 0) throw badRequest(`roles: required, a non-empty array of ${ROLES.join(', ')}`)
+    for (const role of body.roles) if (!ROLES.includes(role as Role)) throw badRequest(`roles: unknown role ${JSON.stringify(role)}; roles are ${ROLES.join(', ')}`)
+    const alg = body.signing_alg ?? 'RS256'
+    if (!SIGNING_ALGS.includes(alg as SigningAlg)) throw badRequest(`signing_alg: must be one of ${SIGNING_ALGS.join(', ')}`)
+    if (body.audience !== undefined && (typeof body.audience !== 'string' || body.audience === '' || body.audience.length > 512)) {
+      throw badRequest('audience: must be a non-empty string of at most 512 characters')
+    }
+    const { client, token } = await deps.clients.create({
+      name: body.name,
+      roles: body.roles as Role[],
+      signing_alg: alg as SigningAlg,
+      ...(typeof body.audience === 'string' ? { audience: body.audience } : {}),
+    })
+    return c.json({ ...client, token }, 201)
+  })
+
+  app.get('/admin/clients', async (c) => c.json({ clients: await deps.clients.list() }))
+
+  app.get('/admin/clients/:client_id', async (c) => {
+    const client = await deps.clients.get(c.req.param('client_id'))
+    if (!client) throw notFound('client not found')
+    return c.json(client)
+  })
+
+  app.delete('/admin/clients/:client_id', async (c) => {
+    const id = c.req.param('client_id')
+    const streams = await deps.streams.listForClient(id)
+    if (!(await deps.clients.delete(id))) throw notFound('client not found')
+    // A deleted receiver's streams go with it: nothing more is minted or delivered for them.
+    for (const stream of streams) {
+      await deps.streams.remove(stream)
+      await deps.outbox.purge(stream.stream_id)
+    }
+    return c.body(null, 204)
+  })
+
+  app.get('/admin/keys', async (c) => c.json({ keys: await deps.keys.list() }))
+
+  app.post('/admin/keys/rotate', async (c) => {
+    const body = await optionalBody(c)
+    rejectUnknown(body, ['algs'])
+    let algs: SigningAlg[] = [...SIGNING_ALGS]
+    if (body.algs !== undefined) {
+      if (!Array.isArray(body.algs) || body.algs.length === 0 || body.algs.some((a) => !SIGNING_ALGS.includes(a as SigningAlg))) {
+        throw badRequest(`algs: must be a non-empty array of ${SIGNING_ALGS.join(', ')}`)
+      }
+      algs = [...new Set(body.algs as SigningAlg[])]
+    }
+    const rotated = await deps.keys.rotate(algs)
+    return c.json({ rotated, keys: await deps.keys.list() })
+  })
+
+  app.get('/admin/dead-letters', async (c) => {
+    const limit = limitParam(c.req.query('limit'), 100, 1000)
+    const before = c.req.query('before')
+    if (before !== undefined && !/^\d+$/.test(before)) throw badRequest('before: must be a time in milliseconds (the failed_at of the last letter of the previous page)')
+    const streamId = c.req.query('stream_id')
+    const letters = await deps.outbox.listDeadLetters({ limit, ...(streamId ? { streamId } : {}), ...(before ? { before: Number(before) } : {}) })
+    return c.json({ dead_letters: letters })
+  })
+
+  app.post('/admin/dead-letters/redrive', async (c) => {
+    const body = await optionalBody(c)
+    rejectUnknown(body, ['ids', 'stream_id'])
+    if (body.ids !== undefined && (!Array.isArray(body.ids) || body.ids.length === 0 || body.ids.length > 10_000 || body.ids.some((id) => typeof id !== 'string'))) {
+      throw badRequest('ids: must be a non-empty array of dead-letter ids (at most 10000)')
+    }
+    if (body.stream_id !== undefined && typeof body.stream_id !== 'string') throw badRequest('stream_id: must be a string')
+    const letters = body.ids
+      ? await deps.outbox.getDeadLetters(body.ids as string[])
+      : await deps.outbox.listDeadLetters({ limit: 10_000, ...(typeof body.stream_id === 'string' ? { streamId: body.stream_id } : {}) })
+    const redriven: string[] = []
+    const skipped: { id: string; reason: string }[] = []
+    for (const letter of letters) {
+      if (typeof body.stream_id === 'string' && letter.stream_id !== body.stream_id) continue
+      if (await deps.outbox.redrive(letter)) redriven.push(letter.id)
+      else skipped.push({ id: letter.id, reason: 'stream deleted or disabled' })
+    }
+    if (redriven.length > 0) await deps.wake()
+    return c.json({ redriven, skipped })
+  })
+
+  app.get('/admin/streams/:stream_id/deliveries', async (c) => {
+    const id = c.req.param('stream_id')
+    if (!(await deps.streams.get(id))) throw notFound('stream not found')
+    const limit = limitParam(c.req.query('limit'), 100, 1000)
+    return c.json({ stream_id: id, pending: await deps.outbox.pending(id), deliveries: await deps.outbox.deliveries(id, limit) })
+  })
+
+  return app
+}

@@ -1,0 +1,114 @@
+/**
+ * Composition root: connects Redis (or starts the embedded one), loads keys, and starts the HTTP API, the
+ * fan-out worker and the push dispatcher of one broker process. Every piece of state lives in Redis, so
+ * any number of these processes can share one Redis.
+ */
+import type { AddressInfo } from 'node:net'
+import { serve, type ServerType } from '@hono/node-server'
+import type { Config } from './config/config.js'
+import type { Logger } from './lib/log.js'
+import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js'
+import { connectRedis } from './redis/connection.js'
+import { KeyStore } from './keys/keystore.js'
+import { BootstrapAdmin, ClientRegistry } from './auth/clients.js'
+import { StreamStore } from './streams/store.js'
+import { streamRoutes } from './streams/routes.js'
+import { Outbox } from './delivery/outbox.js'
+import { Dispatcher } from './delivery/dispatcher.js'
+import { createPushClient } from './delivery/push-client.js'
+import { FanOut } from './ingest/fan-out.js'
+import { createFanOutWorker, createIngestQueue } from './ingest/queue.js'
+import { ingestRoutes } from './ingest/routes.js'
+import { adminRoutes } from './admin/routes.js'
+import { createApp } from './http/app.js'
+import { EVENT_TYPES } from './events/catalog.js'
+
+export interface Broker {
+  /** Base URL the HTTP server answers on (not necessarily the issuer). */
+  url: string
+  port: number
+  /** Set when this start generated the bootstrap admin token; shown once, never stored. */
+  generatedAdminToken: string | undefined
+  close(): Promise<void>
+}
+
+/** Event types a stream can request: everything an emitter can post. */
+export const STREAM_EVENTS_SUPPORTED: readonly string[] = EVENT_TYPES.filter((t) => t.ingestible).map((t) => t.uri)
+
+export async function startBroker(config: Config, log: Logger): Promise<Broker> {
+  let embedded: EmbeddedRedis | undefined
+  if (config.redisUrl === undefined) {
+    embedded = await startEmbeddedRedis(config.dataDir)
+    log.info('embedded redis-server running', { url: embedded.url })
+  }
+  const redisUrl = config.redisUrl ?? embedded!.url
+  const redis = connectRedis(redisUrl, 'main')
+  await checkEvictionPolicy(redis, log)
+
+  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds)
+  await keys.init()
+  const clients = new ClientRegistry(redis)
+  const admin = new BootstrapAdmin(redis, config.adminToken)
+  const generatedAdminToken = await admin.init()
+  const streams = new StreamStore(redis)
+  const outbox = new Outbox(redis, config.pausedBufferMax)
+
+  const pushClient = createPushClient({
+    allowPrivate: config.allowPrivatePush,
+    connectTimeoutMs: config.pushConnectTimeoutMs,
+    requestTimeoutMs: config.pushTimeoutMs,
+    maxResponseBytes: config.pushMaxResponseBytes,
+    connectionsPerOrigin: Math.max(config.pushConcurrencyPerStream, 8),
+    userAgent: 'ssf-broker/0.1',
+  })
+  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log)
+  await dispatcher.start()
+  const wake = () => dispatcher.announce()
+
+  const fanOut = new FanOut(config.issuer, keys, streams, outbox, log)
+  const queue = createIngestQueue(redisUrl)
+  const worker = createFanOutWorker(config, redisUrl, async (job) => {
+    if ((await fanOut.run(job.events)) > 0) await dispatcher.announce()
+  })
+  worker.on('error', (err) => log.warn('fan-out worker error', { error: String(err) }))
+  worker.on('failed', (job, err) => log.error('fan-out job failed', { job_id: job?.id, attempts: job?.attemptsMade, error: String(err) }))
+
+  const app = createApp({
+    issuer: config.issuer,
+    keys,
+    log,
+    routes: [
+      streamRoutes({ issuer: config.issuer, eventsSupported: STREAM_EVENTS_SUPPORTED, allowPrivatePush: config.allowPrivatePush, streams, outbox, clients, admin, wake }),
+      ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes }),
+      adminRoutes({ clients, admin, keys, streams, outbox, wake }),
+    ],
+  })
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s))
+    s.once('error', reject)
+  })
+  const port = (server.address() as AddressInfo).port
+
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await worker.close()
+      await dispatcher.stop()
+      await queue.close()
+      await pushClient.close()
+      await redis.quit().catch(() => redis.disconnect())
+      await embedded?.stop()
+    })())
+
+  return { url: `http://127.0.0.1:${port}`, port, generatedAdminToken, close }
+}
+
+async function checkEvictionPolicy(redis: ReturnType<typeof connectRedis>, log: Logger): Promise<void> {
+  try {
+    const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string]
+    if (policy !== 'noeviction') log.warn('Redis maxmemory-policy is not noeviction: queued SETs could be evicted and lost', { policy })
+  } catch {
+    // CONFIG may be disabled on managed Redis; nothing to check then.
+  }
+}

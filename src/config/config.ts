@@ -1,0 +1,166 @@
+/**
+ * Broker configuration: one typed object, read from `SSF_BROKER_*` environment variables, checked at
+ * start. An invalid value stops the broker with a message naming the variable.
+ *
+ * The table in README.md documents every variable; `CONFIG_VARIABLES` below is its single source.
+ */
+export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA'
+export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA']
+
+export interface Config {
+  port: number
+  host: string
+  issuer: string
+  /** Unset: embedded mode (the broker runs its own redis-server under dataDir). */
+  redisUrl: string | undefined
+  dataDir: string
+  adminToken: string | undefined
+  allowPrivatePush: boolean
+  keyRotationOverlapSeconds: number
+  /** Per stream, how many SETs may be in flight at once (distinct subjects only; see dispatcher). */
+  pushConcurrencyPerStream: number
+  /** How many streams one broker process delivers to at the same time. */
+  pushStreamsInFlight: number
+  pushConnectTimeoutMs: number
+  pushTimeoutMs: number
+  pushMaxResponseBytes: number
+  retryBaseMs: number
+  retryMaxMs: number
+  deliveryMaxAgeSeconds: number
+  pausedBufferMax: number
+  /** How long a broker process may hold a stream's delivery lease without renewing it. */
+  leaseMs: number
+  maxEventBodyBytes: number
+  logLevel: 'debug' | 'info' | 'warn' | 'error'
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+interface VariableDoc {
+  name: string
+  default: string
+  meaning: string
+}
+
+/** Every variable the broker reads, with its default and meaning (rendered into README.md). */
+export const CONFIG_VARIABLES: readonly VariableDoc[] = [
+  { name: 'SSF_BROKER_PORT', default: '8080', meaning: 'HTTP port to listen on.' },
+  { name: 'SSF_BROKER_HOST', default: '0.0.0.0', meaning: 'Address to listen on.' },
+  {
+    name: 'SSF_BROKER_ISSUER',
+    default: 'http://localhost:<port>',
+    meaning: 'Transmitter issuer: `issuer` in metadata and `iss` of every SET, byte for byte. No query or fragment.',
+  },
+  {
+    name: 'SSF_BROKER_REDIS_URL',
+    default: '(unset: embedded)',
+    meaning: 'Redis URL (`redis://`, `rediss://`, or `unix:///path`). Unset: the broker starts its own `redis-server` from PATH on a unix socket under the data directory, with AOF persistence, and stops it on exit.',
+  },
+  { name: 'SSF_BROKER_DATA_DIR', default: './.ssf-broker', meaning: 'Directory for the embedded Redis (socket, AOF files, log).' },
+  {
+    name: 'SSF_BROKER_ADMIN_TOKEN',
+    default: '(unset: generated)',
+    meaning: 'Bootstrap admin bearer token (at least 32 characters). Unset: generated at first start, printed once, only its hash is kept.',
+  },
+  {
+    name: 'SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH',
+    default: 'false',
+    meaning: '`true` permits `http:` push endpoints and loopback/private/link-local targets. For development and tests only; logs a warning.',
+  },
+  { name: 'SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS', default: '604800', meaning: 'How long a rotated-out signing key stays published in the JWKS.' },
+  { name: 'SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM', default: '16', meaning: 'SETs in flight per push stream. SETs about the same subject are always sent one after another, in order.' },
+  { name: 'SSF_BROKER_PUSH_STREAMS_IN_FLIGHT', default: '256', meaning: 'Push streams one broker process serves at once.' },
+  { name: 'SSF_BROKER_PUSH_CONNECT_TIMEOUT_MS', default: '5000', meaning: 'Connect timeout for push requests.' },
+  { name: 'SSF_BROKER_PUSH_TIMEOUT_MS', default: '10000', meaning: 'Timeout for a receiver to send response headers, and again for the body.' },
+  { name: 'SSF_BROKER_PUSH_MAX_RESPONSE_BYTES', default: '65536', meaning: 'Largest receiver response body read.' },
+  { name: 'SSF_BROKER_RETRY_BASE_MS', default: '500', meaning: 'First retry delay after a transient push failure; doubles per attempt, with ±20% jitter.' },
+  { name: 'SSF_BROKER_RETRY_MAX_MS', default: '300000', meaning: 'Longest delay between retries (a `Retry-After` up to one hour is honoured).' },
+  { name: 'SSF_BROKER_DELIVERY_MAX_AGE_SECONDS', default: '259200', meaning: 'A SET still undelivered this long after its first attempt goes to the dead-letter list.' },
+  { name: 'SSF_BROKER_PAUSED_BUFFER_MAX', default: '10000', meaning: 'SETs held per paused stream; beyond it the oldest held SETs are dropped (and recorded).' },
+  { name: 'SSF_BROKER_LEASE_MS', default: '3000', meaning: 'Delivery lease per stream. A crashed process\'s streams are taken over by another process after this long.' },
+  { name: 'SSF_BROKER_MAX_EVENT_BODY_BYTES', default: '1048576', meaning: 'Largest accepted `POST /events` body.' },
+  { name: 'SSF_BROKER_LOG_LEVEL', default: 'info', meaning: '`debug`, `info`, `warn` or `error`.' },
+]
+
+type Env = Record<string, string | undefined>
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function bool(env: Env, name: string): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return false
+  if (raw === 'true' || raw === '1') return true
+  throw new ConfigError(name, `must be "true" or "false", got "${raw}"`)
+}
+
+function issuerFrom(env: Env, port: number): string {
+  const raw = env.SSF_BROKER_ISSUER
+  if (raw === undefined || raw === '') return `http://localhost:${port}`
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError('SSF_BROKER_ISSUER', `is not a URL: "${raw}"`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('SSF_BROKER_ISSUER', 'must be an https (or, for development, http) URL')
+  if (url.search || url.hash || raw.includes('?') || raw.includes('#')) throw new ConfigError('SSF_BROKER_ISSUER', 'must not have a query or fragment')
+  // The issuer is compared byte for byte (SSF §7.2): keep it exactly as given, minus a trailing slash.
+  return raw.replace(/\/+$/, '')
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'SSF_BROKER_PORT', 8080, 0, 65535)
+  const redisUrl = env.SSF_BROKER_REDIS_URL || undefined
+  if (redisUrl !== undefined && !/^(rediss?|unix):\/\//.test(redisUrl)) {
+    throw new ConfigError('SSF_BROKER_REDIS_URL', 'must start with redis://, rediss:// or unix://')
+  }
+  const adminToken = env.SSF_BROKER_ADMIN_TOKEN || undefined
+  if (adminToken !== undefined && adminToken.length < 32) {
+    throw new ConfigError('SSF_BROKER_ADMIN_TOKEN', 'must be at least 32 characters')
+  }
+  const logLevel = env.SSF_BROKER_LOG_LEVEL || 'info'
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError('SSF_BROKER_LOG_LEVEL', `must be debug, info, warn or error, got "${logLevel}"`)
+  }
+  const retryBaseMs = int(env, 'SSF_BROKER_RETRY_BASE_MS', 500, 1, 3_600_000)
+  const retryMaxMs = int(env, 'SSF_BROKER_RETRY_MAX_MS', 300_000, 1, 86_400_000)
+  if (retryMaxMs < retryBaseMs) throw new ConfigError('SSF_BROKER_RETRY_MAX_MS', 'must not be less than SSF_BROKER_RETRY_BASE_MS')
+  const known = new Set(CONFIG_VARIABLES.map((v) => v.name))
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('SSF_BROKER_') && !known.has(name)) throw new ConfigError(name, 'is not a known setting (see README)')
+  }
+  return Object.freeze({
+    port,
+    host: env.SSF_BROKER_HOST || '0.0.0.0',
+    issuer: issuerFrom(env, port),
+    redisUrl,
+    dataDir: env.SSF_BROKER_DATA_DIR || './.ssf-broker',
+    adminToken,
+    allowPrivatePush: bool(env, 'SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH'),
+    keyRotationOverlapSeconds: int(env, 'SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS', 604_800, 0, 31_536_000),
+    pushConcurrencyPerStream: int(env, 'SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM', 16, 1, 256),
+    pushStreamsInFlight: int(env, 'SSF_BROKER_PUSH_STREAMS_IN_FLIGHT', 256, 1, 10_000),
+    pushConnectTimeoutMs: int(env, 'SSF_BROKER_PUSH_CONNECT_TIMEOUT_MS', 5000, 1, 60_000),
+    pushTimeoutMs: int(env, 'SSF_BROKER_PUSH_TIMEOUT_MS', 10_000, 1, 120_000),
+    pushMaxResponseBytes: int(env, 'SSF_BROKER_PUSH_MAX_RESPONSE_BYTES', 65_536, 1024, 10_485_760),
+    retryBaseMs,
+    retryMaxMs,
+    deliveryMaxAgeSeconds: int(env, 'SSF_BROKER_DELIVERY_MAX_AGE_SECONDS', 259_200, 1, 31_536_000),
+    pausedBufferMax: int(env, 'SSF_BROKER_PAUSED_BUFFER_MAX', 10_000, 1, 10_000_000),
+    leaseMs: int(env, 'SSF_BROKER_LEASE_MS', 3000, 500, 600_000),
+    maxEventBodyBytes: int(env, 'SSF_BROKER_MAX_EVENT_BODY_BYTES', 1_048_576, 1024, 67_108_864),
+    logLevel: logLevel as Config['logLevel'],
+  })
+}

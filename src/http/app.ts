@@ -1,0 +1,30 @@
+/**
+ * The HTTP application: routes, the JSON error mapper, and 404/405 answers. Every error leaves as
+ * `{"error", "error_description"}` with its status; unexpected ones as a generic 500 (detail in the log).
+ */
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { Logger } from '../lib/log.js'
+import { HttpError } from './errors.js'
+import { issuerPath, jwksRoutes, wellKnownRoutes } from './metadata.js'
+import type { KeyStore } from '../keys/keystore.js'
+
+export function createApp(options: { issuer: string; keys: KeyStore; log: Logger; routes: Hono<any>[] }): Hono {
+  const root = new Hono()
+  root.onError((err, c) => {
+    if (err instanceof HttpError) {
+      for (const [name, value] of Object.entries(err.headers)) c.header(name, value)
+      return c.json(err.body(), err.status)
+    }
+    if (err instanceof HTTPException) return c.json({ error: 'invalid_request', error_description: err.message || 'bad request' }, err.status)
+    options.log.error('unhandled error', { path: c.req.path, method: c.req.method, error: String(err), stack: (err as Error).stack })
+    return c.json({ error: 'server_error', error_description: 'internal error' }, 500)
+  })
+  root.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404))
+  root.route('/', wellKnownRoutes(options.issuer))
+  const api = new Hono()
+  api.route('/', jwksRoutes(options.keys))
+  for (const routes of options.routes) api.route('/', routes)
+  root.route(issuerPath(options.issuer) || '/', api)
+  return root
+}

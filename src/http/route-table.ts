@@ -1,0 +1,29 @@
+/**
+ * The (method, path) pairs the application serves, read from the real route definitions without Redis,
+ * so the OpenAPI document can be checked against them.
+ */
+import type { Hono } from 'hono'
+import { streamRoutes } from '../streams/routes.js'
+import { ingestRoutes } from '../ingest/routes.js'
+import { adminRoutes } from '../admin/routes.js'
+import { jwksRoutes, wellKnownRoutes } from './metadata.js'
+
+function collect(app: Hono<any>): { method: string; path: string }[] {
+  return app.routes
+    .filter((r) => r.method !== 'ALL')
+    .map((r) => ({ method: r.method, path: r.path.replace(/:([A-Za-z_]+)/g, '{$1}') }))
+}
+
+export function routeTable(): { method: string; path: string }[] {
+  const none = undefined as never
+  const apps: Hono<any>[] = [
+    wellKnownRoutes('http://localhost'),
+    jwksRoutes(none),
+    streamRoutes({ issuer: 'http://localhost', eventsSupported: [], allowPrivatePush: false, streams: none, outbox: none, clients: none, admin: none, wake: none }),
+    ingestRoutes({ redis: none, queue: none, clients: none, admin: none, maxBodyBytes: 0 }),
+    adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, wake: none }),
+  ]
+  const seen = new Map<string, { method: string; path: string }>()
+  for (const route of apps.flatMap(collect)) seen.set(`${route.method} ${route.path}`, route)
+  return [...seen.values()]
+}

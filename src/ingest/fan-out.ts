@@ -1,0 +1,88 @@
+/**
+ * Fan-out: one ingested event becomes one SET per stream that delivers its type (SSF §4.1, §8.1.1).
+ * Signatures are kept many in flight (jose signs through WebCrypto off the main thread), then each
+ * stream's SETs are appended to its outbox in one script call.
+ *
+ * Until subject management exists every stream receives every subject.
+ */
+import type { KeyStore } from '../keys/keystore.js'
+import { signSet } from '../keys/sign-set.js'
+import type { StreamStore } from '../streams/store.js'
+import type { StreamRecord } from '../streams/model.js'
+import type { Outbox, OutboxItem } from '../delivery/outbox.js'
+import { deriveJti } from '../lib/ids.js'
+import type { Logger } from '../lib/log.js'
+
+export interface IngestedEvent {
+  /** Broker-assigned id; with the stream id it determines each SET's `jti`. */
+  id: string
+  /** Ingest order, across all broker processes: the delivery order of a stream's SETs. */
+  seq: number
+  type: string
+  subject: unknown
+  /** Canonical subject key (see subjects/subject.ts). */
+  sk: string
+  event: Record<string, unknown>
+  txn: string
+  received_at: number
+  client_id: string
+}
+
+const SIGNING_IN_FLIGHT = 256
+
+async function mapLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}
+
+export class FanOut {
+  constructor(
+    private readonly issuer: string,
+    private readonly keys: KeyStore,
+    private readonly streams: StreamStore,
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+  ) {}
+
+  /** Mints and queues the SETs of a batch of events; returns how many SETs were queued. */
+  async run(events: readonly IngestedEvent[]): Promise<number> {
+    await this.keys.refresh()
+    const streamsByType = new Map<string, StreamRecord[]>()
+    for (const type of new Set(events.map((e) => e.type))) {
+      const ids = await this.streams.idsForEvent(type)
+      const records = await this.streams.getMany(ids)
+      streamsByType.set(type, records.filter((s): s is StreamRecord => s !== undefined && s.status !== 'disabled'))
+    }
+    const work: { event: IngestedEvent; stream: StreamRecord }[] = []
+    for (const event of events) for (const stream of streamsByType.get(event.type) ?? []) work.push({ event, stream })
+
+    const perStream = new Map<string, OutboxItem[]>()
+    await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream }) => {
+      const jti = deriveJti(event.id, stream.stream_id)
+      const set = await signSet(this.keys, stream.signing_alg, {
+        iss: this.issuer,
+        aud: stream.aud,
+        jti,
+        txn: event.txn,
+        sub_id: event.subject,
+        eventType: event.type,
+        event: event.event,
+      })
+      let items = perStream.get(stream.stream_id)
+      if (!items) perStream.set(stream.stream_id, (items = []))
+      items.push({ jti, set, sk: event.sk, seq: event.seq, txn: event.txn, type: event.type })
+    })
+    let queued = 0
+    await Promise.all(
+      [...perStream].map(async ([sid, items]) => {
+        const { added, dropped } = await this.outbox.append(sid, items)
+        queued += added
+        if (dropped > 0) this.log.warn('paused stream buffer full; oldest held SETs dropped', { stream_id: sid, dropped })
+      }),
+    )
+    return queued
+  }
+}

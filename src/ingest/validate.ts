@@ -1,0 +1,73 @@
+/**
+ * Validation of `POST /events` bodies: one event `{type, subject, event?, txn?}` or a batch
+ * `{events: [...]}` of up to 1000. All or nothing: one bad event rejects the whole request, naming the
+ * event and the member at fault.
+ */
+import { resolveEventType } from '../events/catalog.js'
+import { canonicalSubject, parseSubject, subjectKey, type Subject } from '../subjects/subject.js'
+import { badRequest } from '../http/errors.js'
+
+export const MAX_BATCH = 1000
+const EVENT_MEMBERS = ['type', 'subject', 'event', 'txn'] as const
+
+export interface ValidEvent {
+  type: string
+  family: 'caep' | 'risc' | 'ssf'
+  subject: Subject
+  sk: string
+  event: Record<string, unknown>
+  txn: string | undefined
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function validateOne(input: unknown, where: string): ValidEvent {
+  if (!isObject(input)) throw badRequest(`${where || 'body'}: must be a JSON object`)
+  const at = (name: string) => (where ? `${where}.${name}` : name)
+  for (const key of Object.keys(input)) {
+    if (!(EVENT_MEMBERS as readonly string[]).includes(key)) throw badRequest(`${at(key)}: unknown member`)
+  }
+  if (typeof input.type !== 'string' || input.type === '') throw badRequest(`${at('type')}: required, an event-type URI or alias such as "caep/session-revoked"`)
+  const def = resolveEventType(input.type)
+  if (!def) throw badRequest(`${at('type')}: unknown event type "${input.type.slice(0, 200)}"`, 'invalid_event_type')
+  if (!def.ingestible) throw badRequest(`${at('type')}: "${def.alias}" is sent by the broker itself and cannot be posted`, 'invalid_event_type')
+  if (input.subject === undefined) throw badRequest(`${at('subject')}: required`, 'invalid_subject')
+  const parsed = parseSubject(input.subject)
+  if (!parsed.ok) {
+    const first = parsed.issues[0]
+    throw badRequest(`${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'subject: invalid'}`, 'invalid_subject')
+  }
+  const subjectProblem = def.checkSubject?.(parsed.subject)
+  if (subjectProblem) throw badRequest(`${at('subject')}: ${subjectProblem}`, 'invalid_subject')
+  const payload = def.validate(input.event ?? {})
+  if (!payload.ok) {
+    const first = payload.issues[0]
+    throw badRequest(`${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'event: invalid'}`, 'invalid_event')
+  }
+  if (input.txn !== undefined && (typeof input.txn !== 'string' || input.txn.length === 0 || input.txn.length > 256)) {
+    throw badRequest(`${at('txn')}: must be a non-empty string of at most 256 characters`)
+  }
+  return {
+    type: def.uri,
+    family: def.family,
+    subject: parsed.subject,
+    sk: subjectKey(canonicalSubject(parsed.subject)),
+    event: payload.value,
+    txn: input.txn as string | undefined,
+  }
+}
+
+/** Returns the validated events and whether the body was a batch. Throws a 400 HttpError otherwise. */
+export function validateEventsBody(body: unknown): { events: ValidEvent[]; batch: boolean } {
+  if (!isObject(body)) throw badRequest('body: must be a JSON object')
+  if ('events' in body) {
+    for (const key of Object.keys(body)) if (key !== 'events') throw badRequest(`${key}: unknown member (a batch body holds only "events")`)
+    if (!Array.isArray(body.events)) throw badRequest('events: must be an array')
+    if (body.events.length === 0) throw badRequest('events: must hold at least one event')
+    if (body.events.length > MAX_BATCH) throw badRequest(`events: at most ${MAX_BATCH} events per request, got ${body.events.length}`)
+    return { events: body.events.map((e, i) => validateOne(e, `events[${i}]`)), batch: true }
+  }
+  return { events: [validateOne(body, '')], batch: false }
+}

@@ -1,0 +1,159 @@
+/**
+ * Signing keys (SSF §4.1, RFC 8417). One active key per algorithm, generated at first start and kept in
+ * Redis so every broker process signs with the same keys. Rotation makes a new key active; the previous
+ * one stays published in the JWKS for the configured overlap, so receivers can verify SETs already sent.
+ *
+ * Private key material stays inside this module: it is never logged, returned, or put in a job.
+ */
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
+import type { Redis } from 'ioredis'
+import { SIGNING_ALGS, type SigningAlg } from '../config/config.js'
+import { randomId } from '../lib/ids.js'
+
+const KEYS = 'ssf:keys' // hash kid -> StoredKey JSON
+const ACTIVE = 'ssf:keys:active' // hash alg -> kid
+const VERSION = 'ssf:keys:version' // bumped on every change, so other processes reload
+
+interface StoredKey {
+  kid: string
+  alg: SigningAlg
+  private_jwk: JWK
+  public_jwk: JWK
+  created_at: number
+  /** Set when the key stopped being active; published until retired_at + overlap. */
+  retired_at?: number
+}
+
+export interface SigningKey {
+  kid: string
+  alg: SigningAlg
+  key: CryptoKey
+}
+
+export interface KeyInfo {
+  kid: string
+  alg: SigningAlg
+  created_at: number
+  retired_at?: number
+  active: boolean
+}
+
+async function generate(alg: SigningAlg): Promise<StoredKey> {
+  const options = alg === 'RS256' ? { modulusLength: 2048, extractable: true } : alg === 'EdDSA' ? { crv: 'Ed25519', extractable: true } : { extractable: true }
+  const { privateKey, publicKey } = await generateKeyPair(alg, options)
+  const kid = randomId(12)
+  const publicJwk = await exportJWK(publicKey)
+  return {
+    kid,
+    alg,
+    private_jwk: { ...(await exportJWK(privateKey)), kid, alg },
+    public_jwk: { ...publicJwk, kid, alg, use: 'sig' },
+    created_at: Math.floor(Date.now() / 1000),
+  }
+}
+
+export class KeyStore {
+  #signing = new Map<SigningAlg, SigningKey>()
+  #version: string | null = null
+  #loading: Promise<void> | null = null
+
+  constructor(private readonly redis: Redis, private readonly overlapSeconds: number) {}
+
+  /** Creates the active key for every algorithm that has none yet (first start), then loads them. */
+  async init(): Promise<void> {
+    const active = await this.redis.hgetall(ACTIVE)
+    for (const alg of SIGNING_ALGS) {
+      if (active[alg]) continue
+      const key = await generate(alg)
+      await this.redis.hset(KEYS, key.kid, JSON.stringify(key))
+      // Another process starting at the same moment may win; then our key is discarded unused.
+      const won = await this.redis.hsetnx(ACTIVE, alg, key.kid)
+      if (won) await this.redis.incr(VERSION)
+      else await this.redis.hdel(KEYS, key.kid)
+    }
+    await this.#reload()
+  }
+
+  /** The cached key to sign with for `alg`. Callers `refresh()` once per batch, not per signature. */
+  signingKey(alg: SigningAlg): SigningKey {
+    const key = this.#signing.get(alg)
+    if (!key) throw new Error(`no active signing key for ${alg}`)
+    return key
+  }
+
+  /** Cheap check (one GET) that the cached keys are current. */
+  async refresh(): Promise<void> {
+    const version = await this.redis.get(VERSION)
+    if (version !== this.#version) await this.#reload()
+  }
+
+  #reload(): Promise<void> {
+    this.#loading ??= (async () => {
+      try {
+        const [version, active, all] = await Promise.all([this.redis.get(VERSION), this.redis.hgetall(ACTIVE), this.redis.hgetall(KEYS)])
+        const next = new Map<SigningAlg, SigningKey>()
+        for (const alg of SIGNING_ALGS) {
+          const kid = active[alg]
+          const raw = kid ? all[kid] : undefined
+          if (!kid || !raw) continue
+          const stored = JSON.parse(raw) as StoredKey
+          next.set(alg, { kid, alg, key: (await importJWK(stored.private_jwk, alg)) as CryptoKey })
+        }
+        this.#signing = next
+        this.#version = version
+      } finally {
+        this.#loading = null
+      }
+    })()
+    return this.#loading
+  }
+
+  async #stored(): Promise<{ keys: StoredKey[]; active: Record<string, string> }> {
+    const [all, active] = await Promise.all([this.redis.hgetall(KEYS), this.redis.hgetall(ACTIVE)])
+    return { keys: Object.values(all).map((raw) => JSON.parse(raw) as StoredKey), active }
+  }
+
+  /** Public keys still within their publication window. Never private members. */
+  async publicJwks(): Promise<{ keys: JWK[] }> {
+    const now = Math.floor(Date.now() / 1000)
+    const { keys } = await this.#stored()
+    const published = keys
+      .filter((k) => k.retired_at === undefined || k.retired_at + this.overlapSeconds > now)
+      .sort((a, b) => b.created_at - a.created_at)
+    return { keys: published.map((k) => k.public_jwk) }
+  }
+
+  async list(): Promise<KeyInfo[]> {
+    const { keys, active } = await this.#stored()
+    return keys
+      .sort((a, b) => b.created_at - a.created_at)
+      .map((k) => ({ kid: k.kid, alg: k.alg, created_at: k.created_at, ...(k.retired_at !== undefined ? { retired_at: k.retired_at } : {}), active: active[k.alg] === k.kid }))
+  }
+
+  /**
+   * Makes a fresh key active for each given algorithm. The old key is marked retired (still published
+   * for the overlap); keys whose overlap has passed are deleted.
+   */
+  async rotate(algs: readonly SigningAlg[]): Promise<KeyInfo[]> {
+    const now = Math.floor(Date.now() / 1000)
+    const { keys, active } = await this.#stored()
+    const multi = this.redis.multi()
+    const created: StoredKey[] = []
+    for (const alg of algs) {
+      const fresh = await generate(alg)
+      created.push(fresh)
+      const oldKid = active[alg]
+      const old = keys.find((k) => k.kid === oldKid)
+      if (old) multi.hset(KEYS, old.kid, JSON.stringify({ ...old, retired_at: now }))
+      multi.hset(KEYS, fresh.kid, JSON.stringify(fresh))
+      multi.hset(ACTIVE, alg, fresh.kid)
+    }
+    for (const k of keys) {
+      if (k.retired_at !== undefined && k.retired_at + this.overlapSeconds <= now) multi.hdel(KEYS, k.kid)
+    }
+    multi.incr(VERSION)
+    await multi.exec()
+    await this.#reload()
+    return created.map((k) => ({ kid: k.kid, alg: k.alg, created_at: k.created_at, active: true }))
+  }
+}

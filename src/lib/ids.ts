@@ -1,0 +1,15 @@
+/** Identifier and secret generation. IDs use only RFC 3986 unreserved characters (SSF §8.1.1). */
+import { createHash, randomBytes } from 'node:crypto'
+
+export function randomId(bytes = 16): string {
+  return randomBytes(bytes).toString('base64url')
+}
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex')
+}
+
+/** A SET `jti` that is stable for one event on one stream, so a re-run after a crash repeats it exactly. */
+export function deriveJti(eventId: string, streamId: string): string {
+  return createHash('sha256').update(`${eventId}\u0000${streamId}`).digest('base64url').slice(0, 32)
+}

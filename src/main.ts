@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** `npm start`: runs one broker process until SIGINT/SIGTERM. */
+import { ConfigError, loadConfig } from './config/config.js'
+import { createLogger } from './lib/log.js'
+import { RedisServerMissingError } from './redis/embedded.js'
+import { startBroker } from './broker.js'
+
+async function main(): Promise<void> {
+  let config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ssf-broker: invalid configuration: ${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const log = createLogger(config.logLevel)
+  if (config.allowPrivatePush) {
+    log.warn('!!! SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH is on: push endpoints may be http: and loopback/private addresses. Never use this in production. !!!')
+  }
+  let broker
+  try {
+    broker = await startBroker(config, log)
+  } catch (err) {
+    if (err instanceof RedisServerMissingError) {
+      process.stderr.write(`ssf-broker: ${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  if (broker.generatedAdminToken) {
+    process.stdout.write(
+      `\nGenerated the admin token. It is shown only this once and only its hash is stored:\n\n  ${broker.generatedAdminToken}\n\n` +
+        'Set SSF_BROKER_ADMIN_TOKEN to use a token of your own instead.\n\n',
+    )
+  }
+  log.info('ssf-broker listening', { url: broker.url, port: broker.port, issuer: config.issuer, redis: config.redisUrl === undefined ? 'embedded' : 'external' })
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info('shutting down', { signal })
+    broker.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('shutdown failed', { error: String(err) })
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ssf-broker: failed to start: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})

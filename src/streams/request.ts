@@ -1,0 +1,89 @@
+/**
+ * Stream create / update / replace bodies (SSF §8.1.1.1, §8.1.1.3, §8.1.1.4).
+ *
+ * Receiver-supplied members: `events_requested`, `delivery`, `description`. Transmitter-supplied
+ * members (`iss`, `aud`, `events_supported`, `events_delivered`, `min_verification_interval`,
+ * `inactivity_timeout`) may appear in PATCH and PUT but must equal the current values (400 otherwise);
+ * `events_delivered` is compared with the value before the update. Anything else is an unknown member.
+ */
+import { checkPushUrl } from '../delivery/address-guard.js'
+import { badRequest } from '../http/errors.js'
+import { POLL_METHOD, PUSH_METHOD, type PushDelivery } from './model.js'
+
+export const RECEIVER_MEMBERS = ['events_requested', 'delivery', 'description'] as const
+export const TRANSMITTER_MEMBERS = ['iss', 'aud', 'events_supported', 'events_delivered', 'min_verification_interval', 'inactivity_timeout'] as const
+const MAX_DESCRIPTION = 1024
+const MAX_AUTHORIZATION = 4096
+
+export interface ReceiverFields {
+  events_requested?: string[]
+  delivery?: PushDelivery
+  description?: string
+}
+
+function parseEventsRequested(value: unknown): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw badRequest('events_requested: must be an array of event-type URIs')
+  if (value.length > 200) throw badRequest('events_requested: at most 200 entries')
+  return [...new Set(value as string[])]
+}
+
+function parseDelivery(value: unknown, allowPrivate: boolean): PushDelivery {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest('delivery: must be an object')
+  const d = value as Record<string, unknown>
+  for (const key of Object.keys(d)) {
+    if (!['method', 'endpoint_url', 'authorization_header'].includes(key)) throw badRequest(`delivery.${key}: unknown member`)
+  }
+  if (d.method === POLL_METHOD) throw badRequest(`delivery.method: poll delivery (${POLL_METHOD}) is not offered by this transmitter yet; use ${PUSH_METHOD}`, 'invalid_request')
+  if (d.method !== PUSH_METHOD) throw badRequest(`delivery.method: unsupported delivery method; supported: ${PUSH_METHOD}`)
+  if (typeof d.endpoint_url !== 'string') throw badRequest('delivery.endpoint_url: required for push delivery')
+  const urlProblem = checkPushUrl(d.endpoint_url, allowPrivate)
+  if (urlProblem) throw badRequest(`delivery.endpoint_url: ${urlProblem}`)
+  const delivery: PushDelivery = { method: PUSH_METHOD, endpoint_url: d.endpoint_url }
+  if (d.authorization_header !== undefined) {
+    const auth = d.authorization_header
+    // Sent verbatim as an HTTP header: printable ASCII only, so it cannot inject other headers.
+    if (typeof auth !== 'string' || auth.length === 0 || auth.length > MAX_AUTHORIZATION || !/^[\x20-\x7e]+$/.test(auth)) {
+      throw badRequest(`delivery.authorization_header: must be a non-empty printable ASCII string of at most ${MAX_AUTHORIZATION} characters`)
+    }
+    delivery.authorization_header = auth
+  }
+  return delivery
+}
+
+/** Parses the receiver-supplied members present in `body`. */
+export function parseReceiverFields(body: Record<string, unknown>, allowPrivate: boolean): ReceiverFields {
+  const fields: ReceiverFields = {}
+  if (body.events_requested !== undefined) fields.events_requested = parseEventsRequested(body.events_requested)
+  if (body.delivery !== undefined) fields.delivery = parseDelivery(body.delivery, allowPrivate)
+  if (body.description !== undefined) {
+    if (typeof body.description !== 'string' || body.description.length > MAX_DESCRIPTION) throw badRequest(`description: must be a string of at most ${MAX_DESCRIPTION} characters`)
+    fields.description = body.description
+  }
+  return fields
+}
+
+export function rejectUnknownStreamMembers(body: Record<string, unknown>, extra: readonly string[]): void {
+  const allowed = new Set<string>([...RECEIVER_MEMBERS, ...extra])
+  for (const key of Object.keys(body)) if (!allowed.has(key)) throw badRequest(`${key}: unknown member`)
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v) => b.includes(v))
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/** 400 if a transmitter-supplied member is present with a value other than the current one. */
+export function checkTransmitterMembers(body: Record<string, unknown>, current: Record<string, unknown>): void {
+  for (const name of TRANSMITTER_MEMBERS) {
+    if (body[name] === undefined) continue
+    if (!sameValue(body[name], current[name])) throw badRequest(`${name}: is set by the transmitter and must equal its current value`)
+  }
+}
+
+/** events_delivered = events_requested ∩ supported; unknown URIs are ignored (SSF §8.1.1). */
+export function eventsDelivered(requested: readonly string[] | undefined, supported: readonly string[]): string[] {
+  // [judgement] A receiver that requests nothing in particular gets every supported type, the most
+  // useful reading of an absent events_requested; an explicit [] gets none.
+  if (requested === undefined) return [...supported]
+  return supported.filter((uri) => requested.includes(uri))
+}

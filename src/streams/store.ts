@@ -1,0 +1,59 @@
+/**
+ * Stream records in Redis.
+ *   ssf:stream:<id>           JSON StreamRecord
+ *   ssf:ss:<id>               status string, read by the delivery scripts
+ *   ssf:client-streams:<cid>  set of the client's stream ids
+ *   ssf:streams:by-event:<uri> set of stream ids whose events_delivered contains <uri> (fan-out index)
+ */
+import type { Redis, ChainableCommander } from 'ioredis'
+import type { StreamRecord } from './model.js'
+
+export const streamKey = (id: string) => `ssf:stream:${id}`
+export const statusKey = (id: string) => `ssf:ss:${id}`
+const clientStreamsKey = (clientId: string) => `ssf:client-streams:${clientId}`
+export const byEventKey = (uri: string) => `ssf:streams:by-event:${uri}`
+
+export class StreamStore {
+  constructor(private readonly redis: Redis) {}
+
+  async get(id: string): Promise<StreamRecord | undefined> {
+    const raw = await this.redis.get(streamKey(id))
+    return raw ? (JSON.parse(raw) as StreamRecord) : undefined
+  }
+
+  async getMany(ids: readonly string[]): Promise<(StreamRecord | undefined)[]> {
+    if (ids.length === 0) return []
+    const raws = await this.redis.mget(ids.map(streamKey))
+    return raws.map((raw) => (raw ? (JSON.parse(raw) as StreamRecord) : undefined))
+  }
+
+  async listForClient(clientId: string): Promise<StreamRecord[]> {
+    const ids = await this.redis.smembers(clientStreamsKey(clientId))
+    const streams = (await this.getMany(ids)).filter((s): s is StreamRecord => s !== undefined)
+    return streams.sort((a, b) => a.created_at - b.created_at)
+  }
+
+  idsForEvent(uri: string): Promise<string[]> {
+    return this.redis.smembers(byEventKey(uri))
+  }
+
+  /** Writes the record and keeps the indexes in step with it; `previous` is the record being replaced. */
+  save(stream: StreamRecord, previous?: StreamRecord, multi: ChainableCommander = this.redis.multi()): Promise<unknown> {
+    multi.set(streamKey(stream.stream_id), JSON.stringify(stream))
+    multi.set(statusKey(stream.stream_id), stream.status)
+    multi.sadd(clientStreamsKey(stream.client_id), stream.stream_id)
+    const before = new Set(previous?.events_delivered ?? [])
+    const after = new Set(stream.events_delivered)
+    for (const uri of before) if (!after.has(uri)) multi.srem(byEventKey(uri), stream.stream_id)
+    for (const uri of after) if (!before.has(uri)) multi.sadd(byEventKey(uri), stream.stream_id)
+    return multi.exec()
+  }
+
+  /** Removes the record and its index entries; the caller purges the stream's delivery state. */
+  remove(stream: StreamRecord, multi: ChainableCommander = this.redis.multi()): Promise<unknown> {
+    multi.del(streamKey(stream.stream_id), statusKey(stream.stream_id))
+    multi.srem(clientStreamsKey(stream.client_id), stream.stream_id)
+    for (const uri of stream.events_delivered) multi.srem(byEventKey(uri), stream.stream_id)
+    return multi.exec()
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * A private redis-server for one test file: its own temp directory and unix socket, so tests never touch
+ * anyone else's data. Stopped (and its files removed) by `stop()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+
+export interface TestRedis {
+  url: string
+  client: Redis
+  stop(): Promise<void>
+}
+
+export async function startTestRedis(): Promise<TestRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'ssf-broker-test-redis-'))
+  const socket = join(dir, 'redis.sock')
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'],
+    { stdio: 'ignore' },
+  )
+  const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: null })
+  client.on('error', () => {})
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    try {
+      await client.connect()
+      await client.ping()
+      break
+    } catch {
+      if (Date.now() > deadline) throw new Error('test redis-server did not start')
+      client.disconnect()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  return {
+    url: `unix://${socket}`,
+    client,
+    async stop() {
+      client.disconnect()
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
