@@ -235,7 +235,8 @@ export class Dispatcher {
       }
       await this.outbox.updateItem(sid, retried)
       records.push({ ...base, outcome: 'retry', error: outcome.error })
-      const delay = outcome.retryAfterMs ?? retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
+      // A Retry-After of 0 (or in the past) still waits a little, so a receiver cannot make us spin.
+      const delay = outcome.retryAfterMs !== undefined ? Math.max(outcome.retryAfterMs, Math.min(this.config.retryBaseMs, 1000)) : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
     await this.outbox.complete(sid, delivered, records)

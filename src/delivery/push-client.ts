@@ -14,7 +14,8 @@
  *   cache or our credentials without the SET changing.
  * - failed (permanent): 400 with any other `err` (`invalid_request`, `invalid_issuer`, `invalid_audience`,
  *   `access_denied`, `invalid_state`, unknown codes), 400 without a parseable RFC 8935 body, 3xx (never
- *   followed), other 4xx, and endpoints the SSRF guard refuses (`address_not_allowed: ...`).
+ *   followed), other 4xx, endpoints the SSRF guard refuses (`address_not_allowed: ...`), and an
+ *   authorization value that is not printable ASCII (`invalid_authorization`; it could inject headers).
  *
  * `error` is short and machine-friendly: `http_503`, `err_invalid_request`, `timeout_headers`,
  * `connection_refused`, `response_too_large`, ...
@@ -152,7 +153,7 @@ export function createPushClient(options: PushClientOptions): PushClient {
         return setErrorOutcome(text, latency())
       }
 
-      // Read and discard (bounded) so the socket goes back to the pool; dump never throws.
+      // Read and discard (bounded) so the socket goes back to the pool; dump swallows body errors.
       await res.body.dump({ limit: maxResponseBytes })
       const latencyMs = latency()
       if (status >= 200 && status < 300) return { kind: 'delivered', status, latencyMs }
