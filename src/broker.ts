@@ -4,6 +4,8 @@
  * any number of these processes can share one Redis.
  */
 import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpsServer } from 'node:https'
 import { serve, type ServerType } from '@hono/node-server'
 import type { Config } from './config/config.js'
 import type { Logger } from './lib/log.js'
@@ -13,6 +15,12 @@ import { KeyStore } from './keys/keystore.js'
 import { BootstrapAdmin, ClientRegistry } from './auth/clients.js'
 import { StreamStore } from './streams/store.js'
 import { streamRoutes } from './streams/routes.js'
+import { ssfRoutes } from './streams/ssf-routes.js'
+import { ControlEvents } from './streams/control-events.js'
+import { InactivitySweeper } from './streams/inactivity.js'
+import { isPush, type StreamRecord } from './streams/model.js'
+import { SubjectIndex } from './subjects/index-store.js'
+import { PollService } from './delivery/poll.js'
 import { Outbox } from './delivery/outbox.js'
 import { Dispatcher } from './delivery/dispatcher.js'
 import { createPushClient } from './delivery/push-client.js'
@@ -52,6 +60,9 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const generatedAdminToken = await admin.init()
   const streams = new StreamStore(redis)
   const outbox = new Outbox(redis, config.pausedBufferMax)
+  const subjects = new SubjectIndex(redis)
+  const poll = new PollService(redis, outbox, config)
+  await poll.start()
 
   const pushClient = createPushClient({
     allowPrivate: config.allowPrivatePush,
@@ -64,27 +75,55 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log)
   await dispatcher.start()
   const wake = () => dispatcher.announce()
+  const notify = (stream: StreamRecord) => (isPush(stream) ? dispatcher.announce() : poll.announce([stream.stream_id]))
+  const control = new ControlEvents(config.issuer, keys, outbox, redis, notify)
+  const statusDeps = { streams, outbox, wake }
+  const inactivity = new InactivitySweeper(redis, streams, control, statusDeps, config.inactivityTimeoutSeconds, log)
+  inactivity.start()
 
-  const fanOut = new FanOut(config.issuer, keys, streams, outbox, log)
+  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log)
   const queue = createIngestQueue(redisUrl)
   const worker = createFanOutWorker(config, redisUrl, async (job) => {
-    if ((await fanOut.run(job.events)) > 0) await dispatcher.announce()
+    const { pushQueued, pollStreams } = await fanOut.run(job.events)
+    await Promise.all([pushQueued > 0 ? dispatcher.announce() : undefined, poll.announce(pollStreams)])
   })
   worker.on('error', (err) => log.warn('fan-out worker error', { error: String(err) }))
   worker.on('failed', (job, err) => log.error('fan-out job failed', { job_id: job?.id, attempts: job?.attemptsMade, error: String(err) }))
 
+  const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({
     issuer: config.issuer,
+    metadata: { defaultSubjects: config.defaultSubjects, criticalSubjectMembers: [] },
     keys,
     log,
     routes: [
-      streamRoutes({ issuer: config.issuer, eventsSupported: STREAM_EVENTS_SUPPORTED, allowPrivatePush: config.allowPrivatePush, streams, outbox, clients, admin, wake }),
+      streamRoutes({
+        issuer: config.issuer,
+        eventsSupported: STREAM_EVENTS_SUPPORTED,
+        allowPrivatePush: config.allowPrivatePush,
+        defaultSubjects: config.defaultSubjects,
+        policy,
+        streams,
+        outbox,
+        subjects,
+        clients,
+        admin,
+        wake,
+      }),
+      ssfRoutes({ redis, streams, subjects, poll, control, clients, admin, minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
       ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes }),
       adminRoutes({ clients, admin, keys, streams, outbox, wake }),
     ],
   })
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s))
+    const tls = config.tls
+      ? {
+          createServer: createHttpsServer,
+          // RFC 9325: TLS 1.2 at least; Node negotiates 1.3 first when the client offers it.
+          serverOptions: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' as const },
+        }
+      : {}
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host, ...tls }, () => resolve(s))
     s.once('error', reject)
   })
   const port = (server.address() as AddressInfo).port
@@ -92,6 +131,9 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
+      inactivity.stop()
+      poll.stop()
+      if ('closeAllConnections' in server) server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await worker.close()
       await dispatcher.stop()
@@ -101,7 +143,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       await embedded?.stop()
     })())
 
-  return { url: `http://127.0.0.1:${port}`, port, generatedAdminToken, close }
+  return { url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, generatedAdminToken, close }
 }
 
 async function checkEvictionPolicy(redis: ReturnType<typeof connectRedis>, log: Logger): Promise<void> {

@@ -122,8 +122,8 @@ describe('stream management errors', () => {
   const createCases: [string, unknown, RegExp][] = [
     ['unknown member', { delivery: PUSH, colour: 'blue' }, /colour: unknown member/],
     ['transmitter-supplied member', { delivery: PUSH, iss: 'https://evil.example' }, /iss: is set by the transmitter/],
-    ['no delivery (poll default)', {}, /delivery: required/],
-    ['poll method', { delivery: { method: 'urn:ietf:rfc:8936' } }, /poll/],
+    ['a receiver-chosen poll URL', { delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: 'https://x.example/poll' } }, /set by the transmitter/],
+    ['authorization_header on poll', { delivery: { method: 'urn:ietf:rfc:8936', authorization_header: 'x' } }, /only for push/],
     ['unknown method', { delivery: { method: 'urn:example:carrier-pigeon', endpoint_url: 'https://x.example' } }, /unsupported delivery method/],
     ['missing endpoint_url', { delivery: { method: 'urn:ietf:rfc:8935' } }, /endpoint_url/],
     ['bad endpoint_url', { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'not a url' } }, /endpoint_url/],

@@ -34,7 +34,7 @@ test('metadata advertises the issuer, jwks_uri, push delivery and the stream end
   assert.equal(res.body.spec_version, '1_0')
   assert.equal(res.body.issuer, broker.issuer)
   assert.equal(res.body.jwks_uri, `${broker.issuer}/jwks.json`)
-  assert.deepEqual(res.body.delivery_methods_supported, ['urn:ietf:rfc:8935'])
+  assert.deepEqual(res.body.delivery_methods_supported, ['urn:ietf:rfc:8935', 'urn:ietf:rfc:8936'])
   assert.equal(res.body.configuration_endpoint, `${broker.issuer}/ssf/streams`)
   assert.equal(res.body.status_endpoint, `${broker.issuer}/ssf/status`)
   for (const [name, value] of Object.entries(res.body)) {

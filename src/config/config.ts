@@ -31,6 +31,13 @@ export interface Config {
   /** How long a broker process may hold a stream's delivery lease without renewing it. */
   leaseMs: number
   maxEventBodyBytes: number
+  defaultSubjects: 'ALL' | 'NONE'
+  minVerificationIntervalSeconds: number
+  inactivityTimeoutSeconds: number
+  pollMaxWaitSeconds: number
+  pollRedeliverySeconds: number
+  oauth: { issuer: string; jwksUrl: string; audience: string } | undefined
+  tls: { certFile: string; keyFile: string } | undefined
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
 
@@ -84,6 +91,16 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_PAUSED_BUFFER_MAX', default: '10000', meaning: 'SETs held per paused stream; beyond it the oldest held SETs are dropped (and recorded).' },
   { name: 'SSF_BROKER_LEASE_MS', default: '3000', meaning: 'Delivery lease per stream. A crashed process\'s streams are taken over by another process after this long.' },
   { name: 'SSF_BROKER_MAX_EVENT_BODY_BYTES', default: '1048576', meaning: 'Largest accepted `POST /events` body.' },
+  { name: 'SSF_BROKER_DEFAULT_SUBJECTS', default: 'ALL', meaning: '`ALL`: a new stream receives events about every subject until the receiver removes some; `NONE`: only subjects the receiver adds. Advertised as `default_subjects`.' },
+  { name: 'SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS', default: '15', meaning: 'Shortest interval between verification requests per stream; faster requests get 429.' },
+  { name: 'SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS', default: '2592000', meaning: 'A stream with no management call (or poll, for poll streams) for this long is paused, and told so by a stream-updated event. 0 turns it off.' },
+  { name: 'SSF_BROKER_POLL_MAX_WAIT_SECONDS', default: '30', meaning: 'Longest time a long-poll request is held open when no SET is available.' },
+  { name: 'SSF_BROKER_POLL_REDELIVERY_SECONDS', default: '30', meaning: 'A polled SET not acknowledged within this time is handed out again.' },
+  { name: 'SSF_BROKER_OAUTH_ISSUER', default: '(unset)', meaning: 'Issuer of OAuth 2.0 JWT access tokens accepted besides the broker\'s own client tokens. Set together with the JWKS URL and audience.' },
+  { name: 'SSF_BROKER_OAUTH_JWKS_URL', default: '(unset)', meaning: 'JWKS URL of that authorization server.' },
+  { name: 'SSF_BROKER_OAUTH_AUDIENCE', default: '(unset)', meaning: 'Required `aud` of those access tokens (usually the broker\'s issuer URL).' },
+  { name: 'SSF_BROKER_TLS_CERT_FILE', default: '(unset)', meaning: 'PEM certificate chain: with the key file, the broker serves HTTPS itself (TLS 1.2 minimum, 1.3 preferred).' },
+  { name: 'SSF_BROKER_TLS_KEY_FILE', default: '(unset)', meaning: 'PEM private key for SSF_BROKER_TLS_CERT_FILE.' },
   { name: 'SSF_BROKER_LOG_LEVEL', default: 'info', meaning: '`debug`, `info`, `warn` or `error`.' },
 ]
 
@@ -137,6 +154,23 @@ export function loadConfig(env: Env = process.env): Config {
   const retryBaseMs = int(env, 'SSF_BROKER_RETRY_BASE_MS', 500, 1, 3_600_000)
   const retryMaxMs = int(env, 'SSF_BROKER_RETRY_MAX_MS', 300_000, 1, 86_400_000)
   if (retryMaxMs < retryBaseMs) throw new ConfigError('SSF_BROKER_RETRY_MAX_MS', 'must not be less than SSF_BROKER_RETRY_BASE_MS')
+  const defaultSubjects = env.SSF_BROKER_DEFAULT_SUBJECTS || 'ALL'
+  if (defaultSubjects !== 'ALL' && defaultSubjects !== 'NONE') throw new ConfigError('SSF_BROKER_DEFAULT_SUBJECTS', `must be ALL or NONE, got "${defaultSubjects}"`)
+  const oauthVars = ['SSF_BROKER_OAUTH_ISSUER', 'SSF_BROKER_OAUTH_JWKS_URL', 'SSF_BROKER_OAUTH_AUDIENCE'] as const
+  const oauthSet = oauthVars.filter((name) => env[name])
+  if (oauthSet.length > 0 && oauthSet.length < oauthVars.length) {
+    throw new ConfigError(oauthVars.find((name) => !env[name])!, 'must be set together with the other SSF_BROKER_OAUTH_* variables')
+  }
+  if (env.SSF_BROKER_OAUTH_JWKS_URL) {
+    try {
+      new URL(env.SSF_BROKER_OAUTH_JWKS_URL)
+    } catch {
+      throw new ConfigError('SSF_BROKER_OAUTH_JWKS_URL', 'is not a URL')
+    }
+  }
+  if (Boolean(env.SSF_BROKER_TLS_CERT_FILE) !== Boolean(env.SSF_BROKER_TLS_KEY_FILE)) {
+    throw new ConfigError(env.SSF_BROKER_TLS_CERT_FILE ? 'SSF_BROKER_TLS_KEY_FILE' : 'SSF_BROKER_TLS_CERT_FILE', 'must be set together with its pair')
+  }
   const known = new Set(CONFIG_VARIABLES.map((v) => v.name))
   for (const name of Object.keys(env)) {
     if (name.startsWith('SSF_BROKER_') && !known.has(name)) throw new ConfigError(name, 'is not a known setting (see README)')
@@ -161,6 +195,15 @@ export function loadConfig(env: Env = process.env): Config {
     pausedBufferMax: int(env, 'SSF_BROKER_PAUSED_BUFFER_MAX', 10_000, 1, 10_000_000),
     leaseMs: int(env, 'SSF_BROKER_LEASE_MS', 3000, 500, 600_000),
     maxEventBodyBytes: int(env, 'SSF_BROKER_MAX_EVENT_BODY_BYTES', 1_048_576, 1024, 67_108_864),
+    defaultSubjects,
+    minVerificationIntervalSeconds: int(env, 'SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS', 15, 0, 86_400),
+    inactivityTimeoutSeconds: int(env, 'SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS', 2_592_000, 0, 31_536_000),
+    pollMaxWaitSeconds: int(env, 'SSF_BROKER_POLL_MAX_WAIT_SECONDS', 30, 0, 300),
+    pollRedeliverySeconds: int(env, 'SSF_BROKER_POLL_REDELIVERY_SECONDS', 30, 1, 86_400),
+    oauth: env.SSF_BROKER_OAUTH_ISSUER
+      ? { issuer: env.SSF_BROKER_OAUTH_ISSUER, jwksUrl: env.SSF_BROKER_OAUTH_JWKS_URL!, audience: env.SSF_BROKER_OAUTH_AUDIENCE! }
+      : undefined,
+    tls: env.SSF_BROKER_TLS_CERT_FILE ? { certFile: env.SSF_BROKER_TLS_CERT_FILE, keyFile: env.SSF_BROKER_TLS_KEY_FILE! } : undefined,
     logLevel: logLevel as Config['logLevel'],
   })
 }

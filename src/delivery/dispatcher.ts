@@ -16,7 +16,7 @@ import type { Config } from '../config/config.js'
 import type { Logger } from '../lib/log.js'
 import { randomId } from '../lib/ids.js'
 import type { StreamStore } from '../streams/store.js'
-import type { StreamRecord } from '../streams/model.js'
+import { isPush, type PushDelivery, type StreamRecord } from '../streams/model.js'
 import { READY, type DeliveryRecord, type Outbox, type OutboxItem } from './outbox.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
@@ -176,11 +176,16 @@ export class Dispatcher {
         return
       }
       const stream = await this.streams.get(sid)
-      if (!stream || stream.status !== 'enabled') {
+      if (!stream || !isPush(stream)) {
+        await this.outbox.unready(sid)
+        return
+      }
+      if (stream.status === 'disabled') {
         await this.outbox.release(sid, this.owner, 'idle')
         return
       }
-      const head = await this.outbox.head(sid, windowSize * 4)
+      // A paused stream still sends its control SETs (verification, stream-updated), nothing else.
+      const head = await this.outbox.head(sid, windowSize * 4, stream.status === 'paused')
       if (head.length === 0) {
         if ((await this.outbox.release(sid, this.owner, 'idle')) === 'more') continue
         return
@@ -197,11 +202,12 @@ export class Dispatcher {
   /** Sends one window of SETs; returns when the stream should be tried again if any must be retried. */
   async #deliverWindow(stream: StreamRecord, window: readonly OutboxItem[]): Promise<number | undefined> {
     const sid = stream.stream_id
+    const delivery = stream.delivery as PushDelivery
     const outcomes = await Promise.all(
       window.map((item) =>
         this.pusher.push({
-          url: stream.delivery.endpoint_url,
-          ...(stream.delivery.authorization_header !== undefined ? { authorization: stream.delivery.authorization_header } : {}),
+          url: delivery.endpoint_url,
+          ...(delivery.authorization_header !== undefined ? { authorization: delivery.authorization_header } : {}),
           set: item.set,
         }),
       ),

@@ -3,12 +3,17 @@
  *
  *   ssf:ob:<sid>:q      zset jti -> ingest sequence (delivery order)
  *   ssf:ob:<sid>:items  hash jti -> OutboxItem JSON
+ *   ssf:ob:<sid>:inflight zset jti -> time (ms) a polled, unacknowledged SET may be handed out again
  *   ssf:ready           zset sid -> time (ms) the stream is next due; while a process holds a stream's
  *                       lease the score is the lease expiry, so a crashed holder's streams fall due again
  *                       on their own after SSF_BROKER_LEASE_MS
  *   ssf:lease           hash sid -> holder id
  *   ssf:dlq, ssf:dlq:items  dead letters (zset id -> failed_at ms; hash id -> DeadLetter JSON)
  *   ssf:dl:<sid>        capped list of recent delivery outcomes
+ *
+ * Control SETs (verification, stream-updated) are queued with a negative sequence: ahead of any backlog,
+ * and still delivered while the stream is paused, since they speak about the stream itself (SSF §8.1.4,
+ * §8.1.5: a stream-updated event must go out before the broker stops delivery).
  *
  * A SET's `jti` is derived from (event, stream), so appending the same SET twice (a fan-out re-run after
  * a crash) is a no-op while it is still queued. All multi-key updates are Lua scripts: atomic on one
@@ -26,6 +31,8 @@ export interface OutboxItem {
   seq: number
   txn: string
   type: string
+  /** When it was queued (ms); poll SETs expire by it. */
+  t?: number
   /** Attempts so far and time of the first one (ms). */
   a?: number
   f?: number
@@ -52,11 +59,13 @@ export interface DeadLetter {
 export interface DeliveryRecord {
   jti: string
   at: number
-  outcome: 'delivered' | 'retry' | 'failed' | 'dead_letter'
+  outcome: 'delivered' | 'retry' | 'failed' | 'dead_letter' | 'acked' | 'set_error'
   attempt: number
   status?: number
   latency_ms?: number
   error?: string
+  /** Receiver-reported description of a poll setErr (RFC 8936), truncated. */
+  description?: string
 }
 
 export const READY = 'ssf:ready'
@@ -65,32 +74,41 @@ const DLQ = 'ssf:dlq'
 const DLQ_ITEMS = 'ssf:dlq:items'
 const qKey = (sid: string) => `ssf:ob:${sid}:q`
 const itemsKey = (sid: string) => `ssf:ob:${sid}:items`
+const inflightKey = (sid: string) => `ssf:ob:${sid}:inflight`
+/** Sequence offset of the control lane: far below any ingest sequence, still an exact double. */
+export const CONTROL_LANE = -1e15
 const logKey = (sid: string) => `ssf:dl:${sid}`
 const LOG_KEEP = 1000
 
 const SCRIPTS = {
   ssfAppend: {
     numberOfKeys: 4,
-    // KEYS status, q, items, ready; ARGV sid, now, pausedMax, (jti, seq, item)...
+    // KEYS status, q, items, ready; ARGV sid, now, pausedMax, push (1|0), (jti, seq, item)...
     lua: `
       local status = redis.call('GET', KEYS[1])
       if not status or status == 'disabled' then return {0, 0} end
       local added = 0
-      for i = 4, #ARGV, 3 do
+      local control = false
+      for i = 5, #ARGV, 3 do
         if redis.call('ZADD', KEYS[2], 'NX', ARGV[i+1], ARGV[i]) == 1 then
           redis.call('HSET', KEYS[3], ARGV[i], ARGV[i+2])
           added = added + 1
+          if tonumber(ARGV[i+1]) < 0 then control = true end
         end
       end
+      if ARGV[4] == '1' and added > 0 and (status == 'enabled' or control) then
+        redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1])
+      end
       local dropped = 0
-      if status == 'enabled' then
-        if added > 0 then redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1]) end
-      else
-        local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+      if status == 'paused' then
+        local over = redis.call('ZCOUNT', KEYS[2], 0, '+inf') - tonumber(ARGV[3])
         if over > 0 then
-          local old = redis.call('ZPOPMIN', KEYS[2], over)
-          for j = 1, #old, 2 do redis.call('HDEL', KEYS[3], old[j]) end
-          dropped = over
+          local old = redis.call('ZRANGEBYSCORE', KEYS[2], 0, '+inf', 'LIMIT', 0, over)
+          for _, jti in ipairs(old) do
+            redis.call('ZREM', KEYS[2], jti)
+            redis.call('HDEL', KEYS[3], jti)
+          end
+          dropped = #old
         end
       end
       return {added, dropped}`,
@@ -127,15 +145,44 @@ const SCRIPTS = {
     lua: `
       if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
       local status = redis.call('GET', KEYS[4])
-      local pending = redis.call('ZCARD', KEYS[3])
-      if ARGV[4] == 'idle' and pending > 0 and status == 'enabled' then return 2 end
+      local deliverable = 0
+      if status == 'enabled' then deliverable = redis.call('ZCARD', KEYS[3])
+      elseif status == 'paused' then deliverable = redis.call('ZCOUNT', KEYS[3], '-inf', '(0') end
+      if ARGV[4] == 'idle' and deliverable > 0 then return 2 end
       redis.call('HDEL', KEYS[2], ARGV[1])
-      if pending > 0 and status == 'enabled' then
+      if deliverable > 0 then
         redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
       else
         redis.call('ZREM', KEYS[1], ARGV[1])
       end
       return 1`,
+  },
+  ssfPollTake: {
+    numberOfKeys: 2,
+    // KEYS q, inflight; ARGV now, redeliverMs, max, controlOnly (1|0)
+    // Returns {moreAvailable (0|1), jti...}: the oldest SETs not currently handed out, now marked in flight.
+    lua: `
+      local now = tonumber(ARGV[1])
+      local max = tonumber(ARGV[3])
+      local top = '+inf'
+      if ARGV[4] == '1' then top = '(0' end
+      local out = {}
+      local more = 0
+      local offset = 0
+      while more == 0 do
+        local batch = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', top, 'LIMIT', offset, 200)
+        for _, jti in ipairs(batch) do
+          local due = redis.call('ZSCORE', KEYS[2], jti)
+          if not due or tonumber(due) <= now then
+            if #out < max then table.insert(out, jti) else more = 1 break end
+          end
+        end
+        if #batch < 200 then break end
+        offset = offset + 200
+      end
+      for _, jti in ipairs(out) do redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), jti) end
+      table.insert(out, 1, more)
+      return out`,
   },
   ssfUpdateItem: {
     numberOfKeys: 2,
@@ -169,9 +216,9 @@ export class Outbox {
     this.redis = redis as Scripted
   }
 
-  /** Queues SETs for a stream. Dropped if the stream is disabled or gone. */
-  async append(sid: string, items: readonly OutboxItem[]): Promise<{ added: number; dropped: number }> {
-    const args: (string | number)[] = [sid, Date.now(), this.pausedMax]
+  /** Queues SETs for a stream. Dropped if the stream is disabled or gone. Push streams become due. */
+  async append(sid: string, items: readonly OutboxItem[], push: boolean): Promise<{ added: number; dropped: number }> {
+    const args: (string | number)[] = [sid, Date.now(), this.pausedMax, push ? 1 : 0]
     for (const item of items) args.push(item.jti, item.seq, JSON.stringify(item))
     const [added, dropped] = (await this.redis.ssfAppend(statusKey(sid), qKey(sid), itemsKey(sid), READY, ...args)) as [number, number]
     return { added, dropped }
@@ -192,12 +239,34 @@ export class Outbox {
     return result === 2 ? 'more' : result === 1 ? 'released' : 'lost'
   }
 
-  /** The first `count` queued SETs, in delivery order. */
-  async head(sid: string, count: number): Promise<OutboxItem[]> {
-    const jtis = await this.redis.zrange(qKey(sid), 0, count - 1)
+  /** The first `count` queued SETs, in delivery order (only control SETs when `controlOnly`). */
+  async head(sid: string, count: number, controlOnly = false): Promise<OutboxItem[]> {
+    const jtis = await this.redis.zrangebyscore(qKey(sid), '-inf', controlOnly ? '(0' : '+inf', 'LIMIT', 0, count)
+    return this.#items(sid, jtis)
+  }
+
+  async #items(sid: string, jtis: readonly string[]): Promise<OutboxItem[]> {
     if (jtis.length === 0) return []
     const raws = await this.redis.hmget(itemsKey(sid), ...jtis)
     return raws.flatMap((raw) => (raw ? [JSON.parse(raw) as OutboxItem] : []))
+  }
+
+  /**
+   * RFC 8936 poll: the oldest SETs not currently handed out to another poll, marked as handed out for
+   * `redeliverMs` (unacknowledged ones are handed out again after that).
+   */
+  async pollTake(sid: string, max: number, redeliverMs: number, controlOnly: boolean): Promise<{ items: OutboxItem[]; more: boolean }> {
+    const [more, ...jtis] = (await this.redis.ssfPollTake(qKey(sid), inflightKey(sid), Date.now(), redeliverMs, max, controlOnly ? 1 : 0)) as [number, ...string[]]
+    return { items: await this.#items(sid, jtis), more: more === 1 }
+  }
+
+  /** Forgets acknowledged (or error-reported) SETs of a poll stream; returns the jtis that were queued. */
+  async acknowledge(sid: string, jtis: readonly string[]): Promise<string[]> {
+    if (jtis.length === 0) return []
+    const scores = await this.redis.zmscore(qKey(sid), ...jtis)
+    const known = jtis.filter((_, i) => scores[i] !== null)
+    if (known.length > 0) await this.redis.multi().zrem(qKey(sid), ...known).hdel(itemsKey(sid), ...known).zrem(inflightKey(sid), ...known).exec()
+    return known
   }
 
   async pending(sid: string): Promise<number> {
@@ -256,9 +325,14 @@ export class Outbox {
     await this.redis.zadd(READY, 'NX', Date.now(), sid)
   }
 
+  /** Takes a stream out of push scheduling (it polls now, or is gone). */
+  async unready(sid: string): Promise<void> {
+    await this.redis.multi().zrem(READY, sid).hdel(LEASE, sid).exec()
+  }
+
   /** Forgets everything queued for a stream (disabled or deleted). */
   async purge(sid: string): Promise<void> {
-    await this.redis.multi().del(qKey(sid), itemsKey(sid)).zrem(READY, sid).hdel(LEASE, sid).exec()
+    await this.redis.multi().del(qKey(sid), itemsKey(sid), inflightKey(sid)).zrem(READY, sid).hdel(LEASE, sid).exec()
   }
 
   async deleteLog(sid: string): Promise<void> {
@@ -296,7 +370,7 @@ export class Outbox {
   /** Puts a dead letter back in its stream's outbox (same jti); false if the stream is gone or disabled. */
   async redrive(letter: DeadLetter): Promise<boolean> {
     const item: OutboxItem = { jti: letter.jti, set: letter.set, sk: letter.sk, seq: letter.seq, txn: letter.txn, type: letter.type }
-    const { added } = await this.append(letter.stream_id, [item])
+    const { added } = await this.append(letter.stream_id, [item], true)
     const queued = added === 1 || (await this.redis.zscore(qKey(letter.stream_id), letter.jti)) !== null
     if (queued) await this.redis.multi().zrem(DLQ, letter.id).hdel(DLQ_ITEMS, letter.id).exec()
     return queued

@@ -6,10 +6,10 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Logger } from '../lib/log.js'
 import { HttpError } from './errors.js'
-import { issuerPath, jwksRoutes, wellKnownRoutes } from './metadata.js'
+import { issuerPath, jwksRoutes, wellKnownRoutes, type MetadataOptions } from './metadata.js'
 import type { KeyStore } from '../keys/keystore.js'
 
-export function createApp(options: { issuer: string; keys: KeyStore; log: Logger; routes: Hono<any>[] }): Hono {
+export function createApp(options: { issuer: string; metadata: MetadataOptions; keys: KeyStore; log: Logger; routes: Hono<any>[] }): Hono {
   const root = new Hono()
   root.onError((err, c) => {
     if (err instanceof HttpError) {
@@ -21,7 +21,7 @@ export function createApp(options: { issuer: string; keys: KeyStore; log: Logger
     return c.json({ error: 'server_error', error_description: 'internal error' }, 500)
   })
   root.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404))
-  root.route('/', wellKnownRoutes(options.issuer))
+  root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()
   api.route('/', jwksRoutes(options.keys))
   for (const routes of options.routes) api.route('/', routes)

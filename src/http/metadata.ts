@@ -5,22 +5,35 @@
  */
 import { Hono } from 'hono'
 import type { KeyStore } from '../keys/keystore.js'
-import { PUSH_METHOD } from '../streams/model.js'
+import { POLL_METHOD, PUSH_METHOD, type DefaultSubjects } from '../streams/model.js'
 import { CONFIGURATION_PATH, STATUS_PATH } from '../streams/routes.js'
+import { ADD_SUBJECT_PATH, REMOVE_SUBJECT_PATH, VERIFICATION_PATH } from '../streams/ssf-routes.js'
 
 export const JWKS_PATH = '/jwks.json'
 
-export function transmitterMetadata(issuer: string): Record<string, unknown> {
+export interface MetadataOptions {
+  defaultSubjects: DefaultSubjects
+  /** Complex-subject members a receiver must understand or drop the event (SSF §3.6). */
+  criticalSubjectMembers: readonly string[]
+}
+
+export function transmitterMetadata(issuer: string, options: MetadataOptions): Record<string, unknown> {
   const url = (path: string) => `${issuer}${path}`
   return {
     spec_version: '1_0',
     issuer,
     jwks_uri: url(JWKS_PATH),
-    delivery_methods_supported: [PUSH_METHOD],
+    delivery_methods_supported: [PUSH_METHOD, POLL_METHOD],
     configuration_endpoint: url(CONFIGURATION_PATH),
     status_endpoint: url(STATUS_PATH),
-    // The broker's own client tokens are OAuth 2.0 bearer tokens (RFC 6750).
-    authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6750' }],
+    add_subject_endpoint: url(ADD_SUBJECT_PATH),
+    remove_subject_endpoint: url(REMOVE_SUBJECT_PATH),
+    verification_endpoint: url(VERIFICATION_PATH),
+    ...(options.criticalSubjectMembers.length > 0 ? { critical_subject_members: [...options.criticalSubjectMembers] } : {}),
+    // Bearer tokens: the broker's own client tokens, and JWT access tokens from a configured OAuth 2.0
+    // authorization server.
+    authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
+    default_subjects: options.defaultSubjects,
   }
 }
 
@@ -30,9 +43,9 @@ export function issuerPath(issuer: string): string {
 }
 
 /** The well-known route, mounted at the server root. */
-export function wellKnownRoutes(issuer: string): Hono {
+export function wellKnownRoutes(issuer: string, options: MetadataOptions): Hono {
   const app = new Hono()
-  const metadata = transmitterMetadata(issuer)
+  const metadata = transmitterMetadata(issuer, options)
   app.get(`/.well-known/ssf-configuration${issuerPath(issuer)}`, (c) => c.json(metadata))
   return app
 }

@@ -4,6 +4,7 @@
  */
 import type { Hono } from 'hono'
 import { streamRoutes } from '../streams/routes.js'
+import { ssfRoutes } from '../streams/ssf-routes.js'
 import { ingestRoutes } from '../ingest/routes.js'
 import { adminRoutes } from '../admin/routes.js'
 import { jwksRoutes, wellKnownRoutes } from './metadata.js'
@@ -17,9 +18,10 @@ function collect(app: Hono<any>): { method: string; path: string }[] {
 export function routeTable(): { method: string; path: string }[] {
   const none = undefined as never
   const apps: Hono<any>[] = [
-    wellKnownRoutes('http://localhost'),
+    wellKnownRoutes('http://localhost', { defaultSubjects: 'ALL', criticalSubjectMembers: [] }),
     jwksRoutes(none),
-    streamRoutes({ issuer: 'http://localhost', eventsSupported: [], allowPrivatePush: false, streams: none, outbox: none, clients: none, admin: none, wake: none }),
+    streamRoutes({ issuer: 'http://localhost', eventsSupported: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, outbox: none, subjects: none, clients: none, admin: none, wake: none }),
+    ssfRoutes({ redis: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
     ingestRoutes({ redis: none, queue: none, clients: none, admin: none, maxBodyBytes: 0 }),
     adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, wake: none }),
   ]

@@ -3,12 +3,16 @@
  * Signatures are kept many in flight (jose signs through WebCrypto off the main thread), then each
  * stream's SETs are appended to its outbox in one script call.
  *
- * Until subject management exists every stream receives every subject.
+ * A stream receives an event when it delivers the event's type and its subjects admit the event's
+ * subject: on a default_subjects ALL stream unless the receiver removed a matching subject, on a NONE
+ * stream only if it added one (see subjects/index-store.ts).
  */
 import type { KeyStore } from '../keys/keystore.js'
 import { signSet } from '../keys/sign-set.js'
 import type { StreamStore } from '../streams/store.js'
-import type { StreamRecord } from '../streams/model.js'
+import { isPush, type StreamRecord } from '../streams/model.js'
+import type { SubjectIndex } from '../subjects/index-store.js'
+import type { Subject } from '../subjects/subject.js'
 import type { Outbox, OutboxItem } from '../delivery/outbox.js'
 import { deriveJti } from '../lib/ids.js'
 import type { Logger } from '../lib/log.js'
@@ -19,7 +23,7 @@ export interface IngestedEvent {
   /** Ingest order, across all broker processes: the delivery order of a stream's SETs. */
   seq: number
   type: string
-  subject: unknown
+  subject: Subject
   /** Canonical subject key (see subjects/subject.ts). */
   sk: string
   event: Record<string, unknown>
@@ -44,11 +48,12 @@ export class FanOut {
     private readonly keys: KeyStore,
     private readonly streams: StreamStore,
     private readonly outbox: Outbox,
+    private readonly subjects: SubjectIndex,
     private readonly log: Logger,
   ) {}
 
-  /** Mints and queues the SETs of a batch of events; returns how many SETs were queued. */
-  async run(events: readonly IngestedEvent[]): Promise<number> {
+  /** Mints and queues the SETs of a batch of events; reports what became due where. */
+  async run(events: readonly IngestedEvent[]): Promise<{ pushQueued: number; pollStreams: string[] }> {
     await this.keys.refresh()
     const streamsByType = new Map<string, StreamRecord[]>()
     for (const type of new Set(events.map((e) => e.type))) {
@@ -57,7 +62,19 @@ export class FanOut {
       streamsByType.set(type, records.filter((s): s is StreamRecord => s !== undefined && s.status !== 'disabled'))
     }
     const work: { event: IngestedEvent; stream: StreamRecord }[] = []
-    for (const event of events) for (const stream of streamsByType.get(event.type) ?? []) work.push({ event, stream })
+    // Subject lookups for all events at once: ioredis sends them back to back on one connection.
+    const listedPerEvent = await Promise.all(
+      events.map((event) => ((streamsByType.get(event.type)?.length ?? 0) > 0 ? this.subjects.matches(event.subject) : new Set<string>())),
+    )
+    for (const [i, event] of events.entries()) {
+      const candidates = streamsByType.get(event.type) ?? []
+      const listed = listedPerEvent[i]!
+      for (const stream of candidates) {
+        const admitted = stream.default_subjects === 'NONE' ? listed.has(stream.stream_id) : !listed.has(stream.stream_id)
+        if (admitted) work.push({ event, stream })
+      }
+    }
+    const byId = new Map(work.map(({ stream }) => [stream.stream_id, stream]))
 
     const perStream = new Map<string, OutboxItem[]>()
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream }) => {
@@ -73,16 +90,19 @@ export class FanOut {
       })
       let items = perStream.get(stream.stream_id)
       if (!items) perStream.set(stream.stream_id, (items = []))
-      items.push({ jti, set, sk: event.sk, seq: event.seq, txn: event.txn, type: event.type })
+      items.push({ jti, set, sk: event.sk, seq: event.seq, txn: event.txn, type: event.type, t: event.received_at })
     })
-    let queued = 0
+    let pushQueued = 0
+    const pollStreams: string[] = []
     await Promise.all(
       [...perStream].map(async ([sid, items]) => {
-        const { added, dropped } = await this.outbox.append(sid, items)
-        queued += added
+        const push = isPush(byId.get(sid)!)
+        const { added, dropped } = await this.outbox.append(sid, items, push)
+        if (push) pushQueued += added
+        else if (added > 0) pollStreams.push(sid)
         if (dropped > 0) this.log.warn('paused stream buffer full; oldest held SETs dropped', { stream_id: sid, dropped })
       }),
     )
-    return queued
+    return { pushQueued, pollStreams }
   }
 }

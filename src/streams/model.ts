@@ -14,6 +14,15 @@ export interface PushDelivery {
   authorization_header?: string
 }
 
+/** RFC 8936: the transmitter mints the per-stream poll URL. */
+export interface PollDelivery {
+  method: typeof POLL_METHOD
+  endpoint_url: string
+}
+
+export type Delivery = PushDelivery | PollDelivery
+export type DefaultSubjects = 'ALL' | 'NONE'
+
 export interface StreamRecord {
   stream_id: string
   /** Owning receiver client: the only principal that can see this stream. */
@@ -22,7 +31,9 @@ export interface StreamRecord {
   signing_alg: 'RS256' | 'ES256' | 'EdDSA'
   events_requested?: string[]
   events_delivered: string[]
-  delivery: PushDelivery
+  delivery: Delivery
+  /** ALL: every subject unless removed; NONE: only subjects added (SSF §7.1 default_subjects). */
+  default_subjects: DefaultSubjects
   description?: string
   status: StreamStatus
   reason?: string
@@ -30,8 +41,16 @@ export interface StreamRecord {
   updated_at: number
 }
 
+export const isPush = (stream: StreamRecord) => stream.delivery.method === PUSH_METHOD
+
+export interface StreamPolicy {
+  minVerificationInterval: number
+  /** Seconds; 0 means streams never time out (then not advertised). */
+  inactivityTimeout: number
+}
+
 /** The configuration object SSF receivers see (never the owner or internal fields). */
-export function toWire(stream: StreamRecord, iss: string, eventsSupported: readonly string[]): Record<string, unknown> {
+export function toWire(stream: StreamRecord, iss: string, eventsSupported: readonly string[], policy: StreamPolicy): Record<string, unknown> {
   return {
     stream_id: stream.stream_id,
     iss,
@@ -41,6 +60,8 @@ export function toWire(stream: StreamRecord, iss: string, eventsSupported: reado
     events_delivered: stream.events_delivered,
     delivery: stream.delivery,
     ...(stream.description !== undefined ? { description: stream.description } : {}),
+    min_verification_interval: policy.minVerificationInterval,
+    ...(policy.inactivityTimeout > 0 ? { inactivity_timeout: policy.inactivityTimeout } : {}),
   }
 }
 

@@ -10,6 +10,9 @@ import { checkPushUrl } from '../delivery/address-guard.js'
 import { badRequest } from '../http/errors.js'
 import { POLL_METHOD, PUSH_METHOD, type PushDelivery } from './model.js'
 
+/** A requested delivery: push as given, or poll (whose endpoint_url the transmitter mints). */
+export type RequestedDelivery = PushDelivery | { method: typeof POLL_METHOD; endpoint_url?: string }
+
 export const RECEIVER_MEMBERS = ['events_requested', 'delivery', 'description'] as const
 export const TRANSMITTER_MEMBERS = ['iss', 'aud', 'events_supported', 'events_delivered', 'min_verification_interval', 'inactivity_timeout'] as const
 const MAX_DESCRIPTION = 1024
@@ -17,7 +20,7 @@ const MAX_AUTHORIZATION = 4096
 
 export interface ReceiverFields {
   events_requested?: string[]
-  delivery?: PushDelivery
+  delivery?: RequestedDelivery
   description?: string
 }
 
@@ -27,14 +30,19 @@ function parseEventsRequested(value: unknown): string[] {
   return [...new Set(value as string[])]
 }
 
-function parseDelivery(value: unknown, allowPrivate: boolean): PushDelivery {
+function parseDelivery(value: unknown, allowPrivate: boolean): RequestedDelivery {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest('delivery: must be an object')
   const d = value as Record<string, unknown>
   for (const key of Object.keys(d)) {
     if (!['method', 'endpoint_url', 'authorization_header'].includes(key)) throw badRequest(`delivery.${key}: unknown member`)
   }
-  if (d.method === POLL_METHOD) throw badRequest(`delivery.method: poll delivery (${POLL_METHOD}) is not offered by this transmitter yet; use ${PUSH_METHOD}`, 'invalid_request')
-  if (d.method !== PUSH_METHOD) throw badRequest(`delivery.method: unsupported delivery method; supported: ${PUSH_METHOD}`)
+  if (d.method === POLL_METHOD) {
+    if (d.authorization_header !== undefined) throw badRequest('delivery.authorization_header: only for push delivery')
+    if (d.endpoint_url !== undefined && typeof d.endpoint_url !== 'string') throw badRequest('delivery.endpoint_url: must be a string')
+    // The poll URL is transmitter-supplied: the caller checks an echoed one against the current value.
+    return d.endpoint_url === undefined ? { method: POLL_METHOD } : { method: POLL_METHOD, endpoint_url: d.endpoint_url }
+  }
+  if (d.method !== PUSH_METHOD) throw badRequest(`delivery.method: unsupported delivery method; supported: ${PUSH_METHOD}, ${POLL_METHOD}`)
   if (typeof d.endpoint_url !== 'string') throw badRequest('delivery.endpoint_url: required for push delivery')
   const urlProblem = checkPushUrl(d.endpoint_url, allowPrivate)
   if (urlProblem) throw badRequest(`delivery.endpoint_url: ${urlProblem}`)

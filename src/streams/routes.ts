@@ -3,19 +3,20 @@
  *
  * Every stream belongs to the receiver that created it; any other caller gets 404 for it, exactly as
  * for a stream that does not exist. Error precedence: 401, then 400 for an unparseable body, then 404,
- * then 400 for invalid members.
+ * then 400 for invalid members. A receiver may hold several streams; each create makes a new one.
  */
 import { Hono, type Context } from 'hono'
-import type { AuthEnv, Principal } from '../auth/middleware.js'
-import { requireRole } from '../auth/middleware.js'
+import type { AuthEnv } from '../auth/middleware.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { asObject, readJsonBody } from '../http/json-body.js'
-import { badRequest, notFound } from '../http/errors.js'
+import { badRequest } from '../http/errors.js'
 import { randomId } from '../lib/ids.js'
-import { POLL_METHOD, STREAM_STATUSES, statusWire, toWire, type StreamRecord, type StreamStatus } from './model.js'
-import { checkTransmitterMembers, eventsDelivered, parseReceiverFields, rejectUnknownStreamMembers, TRANSMITTER_MEMBERS } from './request.js'
+import { POLL_METHOD, STREAM_STATUSES, isPush, statusWire, toWire, type Delivery, type DefaultSubjects, type StreamPolicy, type StreamRecord, type StreamStatus } from './model.js'
+import { checkTransmitterMembers, eventsDelivered, parseReceiverFields, rejectUnknownStreamMembers, TRANSMITTER_MEMBERS, type RequestedDelivery } from './request.js'
 import type { StreamStore } from './store.js'
+import { clientOf, streamAccess, streamIdMember } from './access.js'
 import type { Outbox } from '../delivery/outbox.js'
+import type { SubjectIndex } from '../subjects/index-store.js'
 
 const MAX_BODY = 64 * 1024
 const MAX_REASON = 1024
@@ -24,21 +25,22 @@ export interface StreamDeps {
   issuer: string
   eventsSupported: readonly string[]
   allowPrivatePush: boolean
+  defaultSubjects: DefaultSubjects
+  policy: StreamPolicy
   streams: StreamStore
   outbox: Outbox
+  subjects: SubjectIndex
   clients: ClientRegistry
   admin: BootstrapAdmin
-  /** Called when a stream may have become due for delivery (e.g. re-enabled). */
+  /** Called when a push stream may have become due for delivery (e.g. re-enabled). */
   wake(): Promise<void>
 }
 
 export const CONFIGURATION_PATH = '/ssf/streams'
 export const STATUS_PATH = '/ssf/status'
+export const POLL_PATH = '/ssf/poll'
 
-function clientOf(principal: Principal) {
-  if (principal.kind !== 'client') throw new Error('receiver routes need a client principal')
-  return principal.client
-}
+export const pollUrl = (issuer: string, streamId: string) => `${issuer}${POLL_PATH}/${streamId}`
 
 function streamIdParam(c: Context, required: boolean): string | undefined {
   const id = c.req.query('stream_id')
@@ -50,22 +52,20 @@ function streamIdParam(c: Context, required: boolean): string | undefined {
   return id
 }
 
-function streamIdMember(body: Record<string, unknown>): string {
-  if (typeof body.stream_id !== 'string' || body.stream_id === '') throw badRequest('stream_id: required')
-  return body.stream_id
+/** SSF §8.1.1.1: no delivery means poll; a poll URL is minted by the transmitter and never changes. */
+function resolveDelivery(issuer: string, streamId: string, requested: RequestedDelivery | undefined, current?: Delivery): Delivery {
+  if (requested === undefined || requested.method === POLL_METHOD) {
+    const url = current?.method === POLL_METHOD ? current.endpoint_url : pollUrl(issuer, streamId)
+    if (requested?.endpoint_url !== undefined && requested.endpoint_url !== url) throw badRequest('delivery.endpoint_url: is set by the transmitter for poll delivery')
+    return { method: POLL_METHOD, endpoint_url: url }
+  }
+  return requested
 }
 
 export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>()
-  const auth = requireRole(deps.clients, deps.admin, 'receiver')
-  const wire = (s: StreamRecord) => toWire(s, deps.issuer, deps.eventsSupported)
-
-  /** The caller's own stream, or 404 (also for another receiver's stream). */
-  async function ownStream(c: Context<AuthEnv>, id: string): Promise<StreamRecord> {
-    const stream = await deps.streams.get(id)
-    if (!stream || stream.client_id !== clientOf(c.get('principal')).client_id) throw notFound(`stream "${id.slice(0, 100)}" not found`)
-    return stream
-  }
+  const { auth, ownStream } = streamAccess(deps.streams, deps.clients, deps.admin)
+  const wire = (s: StreamRecord) => toWire(s, deps.issuer, deps.eventsSupported, deps.policy)
 
   app.use('/ssf/*', async (c, next) => {
     await next()
@@ -78,17 +78,17 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     for (const name of TRANSMITTER_MEMBERS) if (body[name] !== undefined) throw badRequest(`${name}: is set by the transmitter`)
     rejectUnknownStreamMembers(body, [])
     const fields = parseReceiverFields(body, deps.allowPrivatePush)
-    // SSF §8.1.1.1: no delivery means poll.
-    if (!fields.delivery) throw badRequest(`delivery: required; without it SSF assumes poll (${POLL_METHOD}), which this transmitter does not offer yet`)
     const now = Math.floor(Date.now() / 1000)
+    const streamId = randomId(16)
     const stream: StreamRecord = {
-      stream_id: randomId(16),
+      stream_id: streamId,
       client_id: client.client_id,
       aud: client.audience,
       signing_alg: client.signing_alg,
       ...(fields.events_requested !== undefined ? { events_requested: fields.events_requested } : {}),
       events_delivered: eventsDelivered(fields.events_requested, deps.eventsSupported),
-      delivery: fields.delivery,
+      delivery: resolveDelivery(deps.issuer, streamId, fields.delivery),
+      default_subjects: deps.defaultSubjects,
       ...(fields.description !== undefined ? { description: fields.description } : {}),
       status: 'enabled',
       created_at: now,
@@ -116,16 +116,20 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     const fields = parseReceiverFields(body, deps.allowPrivatePush)
     const next: StreamRecord = { ...current, updated_at: Math.floor(Date.now() / 1000) }
     if (mode === 'put') {
-      // SSF §8.1.1.4: a receiver-supplied member missing from a replace request is removed.
+      // SSF §8.1.1.4: a receiver-supplied member missing from a replace request is removed; a missing
+      // delivery means poll, as at creation.
       delete next.events_requested
       delete next.description
-      if (!fields.delivery) throw badRequest(`delivery: required; without it SSF assumes poll (${POLL_METHOD}), which this transmitter does not offer yet`)
+      next.delivery = resolveDelivery(deps.issuer, id, fields.delivery, current.delivery)
+    } else if (fields.delivery !== undefined) {
+      next.delivery = resolveDelivery(deps.issuer, id, fields.delivery, current.delivery)
     }
     if (fields.events_requested !== undefined) next.events_requested = fields.events_requested
     if (fields.description !== undefined) next.description = fields.description
-    if (fields.delivery !== undefined) next.delivery = fields.delivery
     next.events_delivered = eventsDelivered(next.events_requested, deps.eventsSupported)
     await deps.streams.save(next, current)
+    if (isPush(next) && !isPush(current)) await deps.outbox.markReady(id)
+    if (next.delivery.method !== current.delivery.method) await deps.wake()
     return c.json(wire(next), 200)
   }
   app.patch(CONFIGURATION_PATH, auth, update('patch'))
@@ -137,6 +141,7 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     await deps.streams.remove(stream)
     await deps.outbox.purge(id)
     await deps.outbox.deleteLog(id)
+    await deps.subjects.purge(id)
     return c.body(null, 204)
   })
 
@@ -152,18 +157,26 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     for (const key of Object.keys(body)) if (!['stream_id', 'status', 'reason'].includes(key)) throw badRequest(`${key}: unknown member`)
     if (!STREAM_STATUSES.includes(body.status as StreamStatus)) throw badRequest(`status: must be one of ${STREAM_STATUSES.join(', ')}`)
     if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > MAX_REASON)) throw badRequest(`reason: must be a string of at most ${MAX_REASON} characters`)
-    const next: StreamRecord = { ...current, status: body.status as StreamStatus, updated_at: Math.floor(Date.now() / 1000) }
-    delete next.reason
-    if (typeof body.reason === 'string') next.reason = body.reason
-    await deps.streams.save(next, current)
-    // Disabled streams hold nothing (SSF §8.1.2); re-enabled ones deliver what they held, in order.
-    if (next.status === 'disabled') await deps.outbox.purge(id)
-    if (next.status === 'enabled' && current.status !== 'enabled') {
-      await deps.outbox.markReady(id)
-      await deps.wake()
-    }
+    const next = await setStatus(deps, current, body.status as StreamStatus, body.reason as string | undefined)
     return c.json(statusWire(next), 200)
   })
 
   return app
+}
+
+/**
+ * Changes a stream's status. Disabled streams hold nothing (SSF §8.1.2); re-enabled push streams deliver
+ * what they held, in order.
+ */
+export async function setStatus(deps: Pick<StreamDeps, 'streams' | 'outbox' | 'wake'>, current: StreamRecord, status: StreamStatus, reason: string | undefined): Promise<StreamRecord> {
+  const next: StreamRecord = { ...current, status, updated_at: Math.floor(Date.now() / 1000) }
+  delete next.reason
+  if (reason !== undefined) next.reason = reason
+  await deps.streams.save(next, current)
+  if (status === 'disabled') await deps.outbox.purge(current.stream_id)
+  if (status === 'enabled' && current.status !== 'enabled' && isPush(next)) {
+    await deps.outbox.markReady(current.stream_id)
+    await deps.wake()
+  }
+  return next
 }

@@ -4,6 +4,7 @@
  *   ssf:ss:<id>               status string, read by the delivery scripts
  *   ssf:client-streams:<cid>  set of the client's stream ids
  *   ssf:streams:by-event:<uri> set of stream ids whose events_delivered contains <uri> (fan-out index)
+ *   ssf:activity              zset stream id -> last activity (ms), for the inactivity timeout
  */
 import type { Redis, ChainableCommander } from 'ioredis'
 import type { StreamRecord } from './model.js'
@@ -12,6 +13,7 @@ export const streamKey = (id: string) => `ssf:stream:${id}`
 export const statusKey = (id: string) => `ssf:ss:${id}`
 const clientStreamsKey = (clientId: string) => `ssf:client-streams:${clientId}`
 export const byEventKey = (uri: string) => `ssf:streams:by-event:${uri}`
+export const ACTIVITY = 'ssf:activity'
 
 export class StreamStore {
   constructor(private readonly redis: Redis) {}
@@ -33,6 +35,21 @@ export class StreamStore {
     return streams.sort((a, b) => a.created_at - b.created_at)
   }
 
+  /** Records activity on the stream (resets its inactivity timeout). */
+  async touch(id: string): Promise<void> {
+    await this.redis.zadd(ACTIVITY, Date.now(), id)
+  }
+
+  /** Streams without activity since `before` (ms), oldest first. */
+  inactiveSince(before: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(ACTIVITY, '-inf', before, 'LIMIT', 0, limit)
+  }
+
+  /** Stops tracking a stream's activity until its next management call or poll. */
+  async untrack(id: string): Promise<void> {
+    await this.redis.zrem(ACTIVITY, id)
+  }
+
   idsForEvent(uri: string): Promise<string[]> {
     return this.redis.smembers(byEventKey(uri))
   }
@@ -41,6 +58,7 @@ export class StreamStore {
   save(stream: StreamRecord, previous?: StreamRecord, multi: ChainableCommander = this.redis.multi()): Promise<unknown> {
     multi.set(streamKey(stream.stream_id), JSON.stringify(stream))
     multi.set(statusKey(stream.stream_id), stream.status)
+    multi.zadd(ACTIVITY, Date.now(), stream.stream_id)
     multi.sadd(clientStreamsKey(stream.client_id), stream.stream_id)
     const before = new Set(previous?.events_delivered ?? [])
     const after = new Set(stream.events_delivered)
@@ -52,6 +70,7 @@ export class StreamStore {
   /** Removes the record and its index entries; the caller purges the stream's delivery state. */
   remove(stream: StreamRecord, multi: ChainableCommander = this.redis.multi()): Promise<unknown> {
     multi.del(streamKey(stream.stream_id), statusKey(stream.stream_id))
+    multi.zrem(ACTIVITY, stream.stream_id)
     multi.srem(clientStreamsKey(stream.client_id), stream.stream_id)
     for (const uri of stream.events_delivered) multi.srem(byEventKey(uri), stream.stream_id)
     return multi.exec()

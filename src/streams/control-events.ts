@@ -1,0 +1,49 @@
+/**
+ * Events the transmitter sends about a stream itself: verification (SSF §8.1.4.1) and stream-updated
+ * (SSF §8.1.5). Their subject is the stream's implicit self-subject `{"format":"opaque","id":<stream_id>}`.
+ * They go in the control lane of the outbox: ahead of any backlog, and delivered even while paused.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { KeyStore } from '../keys/keystore.js'
+import { signSet } from '../keys/sign-set.js'
+import { CONTROL_LANE, type Outbox } from '../delivery/outbox.js'
+import { randomId } from '../lib/ids.js'
+import { subjectKey } from '../subjects/subject.js'
+import { EVENT_URIS } from '../events/catalog.js'
+import { isPush, type StreamRecord, type StreamStatus } from './model.js'
+
+const CONTROL_SEQ = 'ssf:control-seq'
+
+export class ControlEvents {
+  constructor(
+    private readonly issuer: string,
+    private readonly keys: KeyStore,
+    private readonly outbox: Outbox,
+    private readonly redis: Redis,
+    /** Tells delivery that the stream has something new (push dispatcher or waiting polls). */
+    private readonly notify: (stream: StreamRecord) => Promise<void>,
+  ) {}
+
+  /** Signs and queues one control SET for the stream; returns its jti. */
+  async send(stream: StreamRecord, type: string, event: Record<string, unknown>): Promise<string> {
+    const subject = { format: 'opaque', id: stream.stream_id }
+    const jti = randomId(16)
+    const txn = randomUUID()
+    await this.keys.refresh()
+    const set = await signSet(this.keys, stream.signing_alg, { iss: this.issuer, aud: stream.aud, jti, txn, sub_id: subject, eventType: type, event })
+    const seq = CONTROL_LANE + (await this.redis.incr(CONTROL_SEQ))
+    await this.outbox.append(stream.stream_id, [{ jti, set, sk: subjectKey(subject as never), seq, txn, type, t: Date.now() }], isPush(stream))
+    await this.notify(stream)
+    return jti
+  }
+
+  /** Verification event; `state` only when the receiver asked with one (never on unprompted ones). */
+  verification(stream: StreamRecord, state: string | undefined): Promise<string> {
+    return this.send(stream, EVENT_URIS.verification, state === undefined ? {} : { state })
+  }
+
+  streamUpdated(stream: StreamRecord, status: StreamStatus, reason: string): Promise<string> {
+    return this.send(stream, EVENT_URIS.streamUpdated, { status, reason })
+  }
+}
