@@ -13,6 +13,7 @@ import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js'
 import { connectRedis } from './redis/connection.js'
 import { KeyStore } from './keys/keystore.js'
 import { BootstrapAdmin, ClientRegistry } from './auth/clients.js'
+import { OAuthVerifier } from './auth/oauth.js'
 import { StreamStore } from './streams/store.js'
 import { streamRoutes } from './streams/routes.js'
 import { ssfRoutes } from './streams/ssf-routes.js'
@@ -57,6 +58,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   await keys.init()
   const clients = new ClientRegistry(redis)
   const admin = new BootstrapAdmin(redis, config.adminToken)
+  const oauth = config.oauth ? new OAuthVerifier(config.oauth) : undefined
   const generatedAdminToken = await admin.init()
   const streams = new StreamStore(redis)
   const outbox = new Outbox(redis, config.pausedBufferMax)
@@ -108,9 +110,10 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         subjects,
         clients,
         admin,
+        ...(oauth ? { oauth } : {}),
         wake,
       }),
-      ssfRoutes({ redis, streams, subjects, poll, control, clients, admin, minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
+      ssfRoutes({ redis, streams, subjects, poll, control, clients, admin, ...(oauth ? { oauth } : {}), minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
       ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes }),
       adminRoutes({ clients, admin, keys, streams, outbox, wake }),
     ],

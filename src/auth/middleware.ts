@@ -5,8 +5,11 @@
 import type { MiddlewareHandler } from 'hono'
 import { forbidden, unauthorized, badRequest } from '../http/errors.js'
 import type { BootstrapAdmin, Client, ClientRegistry, Role } from './clients.js'
+import { HttpError } from '../http/errors.js'
+import { MANAGE_SCOPE, OAuthVerifier, READ_SCOPE } from './oauth.js'
 
-export type Principal = { kind: 'bootstrap-admin' } | { kind: 'client'; client: Client }
+/** `scopes` is set for OAuth access tokens only; broker client tokens carry their role's full rights. */
+export type Principal = { kind: 'bootstrap-admin' } | { kind: 'client'; client: Client; scopes?: Set<string> }
 
 export type AuthEnv = { Variables: { principal: Principal } }
 
@@ -20,19 +23,41 @@ export function hasRole(principal: Principal, role: Role): boolean {
   return principal.client.roles.includes(role)
 }
 
-export function requireRole(clients: ClientRegistry, admin: BootstrapAdmin, role: Role): MiddlewareHandler<AuthEnv> {
+/** The OAuth scope an SSF request needs: reads and polls `ssf.read`, everything else `ssf.manage`. */
+export function requiredScope(method: string, path: string): string {
+  return method === 'GET' || path.includes('/ssf/poll/') ? READ_SCOPE : MANAGE_SCOPE
+}
+
+function insufficientScope(scope: string): HttpError {
+  return new HttpError(403, 'insufficient_scope', `this request needs the "${scope}" scope`, {
+    'WWW-Authenticate': `Bearer realm="ssf-broker", error="insufficient_scope", scope="${scope}"`,
+  })
+}
+
+/**
+ * Authenticates the bearer token and checks the role. OAuth access tokens (when an authorization server
+ * is configured) are accepted for the receiver role only, and must carry the scope the request needs.
+ */
+export function requireRole(clients: ClientRegistry, admin: BootstrapAdmin, role: Role, oauth?: OAuthVerifier): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     if (new URL(c.req.url).searchParams.has('access_token')) throw badRequest('access tokens are accepted only in the Authorization header')
     const token = bearer(c.req.header('authorization'))
     if (!token) throw unauthorized()
     let principal: Principal | undefined
     if (role === 'admin' && (await admin.matches(token))) principal = { kind: 'bootstrap-admin' }
-    else {
+    else if (token.startsWith('ssf_')) {
       const client = await clients.authenticate(token)
       if (client) principal = { kind: 'client', client }
+    } else if (oauth && role === 'receiver' && OAuthVerifier.looksLikeJwt(token)) {
+      const identity = await oauth.verify(token)
+      if (identity) principal = { kind: 'client', client: identity.client, scopes: identity.scopes }
     }
     if (!principal) throw unauthorized('the bearer token is not valid')
     if (!hasRole(principal, role)) throw forbidden(`this endpoint requires the "${role}" role`)
+    if (principal.kind === 'client' && principal.scopes) {
+      const scope = requiredScope(c.req.method, c.req.path)
+      if (!principal.scopes.has(scope)) throw insufficientScope(scope)
+    }
     c.set('principal', principal)
     await next()
   }

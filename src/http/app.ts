@@ -7,6 +7,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { Logger } from '../lib/log.js'
 import { HttpError } from './errors.js'
 import { issuerPath, jwksRoutes, wellKnownRoutes, type MetadataOptions } from './metadata.js'
+import { docsRoutes } from './docs.js'
 import type { KeyStore } from '../keys/keystore.js'
 
 export function createApp(options: { issuer: string; metadata: MetadataOptions; keys: KeyStore; log: Logger; routes: Hono<any>[] }): Hono {
@@ -24,6 +25,7 @@ export function createApp(options: { issuer: string; metadata: MetadataOptions; 
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()
   api.route('/', jwksRoutes(options.keys))
+  api.route('/', docsRoutes(options.issuer))
   for (const routes of options.routes) api.route('/', routes)
   root.route(issuerPath(options.issuer) || '/', api)
   return root

@@ -8,6 +8,7 @@ import { ssfRoutes } from '../streams/ssf-routes.js'
 import { ingestRoutes } from '../ingest/routes.js'
 import { adminRoutes } from '../admin/routes.js'
 import { jwksRoutes, wellKnownRoutes } from './metadata.js'
+import { docsRoutes } from './docs.js'
 
 function collect(app: Hono<any>): { method: string; path: string }[] {
   return app.routes
@@ -20,6 +21,7 @@ export function routeTable(): { method: string; path: string }[] {
   const apps: Hono<any>[] = [
     wellKnownRoutes('http://localhost', { defaultSubjects: 'ALL', criticalSubjectMembers: [] }),
     jwksRoutes(none),
+    docsRoutes('http://localhost'),
     streamRoutes({ issuer: 'http://localhost', eventsSupported: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, outbox: none, subjects: none, clients: none, admin: none, wake: none }),
     ssfRoutes({ redis: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
     ingestRoutes({ redis: none, queue: none, clients: none, admin: none, maxBodyBytes: 0 }),

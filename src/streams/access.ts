@@ -9,6 +9,7 @@ import type { BootstrapAdmin, Client, ClientRegistry } from '../auth/clients.js'
 import { badRequest, notFound } from '../http/errors.js'
 import type { StreamStore } from './store.js'
 import type { StreamRecord } from './model.js'
+import type { OAuthVerifier } from '../auth/oauth.js'
 
 export interface StreamAccess {
   auth: MiddlewareHandler<AuthEnv>
@@ -20,9 +21,9 @@ export function clientOf(principal: Principal): Client {
   return principal.client
 }
 
-export function streamAccess(streams: StreamStore, clients: ClientRegistry, admin: BootstrapAdmin): StreamAccess {
+export function streamAccess(streams: StreamStore, clients: ClientRegistry, admin: BootstrapAdmin, oauth?: OAuthVerifier): StreamAccess {
   return {
-    auth: requireRole(clients, admin, 'receiver'),
+    auth: requireRole(clients, admin, 'receiver', oauth),
     async ownStream(c, id) {
       const stream = await streams.get(id)
       if (!stream || stream.client_id !== clientOf(c.get('principal')).client_id) throw notFound(`stream "${id.slice(0, 100)}" not found`)

@@ -7,6 +7,7 @@
  */
 import { Hono, type Context } from 'hono'
 import type { AuthEnv } from '../auth/middleware.js'
+import type { OAuthVerifier } from '../auth/oauth.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { asObject, readJsonBody } from '../http/json-body.js'
 import { badRequest } from '../http/errors.js'
@@ -22,6 +23,8 @@ const MAX_BODY = 64 * 1024
 const MAX_REASON = 1024
 
 export interface StreamDeps {
+  /** Accepts OAuth access tokens too, when an authorization server is configured. */
+  oauth?: OAuthVerifier
   issuer: string
   eventsSupported: readonly string[]
   allowPrivatePush: boolean
@@ -64,7 +67,7 @@ function resolveDelivery(issuer: string, streamId: string, requested: RequestedD
 
 export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>()
-  const { auth, ownStream } = streamAccess(deps.streams, deps.clients, deps.admin)
+  const { auth, ownStream } = streamAccess(deps.streams, deps.clients, deps.admin, deps.oauth)
   const wire = (s: StreamRecord) => toWire(s, deps.issuer, deps.eventsSupported, deps.policy)
 
   app.use('/ssf/*', async (c, next) => {

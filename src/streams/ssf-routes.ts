@@ -5,6 +5,7 @@
 import { Hono } from 'hono'
 import type { Redis } from 'ioredis'
 import type { AuthEnv } from '../auth/middleware.js'
+import type { OAuthVerifier } from '../auth/oauth.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { asObject, readJsonBody } from '../http/json-body.js'
 import { HttpError, badRequest, notFound } from '../http/errors.js'
@@ -27,6 +28,8 @@ export const REMOVE_SUBJECT_PATH = '/ssf/subjects/remove'
 export const VERIFICATION_PATH = '/ssf/verify'
 
 export interface SsfDeps {
+  /** Accepts OAuth access tokens too, when an authorization server is configured. */
+  oauth?: OAuthVerifier
   redis: Redis
   streams: StreamStore
   subjects: SubjectIndex
@@ -84,7 +87,7 @@ function parsePollRequest(body: Record<string, unknown>): PollRequest {
 
 export function ssfRoutes(deps: SsfDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>()
-  const { auth, ownStream } = streamAccess(deps.streams, deps.clients, deps.admin)
+  const { auth, ownStream } = streamAccess(deps.streams, deps.clients, deps.admin, deps.oauth)
 
   app.post(ADD_SUBJECT_PATH, auth, async (c) => {
     const body = asObject(await readJsonBody(c, MAX_BODY))
