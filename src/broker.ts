@@ -15,22 +15,22 @@ import { KeyStore } from './keys/keystore.js'
 import { BootstrapAdmin, ClientRegistry } from './auth/clients.js'
 import { OAuthVerifier } from './auth/oauth.js'
 import { StreamStore } from './streams/store.js'
-import { streamRoutes } from './streams/routes.js'
+import { setStatus, streamRoutes } from './streams/routes.js'
 import { ssfRoutes } from './streams/ssf-routes.js'
 import { ControlEvents } from './streams/control-events.js'
 import { InactivitySweeper } from './streams/inactivity.js'
-import { isPush, type StreamRecord } from './streams/model.js'
+import { isPush, type PushDelivery, type StreamRecord } from './streams/model.js'
 import { SubjectIndex } from './subjects/index-store.js'
 import { PollService } from './delivery/poll.js'
 import { Outbox } from './delivery/outbox.js'
-import { Dispatcher } from './delivery/dispatcher.js'
+import { Dispatcher, type SustainedFailureHandler } from './delivery/dispatcher.js'
 import { createPushClient } from './delivery/push-client.js'
 import { FanOut } from './ingest/fan-out.js'
 import { createFanOutWorker, createIngestQueue } from './ingest/queue.js'
 import { ingestRoutes } from './ingest/routes.js'
 import { adminRoutes } from './admin/routes.js'
 import { createApp } from './http/app.js'
-import { EVENT_TYPES } from './events/catalog.js'
+import { EVENT_TYPES, EVENT_URIS } from './events/catalog.js'
 
 export interface Broker {
   /** Base URL the HTTP server answers on (not necessarily the issuer). */
@@ -74,12 +74,23 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     connectionsPerOrigin: Math.max(config.pushConcurrencyPerStream, 8),
     userAgent: 'ssf-broker/0.1',
   })
-  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log)
+  // Late-bound: the dispatcher reports sustained failures to stream lifecycle code built after it.
+  let onSustainedFailure: SustainedFailureHandler = async () => {}
+  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log, (...args) => onSustainedFailure(...args))
   await dispatcher.start()
   const wake = () => dispatcher.announce()
   const notify = (stream: StreamRecord) => (isPush(stream) ? dispatcher.announce() : poll.announce([stream.stream_id]))
   const control = new ControlEvents(config.issuer, keys, outbox, redis, notify)
   const statusDeps = { streams, outbox, wake }
+  onSustainedFailure = async (stream, since, lastError) => {
+    const reason = `disabled after sustained delivery failure: failing since ${new Date(since).toISOString()}, last error ${lastError}`
+    // Tell the receiver first (SSF §8.1.5), with one direct attempt: its queue is about to be dropped.
+    const set = await control.sign(stream, EVENT_URIS.streamUpdated, { status: 'disabled', reason })
+    const delivery = stream.delivery as PushDelivery
+    await pushClient.push({ url: delivery.endpoint_url, set, ...(delivery.authorization_header !== undefined ? { authorization: delivery.authorization_header } : {}) })
+    const current = await streams.get(stream.stream_id)
+    if (current && current.status !== 'disabled') await setStatus(statusDeps, current, 'disabled', reason)
+  }
   const inactivity = new InactivitySweeper(redis, streams, control, statusDeps, config.inactivityTimeoutSeconds, log)
   inactivity.start()
 

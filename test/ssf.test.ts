@@ -334,3 +334,39 @@ describe('inactivity timeout', () => {
     }
   })
 })
+
+describe('sustained delivery failure', () => {
+  let failRedis: TestRedis
+  let failing: TestBroker
+  before(async () => {
+    failRedis = await startTestRedis()
+    failing = await startTestBroker(failRedis.url, { SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS: '1', SSF_BROKER_RETRY_BASE_MS: '100', SSF_BROKER_RETRY_MAX_MS: '200' })
+  })
+  after(async () => {
+    await failing.close()
+    await failRedis.stop()
+  })
+
+  test('a stream failing without a break is disabled, says why, and the receiver is told first', async () => {
+    const sink = await startReceiver()
+    try {
+      sink.respond = (_p, res) => void res.writeHead(503).end()
+      const r = await failing.api.createClient(['receiver'])
+      const e = await failing.api.createClient(['emitter'])
+      const stream = await failing.api.createPushStream(r.token, sink.url)
+      await failing.api.emit(e.token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'u' } })
+      let status: any
+      const deadline = Date.now() + 10_000
+      do {
+        await sleep(100)
+        status = (await failing.api.request('GET', `/ssf/status?stream_id=${stream.stream_id}`, { token: r.token })).body
+      } while (status.status !== 'disabled' && Date.now() < deadline)
+      assert.equal(status.status, 'disabled')
+      assert.match(status.reason, /failing since \d{4}-\d\d-\d\dT.*last error http_503/)
+      const told = sink.attempts.map((p) => decodeJwt(p.body).events as Record<string, any>).find((ev) => ev[`${SSF}stream-updated`])
+      assert.equal(told?.[`${SSF}stream-updated`].status, 'disabled')
+    } finally {
+      await sink.close()
+    }
+  })
+})

@@ -28,6 +28,7 @@ export interface Config {
   retryMaxMs: number
   deliveryMaxAgeSeconds: number
   pausedBufferMax: number
+  disableAfterFailingSeconds: number
   /** How long a broker process may hold a stream's delivery lease without renewing it. */
   leaseMs: number
   maxEventBodyBytes: number
@@ -88,6 +89,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_RETRY_BASE_MS', default: '500', meaning: 'First retry delay after a transient push failure; doubles per attempt, with ±20% jitter.' },
   { name: 'SSF_BROKER_RETRY_MAX_MS', default: '300000', meaning: 'Longest delay between retries (a `Retry-After` up to one hour is honoured).' },
   { name: 'SSF_BROKER_DELIVERY_MAX_AGE_SECONDS', default: '259200', meaning: 'A SET still undelivered this long after its first attempt goes to the dead-letter list.' },
+  { name: 'SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS', default: '259200', meaning: 'A push stream whose deliveries have failed without a break for this long is disabled, with the last error and since when as its status reason (a stream-updated event is attempted first). 0 turns it off.' },
   { name: 'SSF_BROKER_PAUSED_BUFFER_MAX', default: '10000', meaning: 'SETs held per paused stream; beyond it the oldest held SETs are dropped (and recorded).' },
   { name: 'SSF_BROKER_LEASE_MS', default: '3000', meaning: 'Delivery lease per stream. A crashed process\'s streams are taken over by another process after this long.' },
   { name: 'SSF_BROKER_MAX_EVENT_BODY_BYTES', default: '1048576', meaning: 'Largest accepted `POST /events` body.' },
@@ -192,6 +194,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryBaseMs,
     retryMaxMs,
     deliveryMaxAgeSeconds: int(env, 'SSF_BROKER_DELIVERY_MAX_AGE_SECONDS', 259_200, 1, 31_536_000),
+    disableAfterFailingSeconds: int(env, 'SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS', 259_200, 0, 31_536_000),
     pausedBufferMax: int(env, 'SSF_BROKER_PAUSED_BUFFER_MAX', 10_000, 1, 10_000_000),
     leaseMs: int(env, 'SSF_BROKER_LEASE_MS', 3000, 500, 600_000),
     maxEventBodyBytes: int(env, 'SSF_BROKER_MAX_EVENT_BODY_BYTES', 1_048_576, 1024, 67_108_864),

@@ -23,6 +23,11 @@ import { retryDelayMs } from './backoff.js'
 
 export const WAKE_CHANNEL = 'ssf:wake'
 
+/** Called when a stream's pushes have failed without a break for longer than allowed. */
+export type SustainedFailureHandler = (stream: StreamRecord, failingSince: number, lastError: string) => Promise<void>
+
+const failingKey = (sid: string) => `ssf:failing-since:${sid}`
+
 export interface Pusher {
   push(req: { url: string; authorization?: string; set: string }): Promise<PushOutcome>
 }
@@ -59,6 +64,7 @@ export class Dispatcher {
     private readonly pusher: Pusher,
     private readonly config: Config,
     private readonly log: Logger,
+    private readonly onSustainedFailure?: SustainedFailureHandler,
   ) {}
 
   async start(): Promise<void> {
@@ -191,16 +197,30 @@ export class Dispatcher {
         return
       }
       const window = pickWindow(head, windowSize)
-      const backoffUntil = await this.#deliverWindow(stream, window)
+      const { backoffUntil, lastError, anyDelivered } = await this.#deliverWindow(stream, window)
+      if (anyDelivered) await this.redis.del(failingKey(sid))
       if (backoffUntil !== undefined) {
+        await this.#noteFailure(stream, lastError ?? 'unknown')
         await this.outbox.release(sid, this.owner, 'backoff', backoffUntil)
         return
       }
     }
   }
 
-  /** Sends one window of SETs; returns when the stream should be tried again if any must be retried. */
-  async #deliverWindow(stream: StreamRecord, window: readonly OutboxItem[]): Promise<number | undefined> {
+  /** Remembers since when a stream fails; past SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS, hands it over. */
+  async #noteFailure(stream: StreamRecord, lastError: string): Promise<void> {
+    const limit = this.config.disableAfterFailingSeconds
+    if (limit === 0 || !this.onSustainedFailure) return
+    await this.redis.set(failingKey(stream.stream_id), String(Date.now()), 'NX')
+    const since = Number(await this.redis.get(failingKey(stream.stream_id)))
+    if (Date.now() - since < limit * 1000) return
+    await this.redis.del(failingKey(stream.stream_id))
+    this.log.warn('stream disabled after sustained delivery failure', { stream_id: stream.stream_id, failing_since: new Date(since).toISOString(), last_error: lastError })
+    await this.onSustainedFailure(stream, since, lastError)
+  }
+
+  /** Sends one window of SETs; says when the stream should be tried again if any must be retried. */
+  async #deliverWindow(stream: StreamRecord, window: readonly OutboxItem[]): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
     const sid = stream.stream_id
     const delivery = stream.delivery as PushDelivery
     const outcomes = await Promise.all(
@@ -216,6 +236,7 @@ export class Dispatcher {
     const delivered: string[] = []
     const records: DeliveryRecord[] = []
     let backoffUntil: number | undefined
+    let lastError: string | undefined
     for (const [i, outcome] of outcomes.entries()) {
       const item = window[i]!
       const attempt = (item.a ?? 0) + 1
@@ -241,11 +262,12 @@ export class Dispatcher {
       }
       await this.outbox.updateItem(sid, retried)
       records.push({ ...base, outcome: 'retry', error: outcome.error })
+      lastError = outcome.error
       // A Retry-After of 0 (or in the past) still waits a little, so a receiver cannot make us spin.
       const delay = outcome.retryAfterMs !== undefined ? Math.max(outcome.retryAfterMs, Math.min(this.config.retryBaseMs, 1000)) : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
     await this.outbox.complete(sid, delivered, records)
-    return backoffUntil
+    return { ...(backoffUntil !== undefined ? { backoffUntil } : {}), ...(lastError !== undefined ? { lastError } : {}), anyDelivered: delivered.length > 0 }
   }
 }

@@ -15,6 +15,9 @@ import { isPush, type StreamRecord, type StreamStatus } from './model.js'
 
 const CONTROL_SEQ = 'ssf:control-seq'
 
+/** The subject every stream implicitly contains (SSF §8.1.3). */
+const selfSubject = (stream: StreamRecord) => ({ format: 'opaque' as const, id: stream.stream_id })
+
 export class ControlEvents {
   constructor(
     private readonly issuer: string,
@@ -25,13 +28,18 @@ export class ControlEvents {
     private readonly notify: (stream: StreamRecord) => Promise<void>,
   ) {}
 
+  /** Signs one control SET for the stream (not queued). */
+  async sign(stream: StreamRecord, type: string, event: Record<string, unknown>, jti = randomId(16), txn: string = randomUUID()): Promise<string> {
+    await this.keys.refresh()
+    return signSet(this.keys, stream.signing_alg, { iss: this.issuer, aud: stream.aud, jti, txn, sub_id: selfSubject(stream), eventType: type, event })
+  }
+
   /** Signs and queues one control SET for the stream; returns its jti. */
   async send(stream: StreamRecord, type: string, event: Record<string, unknown>): Promise<string> {
-    const subject = { format: 'opaque', id: stream.stream_id }
+    const subject = selfSubject(stream)
     const jti = randomId(16)
     const txn = randomUUID()
-    await this.keys.refresh()
-    const set = await signSet(this.keys, stream.signing_alg, { iss: this.issuer, aud: stream.aud, jti, txn, sub_id: subject, eventType: type, event })
+    const set = await this.sign(stream, type, event, jti, txn)
     const seq = CONTROL_LANE + (await this.redis.incr(CONTROL_SEQ))
     await this.outbox.append(stream.stream_id, [{ jti, set, sk: subjectKey(subject as never), seq, txn, type, t: Date.now() }], isPush(stream))
     await this.notify(stream)
