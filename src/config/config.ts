@@ -19,6 +19,7 @@ export interface Config {
   keyRotationOverlapSeconds: number
   /** Per stream, how many SETs may be in flight at once (distinct subjects only; see dispatcher). */
   pushConcurrencyPerStream: number
+  fanOutConcurrency: number
   /** How many streams one broker process delivers to at the same time. */
   pushStreamsInFlight: number
   pushConnectTimeoutMs: number
@@ -82,6 +83,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   },
   { name: 'SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS', default: '604800', meaning: 'How long a rotated-out signing key stays published in the JWKS.' },
   { name: 'SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM', default: '16', meaning: 'SETs in flight per push stream. SETs about the same subject are always sent one after another, in order.' },
+  { name: 'SSF_BROKER_FANOUT_CONCURRENCY', default: '32', meaning: 'Ingest jobs (one per `POST /events`) one broker process turns into SETs at once.' },
   { name: 'SSF_BROKER_PUSH_STREAMS_IN_FLIGHT', default: '256', meaning: 'Push streams one broker process serves at once.' },
   { name: 'SSF_BROKER_PUSH_CONNECT_TIMEOUT_MS', default: '5000', meaning: 'Connect timeout for push requests.' },
   { name: 'SSF_BROKER_PUSH_TIMEOUT_MS', default: '10000', meaning: 'Timeout for a receiver to send response headers, and again for the body.' },
@@ -187,6 +189,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowPrivatePush: bool(env, 'SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH'),
     keyRotationOverlapSeconds: int(env, 'SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS', 604_800, 0, 31_536_000),
     pushConcurrencyPerStream: int(env, 'SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM', 16, 1, 256),
+    fanOutConcurrency: int(env, 'SSF_BROKER_FANOUT_CONCURRENCY', 32, 1, 1024),
     pushStreamsInFlight: int(env, 'SSF_BROKER_PUSH_STREAMS_IN_FLIGHT', 256, 1, 10_000),
     pushConnectTimeoutMs: int(env, 'SSF_BROKER_PUSH_CONNECT_TIMEOUT_MS', 5000, 1, 60_000),
     pushTimeoutMs: int(env, 'SSF_BROKER_PUSH_TIMEOUT_MS', 10_000, 1, 120_000),

@@ -40,7 +40,9 @@ export function createFanOutWorker(config: Config, redisUrl: string, process: (j
   return new Worker<FanOutJob>(QUEUE, async (job) => process(job.data), {
     connection: connection(redisUrl),
     prefix: PREFIX,
-    concurrency: 4,
+    // Jobs spend most of their time waiting on Redis and on signatures (off the main thread): many at
+    // once keep both busy. Order within a stream comes from the ingest sequence, not from job order.
+    concurrency: config.fanOutConcurrency,
     lockDuration: config.leaseMs,
     stalledInterval: Math.max(250, Math.floor(config.leaseMs / 2)),
     // A stall here means a crashed process, not a poisonous job: always run it again.
