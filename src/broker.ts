@@ -31,6 +31,17 @@ import { ingestRoutes } from './ingest/routes.js'
 import { adminRoutes } from './admin/routes.js'
 import { createApp } from './http/app.js'
 import { EVENT_TYPES, EVENT_URIS } from './events/catalog.js'
+import { AgentRegistry, type AgentRecord } from './agents/registry.js'
+import { agentRoutes } from './agents/routes.js'
+import { AGENT_EVENT_TYPES } from './agents/events.js'
+import { DEFAULT_CASCADE_POLICY, loadCascadePolicyFile } from './agents/cascade-policy.js'
+import { retirementEvent } from './agents/retirement.js'
+import { AGENT_SUBJECT_MEMBER } from './agents/subjects.js'
+import { AuditLog } from './audit/log.js'
+import { auditRoutes } from './audit/routes.js'
+import { agentRegisteredEntry, agentRetiredEntry } from './audit/entries.js'
+import { enqueueEvents } from './ingest/enqueue.js'
+import { subjectKey } from './subjects/subject.js'
 
 export interface Broker {
   /** Base URL the HTTP server answers on (not necessarily the issuer). */
@@ -41,8 +52,10 @@ export interface Broker {
   close(): Promise<void>
 }
 
-/** Event types a stream can request: everything an emitter can post. */
+/** Event types every stream may receive: the CAEP and RISC types an emitter can post. */
 export const STREAM_EVENTS_SUPPORTED: readonly string[] = EVENT_TYPES.filter((t) => t.ingestible).map((t) => t.uri)
+/** The broker's agent event types: offered only to streams that request them. */
+export const REQUEST_ONLY_EVENTS: readonly string[] = AGENT_EVENT_TYPES.map((t) => t.uri)
 
 export async function startBroker(config: Config, log: Logger): Promise<Broker> {
   let embedded: EmbeddedRedis | undefined
@@ -60,10 +73,14 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const admin = new BootstrapAdmin(redis, config.adminToken)
   const oauth = config.oauth ? new OAuthVerifier(config.oauth) : undefined
   const generatedAdminToken = await admin.init()
+  const cascadePolicy = config.cascadePolicyFile ? loadCascadePolicyFile(config.cascadePolicyFile) : DEFAULT_CASCADE_POLICY
+  const audit = new AuditLog(redis, { retentionSeconds: config.auditRetentionSeconds, onError: (err) => log.warn('audit write failed', { error: String(err) }) })
+  const stopPruning = audit.startPruning()
+  const agents = new AgentRegistry(redis, { maxExpiresIn: config.agentMaxExpiresInSeconds, maxChainDepth: config.agentMaxChainDepth })
   const streams = new StreamStore(redis)
   const outbox = new Outbox(redis, config.pausedBufferMax)
   const subjects = new SubjectIndex(redis)
-  const poll = new PollService(redis, outbox, config)
+  const poll = new PollService(redis, outbox, config, audit)
   await poll.start()
 
   const pushClient = createPushClient({
@@ -76,12 +93,12 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   })
   // Late-bound: the dispatcher reports sustained failures to stream lifecycle code built after it.
   let onSustainedFailure: SustainedFailureHandler = async () => {}
-  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log, (...args) => onSustainedFailure(...args))
+  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log, (...args) => onSustainedFailure(...args), audit)
   await dispatcher.start()
   const wake = () => dispatcher.announce()
   const notify = (stream: StreamRecord) => (isPush(stream) ? dispatcher.announce() : poll.announce([stream.stream_id]))
   const control = new ControlEvents(config.issuer, keys, outbox, redis, notify)
-  const statusDeps = { streams, outbox, wake }
+  const statusDeps = { streams, outbox, wake, audit }
   onSustainedFailure = async (stream, since, lastError) => {
     const reason = `disabled after sustained delivery failure: failing since ${new Date(since).toISOString()}, last error ${lastError}`
     // Tell the receiver first (SSF §8.1.5), with one direct attempt: its queue is about to be dropped.
@@ -89,13 +106,23 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     const delivery = stream.delivery as PushDelivery
     await pushClient.push({ url: delivery.endpoint_url, set, ...(delivery.authorization_header !== undefined ? { authorization: delivery.authorization_header } : {}) })
     const current = await streams.get(stream.stream_id)
-    if (current && current.status !== 'disabled') await setStatus(statusDeps, current, 'disabled', reason)
+    if (current && current.status !== 'disabled') await setStatus(statusDeps, current, 'disabled', reason, 'broker')
   }
   const inactivity = new InactivitySweeper(redis, streams, control, statusDeps, config.inactivityTimeoutSeconds, log)
   inactivity.start()
 
-  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log)
+  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log, { agents, policy: cascadePolicy }, audit)
   const queue = createIngestQueue(redisUrl)
+
+  // A retired agent's subscribers are told by a session-revoked event about it, through the normal
+  // (durable) ingest path, so it also cascades to the agents it delegated to.
+  const onRetired = async (record: AgentRecord, reason: string) => {
+    const notice = retirementEvent(record, reason)
+    await enqueueEvents(redis, queue, [{ type: notice.type, family: 'caep', subject: notice.subject, sk: subjectKey(notice.subject), event: notice.event, txn: notice.txn }], 'ssf-broker')
+    await agents.notified(record.agent_id)
+    audit.submit(agentRetiredEntry(record, reason, notice.txn))
+  }
+  const stopExpirySweep = agents.startExpirySweep(onRetired, { onError: (err) => log.warn('agent expiry sweep failed', { error: String(err) }) })
   const worker = createFanOutWorker(config, redisUrl, async (job) => {
     const { pushQueued, pollStreams } = await fanOut.run(job.events)
     await Promise.all([pushQueued > 0 ? dispatcher.announce() : undefined, poll.announce(pollStreams)])
@@ -106,13 +133,15 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({
     issuer: config.issuer,
-    metadata: { defaultSubjects: config.defaultSubjects, criticalSubjectMembers: [] },
+    metadata: { defaultSubjects: config.defaultSubjects, criticalSubjectMembers: [AGENT_SUBJECT_MEMBER] },
     keys,
     log,
     routes: [
       streamRoutes({
         issuer: config.issuer,
         eventsSupported: STREAM_EVENTS_SUPPORTED,
+        requestOnlyEvents: REQUEST_ONLY_EVENTS,
+        audit,
         allowPrivatePush: config.allowPrivatePush,
         defaultSubjects: config.defaultSubjects,
         policy,
@@ -125,7 +154,16 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         wake,
       }),
       ssfRoutes({ redis, streams, subjects, poll, control, clients, admin, ...(oauth ? { oauth } : {}), minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
-      ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes }),
+      ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes, audit }),
+      agentRoutes({
+        registry: agents,
+        clients,
+        admin,
+        onRetired,
+        onRegistered: async (record, created) => audit.submit(agentRegisteredEntry(record, created)),
+        maxBodyBytes: 64 * 1024,
+      }),
+      auditRoutes({ audit, clients, admin }),
       adminRoutes({ clients, admin, keys, streams, outbox, wake }),
     ],
   })
@@ -146,6 +184,8 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const close = () =>
     (closing ??= (async () => {
       inactivity.stop()
+      stopExpirySweep()
+      stopPruning()
       poll.stop()
       if ('closeAllConnections' in server) server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -153,6 +193,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       await dispatcher.stop()
       await queue.close()
       await pushClient.close()
+      await audit.flush().catch(() => {})
       await redis.quit().catch(() => redis.disconnect())
       await embedded?.stop()
     })())

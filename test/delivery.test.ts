@@ -15,7 +15,7 @@ let emitter: { token: string }
 
 before(async () => {
   redis = await startTestRedis()
-  broker = await startTestBroker(redis.url, { SSF_BROKER_PUSH_TIMEOUT_MS: '300', SSF_BROKER_DELIVERY_MAX_AGE_SECONDS: '3' })
+  broker = await startTestBroker(redis.url, { SSF_BROKER_PUSH_TIMEOUT_MS: '300', SSF_BROKER_DELIVERY_MAX_AGE_SECONDS: '5' })
   emitter = await broker.api.createClient(['emitter'])
 })
 
@@ -53,9 +53,12 @@ test('a receiver answering 503 gets every SET once it recovers', async () => {
       if (failures++ < 4) res.writeHead(503, { 'retry-after': '0' }).end()
       else res.writeHead(202).end()
     }
-    await setup(receiver)
+    const { stream } = await setup(receiver)
     const txns = await emit(5)
-    await receiver.waitFor(5)
+    await receiver.waitFor(5).catch(async (err: Error) => {
+      const letters = await broker.api.request('GET', `/admin/dead-letters?stream_id=${stream.stream_id}`, { token: ADMIN_TOKEN })
+      throw new Error(`${err.message}; dead letters: ${letters.text}`)
+    })
     assert.deepEqual(new Set(txnsOf(receiver)), new Set(txns))
     assert.ok(receiver.attempts.length > 5, 'the 503 answers were retried')
   } finally {

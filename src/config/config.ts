@@ -40,6 +40,11 @@ export interface Config {
   pollRedeliverySeconds: number
   oauth: { issuer: string; jwksUrl: string; audience: string } | undefined
   tls: { certFile: string; keyFile: string } | undefined
+  agentMaxExpiresInSeconds: number
+  agentMaxChainDepth: number
+  auditRetentionSeconds: number
+  /** Cascade policy JSON file (agents/cascade-policy.ts); unset: the built-in policy. */
+  cascadePolicyFile: string | undefined
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
 
@@ -105,6 +110,10 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_OAUTH_AUDIENCE', default: '(unset)', meaning: 'Required `aud` of those access tokens (usually the broker\'s issuer URL).' },
   { name: 'SSF_BROKER_TLS_CERT_FILE', default: '(unset)', meaning: 'PEM certificate chain: with the key file, the broker serves HTTPS itself (TLS 1.2 minimum, 1.3 preferred).' },
   { name: 'SSF_BROKER_TLS_KEY_FILE', default: '(unset)', meaning: 'PEM private key for SSF_BROKER_TLS_CERT_FILE.' },
+  { name: 'SSF_BROKER_AGENT_MAX_EXPIRES_IN_SECONDS', default: '86400', meaning: 'Longest `expires_in` an agent registration may ask for (`POST /agents`).' },
+  { name: 'SSF_BROKER_AGENT_MAX_CHAIN_DEPTH', default: '8', meaning: 'Most agents in one delegation chain (user → A → B → C is 3); deeper registrations are refused.' },
+  { name: 'SSF_BROKER_CASCADE_POLICY_FILE', default: '(unset: built-in)', meaning: 'JSON file replacing the cascade policy: which event types about a principal reach the agents acting for it, and as what (see docs/agents.md).' },
+  { name: 'SSF_BROKER_AUDIT_RETENTION_SECONDS', default: '7776000', meaning: 'How long audit records are kept.' },
   { name: 'SSF_BROKER_LOG_LEVEL', default: 'info', meaning: '`debug`, `info`, `warn` or `error`.' },
 ]
 
@@ -210,6 +219,10 @@ export function loadConfig(env: Env = process.env): Config {
       ? { issuer: env.SSF_BROKER_OAUTH_ISSUER, jwksUrl: env.SSF_BROKER_OAUTH_JWKS_URL!, audience: env.SSF_BROKER_OAUTH_AUDIENCE! }
       : undefined,
     tls: env.SSF_BROKER_TLS_CERT_FILE ? { certFile: env.SSF_BROKER_TLS_CERT_FILE, keyFile: env.SSF_BROKER_TLS_KEY_FILE! } : undefined,
+    agentMaxExpiresInSeconds: int(env, 'SSF_BROKER_AGENT_MAX_EXPIRES_IN_SECONDS', 86_400, 1, 31_536_000),
+    agentMaxChainDepth: int(env, 'SSF_BROKER_AGENT_MAX_CHAIN_DEPTH', 8, 1, 64),
+    auditRetentionSeconds: int(env, 'SSF_BROKER_AUDIT_RETENTION_SECONDS', 7_776_000, 60, 315_360_000),
+    cascadePolicyFile: env.SSF_BROKER_CASCADE_POLICY_FILE || undefined,
     logLevel: logLevel as Config['logLevel'],
   })
 }

@@ -20,6 +20,7 @@ import { isPush, type PushDelivery, type StreamRecord } from '../streams/model.j
 import { READY, type DeliveryRecord, type Outbox, type OutboxItem } from './outbox.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
+import type { AuditLog } from '../audit/log.js'
 
 export const WAKE_CHANNEL = 'ssf:wake'
 
@@ -65,6 +66,7 @@ export class Dispatcher {
     private readonly config: Config,
     private readonly log: Logger,
     private readonly onSustainedFailure?: SustainedFailureHandler,
+    private readonly audit?: AuditLog,
   ) {}
 
   async start(): Promise<void> {
@@ -268,6 +270,20 @@ export class Dispatcher {
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
     await this.outbox.complete(sid, delivered, records)
+    this.audit?.submit(
+      records.map((r, i) => ({
+        kind: 'delivery.attempt' as const,
+        at: r.at,
+        jti: r.jti,
+        stream_id: sid,
+        txn: window[i]!.txn,
+        outcome: r.outcome,
+        attempt: r.attempt,
+        ...(r.status !== undefined ? { status: r.status } : {}),
+        ...(r.latency_ms !== undefined ? { latency_ms: r.latency_ms } : {}),
+        ...(r.error !== undefined ? { error: r.error } : {}),
+      })),
+    )
     return { ...(backoffUntil !== undefined ? { backoffUntil } : {}), ...(lastError !== undefined ? { lastError } : {}), anyDelivered: delivered.length > 0 }
   }
 }

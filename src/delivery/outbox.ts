@@ -260,12 +260,15 @@ export class Outbox {
     return { items: await this.#items(sid, jtis), more: more === 1 }
   }
 
-  /** Forgets acknowledged (or error-reported) SETs of a poll stream; returns the jtis that were queued. */
-  async acknowledge(sid: string, jtis: readonly string[]): Promise<string[]> {
+  /**
+   * Forgets acknowledged (or error-reported) SETs of a poll stream; returns those that were queued
+   * (acks for unknown jtis are ignored).
+   */
+  async acknowledge(sid: string, jtis: readonly string[]): Promise<OutboxItem[]> {
     if (jtis.length === 0) return []
-    const scores = await this.redis.zmscore(qKey(sid), ...jtis)
-    const known = jtis.filter((_, i) => scores[i] !== null)
-    if (known.length > 0) await this.redis.multi().zrem(qKey(sid), ...known).hdel(itemsKey(sid), ...known).zrem(inflightKey(sid), ...known).exec()
+    const known = await this.#items(sid, jtis)
+    const ids = known.map((i) => i.jti)
+    if (ids.length > 0) await this.redis.multi().zrem(qKey(sid), ...ids).hdel(itemsKey(sid), ...ids).zrem(inflightKey(sid), ...ids).exec()
     return known
   }
 

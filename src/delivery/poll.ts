@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../config/config.js'
 import type { Outbox, DeliveryRecord, OutboxItem } from './outbox.js'
 import type { StreamRecord } from '../streams/model.js'
+import type { AuditEntryInput, AuditLog } from '../audit/log.js'
 
 export const POLL_WAKE_CHANNEL = 'ssf:poll-wake'
 const DEFAULT_MAX_EVENTS = 100
@@ -35,7 +36,12 @@ export class PollService {
   #subscriber: Redis | undefined
   #stopped = false
 
-  constructor(private readonly redis: Redis, private readonly outbox: Outbox, private readonly config: Config) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly outbox: Outbox,
+    private readonly config: Config,
+    private readonly audit?: AuditLog,
+  ) {}
 
   async start(): Promise<void> {
     this.#subscriber = this.redis.duplicate({ connectionName: 'ssf-broker:poll-wake' })
@@ -119,11 +125,18 @@ export class PollService {
   async #release(sid: string, request: PollRequest): Promise<void> {
     const now = Date.now()
     const records: DeliveryRecord[] = []
-    const acked = await this.outbox.acknowledge(sid, request.ack ?? [])
-    for (const jti of acked) records.push({ jti, at: now, outcome: 'acked', attempt: 1 })
-    const errs = Object.entries(request.setErrs ?? {})
-    const errored = new Set(await this.outbox.acknowledge(sid, errs.map(([jti]) => jti)))
-    for (const [jti, e] of errs) if (errored.has(jti)) records.push({ jti, at: now, outcome: 'set_error', attempt: 1, error: e.err, ...(e.description ? { description: e.description } : {}) })
+    const audit: AuditEntryInput[] = []
+    for (const item of await this.outbox.acknowledge(sid, request.ack ?? [])) {
+      records.push({ jti: item.jti, at: now, outcome: 'acked', attempt: 1 })
+      audit.push({ kind: 'poll.ack', jti: item.jti, stream_id: sid, txn: item.txn })
+    }
+    const errs = request.setErrs ?? {}
+    for (const item of await this.outbox.acknowledge(sid, Object.keys(errs))) {
+      const e = errs[item.jti]!
+      records.push({ jti: item.jti, at: now, outcome: 'set_error', attempt: 1, error: e.err, ...(e.description ? { description: e.description } : {}) })
+      audit.push({ kind: 'poll.set_error', jti: item.jti, stream_id: sid, txn: item.txn, err: e.err, ...(e.description ? { description: e.description } : {}) })
+    }
     if (records.length > 0) await this.outbox.record(sid, records)
+    if (audit.length > 0) this.audit?.submit(audit)
   }
 }

@@ -5,6 +5,8 @@
 import type { Hono } from 'hono'
 import { streamRoutes } from '../streams/routes.js'
 import { ssfRoutes } from '../streams/ssf-routes.js'
+import { agentRoutes } from '../agents/routes.js'
+import { auditRoutes } from '../audit/routes.js'
 import { ingestRoutes } from '../ingest/routes.js'
 import { adminRoutes } from '../admin/routes.js'
 import { jwksRoutes, wellKnownRoutes } from './metadata.js'
@@ -22,9 +24,11 @@ export function routeTable(): { method: string; path: string }[] {
     wellKnownRoutes('http://localhost', { defaultSubjects: 'ALL', criticalSubjectMembers: [] }),
     jwksRoutes(none),
     docsRoutes('http://localhost'),
-    streamRoutes({ issuer: 'http://localhost', eventsSupported: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, outbox: none, subjects: none, clients: none, admin: none, wake: none }),
+    streamRoutes({ issuer: 'http://localhost', eventsSupported: [], requestOnlyEvents: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, outbox: none, subjects: none, clients: none, admin: none, wake: none }),
     ssfRoutes({ redis: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
     ingestRoutes({ redis: none, queue: none, clients: none, admin: none, maxBodyBytes: 0 }),
+    agentRoutes({ registry: none, clients: none, admin: none, onRetired: none, maxBodyBytes: 0 }),
+    auditRoutes({ audit: none, clients: none, admin: none }),
     adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, wake: none }),
   ]
   const seen = new Map<string, { method: string; path: string }>()

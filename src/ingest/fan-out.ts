@@ -3,6 +3,11 @@
  * Signatures are kept many in flight (jose signs through WebCrypto off the main thread), then each
  * stream's SETs are appended to its outbox in one script call.
  *
+ * Cascade: an event about a principal whose type the cascade policy names (agents/cascade-policy.ts) also
+ * becomes one derived event per agent acting for that principal, down the whole delegation chain: same
+ * `txn` and sequence, `sub_id` naming the agent, the delegation path as an `act` chain in the payload.
+ * Derived events are routed exactly like posted ones.
+ *
  * A stream receives an event when it delivers the event's type and its subjects admit the event's
  * subject: on a default_subjects ALL stream unless the receiver removed a matching subject, on a NONE
  * stream only if it added one (see subjects/index-store.ts).
@@ -14,7 +19,12 @@ import { isPush, type StreamRecord } from '../streams/model.js'
 import type { SubjectIndex } from '../subjects/index-store.js'
 import type { Subject } from '../subjects/subject.js'
 import type { Outbox, OutboxItem } from '../delivery/outbox.js'
-import { deriveJti } from '../lib/ids.js'
+import { deriveJti, sha256Hex } from '../lib/ids.js'
+import { subjectKey } from '../subjects/subject.js'
+import { cascadeFor, cascadePayload, type CascadePolicy } from '../agents/cascade-policy.js'
+import { dependentSubId } from '../agents/subjects.js'
+import type { AgentRegistry } from '../agents/registry.js'
+import type { AuditEntryInput, AuditLog } from '../audit/log.js'
 import type { Logger } from '../lib/log.js'
 
 export interface IngestedEvent {
@@ -50,11 +60,49 @@ export class FanOut {
     private readonly outbox: Outbox,
     private readonly subjects: SubjectIndex,
     private readonly log: Logger,
+    private readonly cascade?: { agents: AgentRegistry; policy: CascadePolicy },
+    private readonly audit?: AuditLog,
   ) {}
 
+  /** The events derived for every agent acting for each event's principal (none without a policy match). */
+  async #derive(events: readonly IngestedEvent[], audit: AuditEntryInput[]): Promise<IngestedEvent[]> {
+    if (!this.cascade) return []
+    const derived: IngestedEvent[] = []
+    for (const event of events) {
+      const rule = cascadeFor(event.type, event.event, this.cascade.policy)
+      if (!rule) continue
+      for (const dependent of await this.cascade.agents.dependents(event.subject)) {
+        const subject = dependentSubId(event.subject, dependent.record.agent, { principalIsAgent: dependent.principalIsAgent })
+        derived.push({
+          ...event,
+          // Stable per (event, agent), so a re-run repeats the same jtis.
+          id: sha256Hex(`${event.id}\0agent\0${dependent.agent_id}`).slice(0, 32),
+          type: rule.type,
+          subject,
+          sk: subjectKey(subject),
+          event: cascadePayload(event.type, event.event, rule.type, dependent.path),
+        })
+        audit.push({
+          kind: 'event.derived',
+          txn: event.txn,
+          type: rule.type,
+          source_type: event.type,
+          agent_id: dependent.agent_id,
+          subject,
+          principal: event.subject,
+          path: dependent.path,
+          cause_event_id: event.id,
+        })
+      }
+    }
+    return derived
+  }
+
   /** Mints and queues the SETs of a batch of events; reports what became due where. */
-  async run(events: readonly IngestedEvent[]): Promise<{ pushQueued: number; pollStreams: string[] }> {
+  async run(posted: readonly IngestedEvent[]): Promise<{ pushQueued: number; pollStreams: string[] }> {
     await this.keys.refresh()
+    const audit: AuditEntryInput[] = []
+    const events = [...posted, ...(await this.#derive(posted, audit))]
     const streamsByType = new Map<string, StreamRecord[]>()
     for (const type of new Set(events.map((e) => e.type))) {
       const ids = await this.streams.idsForEvent(type)
@@ -92,6 +140,10 @@ export class FanOut {
       if (!items) perStream.set(stream.stream_id, (items = []))
       items.push({ jti, set, sk: event.sk, seq: event.seq, txn: event.txn, type: event.type, t: event.received_at })
     })
+    for (const [sid, items] of perStream) {
+      const stream = byId.get(sid)!
+      for (const item of items) audit.push({ kind: 'set.minted', jti: item.jti, stream_id: sid, aud: stream.aud, txn: item.txn, type: item.type })
+    }
     let pushQueued = 0
     const pollStreams: string[] = []
     await Promise.all(
@@ -103,6 +155,7 @@ export class FanOut {
         if (dropped > 0) this.log.warn('paused stream buffer full; oldest held SETs dropped', { stream_id: sid, dropped })
       }),
     )
+    if (audit.length > 0) this.audit?.submit(audit)
     return { pushQueued, pollStreams }
   }
 }

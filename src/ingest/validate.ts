@@ -3,7 +3,7 @@
  * `{events: [...]}` of up to 1000. All or nothing: one bad event rejects the whole request, naming the
  * event and the member at fault.
  */
-import { resolveEventType } from '../events/catalog.js'
+import { resolveAnyEventType } from '../agents/cascade-policy.js'
 import { canonicalSubject, parseSubject, subjectKey, type Subject } from '../subjects/subject.js'
 import { badRequest } from '../http/errors.js'
 
@@ -30,7 +30,7 @@ function validateOne(input: unknown, where: string): ValidEvent {
     if (!(EVENT_MEMBERS as readonly string[]).includes(key)) throw badRequest(`${at(key)}: unknown member`)
   }
   if (typeof input.type !== 'string' || input.type === '') throw badRequest(`${at('type')}: required, an event-type URI or alias such as "caep/session-revoked"`)
-  const def = resolveEventType(input.type)
+  const def = resolveAnyEventType(input.type)
   if (!def) throw badRequest(`${at('type')}: unknown event type "${input.type.slice(0, 200)}"`, 'invalid_event_type')
   if (!def.ingestible) throw badRequest(`${at('type')}: "${def.alias}" is sent by the broker itself and cannot be posted`, 'invalid_event_type')
   if (input.subject === undefined) throw badRequest(`${at('subject')}: required`, 'invalid_subject')

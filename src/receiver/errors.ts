@@ -63,8 +63,9 @@ export type ReceiverErrorCode =
   | 'ERR_TRANSMITTER_HTTP'
   | 'ERR_TRANSMITTER_RESPONSE_INVALID'
   | 'ERR_VERIFICATION_TIMEOUT'
-  // Enforcement.
+  // Enforcement and storage.
   | 'ERR_TOKEN_REVOKED'
+  | 'ERR_STORE_UNAVAILABLE'
 
 /** The RFC 8935 error code each SET-related code is answered with. */
 const SET_ERR: Partial<Record<ReceiverErrorCode, SetErrorCode>> = {

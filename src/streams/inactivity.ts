@@ -19,7 +19,7 @@ export class InactivitySweeper {
     private readonly redis: Redis,
     private readonly streams: StreamStore,
     private readonly control: ControlEvents,
-    private readonly statusDeps: Pick<StreamDeps, 'streams' | 'outbox' | 'wake'>,
+    private readonly statusDeps: Pick<StreamDeps, 'streams' | 'outbox' | 'wake' | 'audit'>,
     private readonly timeoutSeconds: number,
     private readonly log: Logger,
   ) {}
@@ -45,7 +45,7 @@ export class InactivitySweeper {
         if (stream?.status === 'enabled') {
           const reason = `inactivity_timeout: no activity for ${this.timeoutSeconds} s`
           await this.control.streamUpdated(stream, 'paused', reason)
-          await setStatus(this.statusDeps, stream, 'paused', reason)
+          await setStatus(this.statusDeps, stream, 'paused', reason, 'broker')
           paused++
           this.log.info('stream paused for inactivity', { stream_id: id })
         }

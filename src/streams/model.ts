@@ -55,7 +55,7 @@ export function toWire(stream: StreamRecord, iss: string, eventsSupported: reado
     stream_id: stream.stream_id,
     iss,
     aud: stream.aud,
-    events_supported: [...eventsSupported],
+    events_supported: eventsSupported,
     ...(stream.events_requested !== undefined ? { events_requested: stream.events_requested } : {}),
     events_delivered: stream.events_delivered,
     delivery: stream.delivery,

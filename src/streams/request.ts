@@ -88,10 +88,18 @@ export function checkTransmitterMembers(body: Record<string, unknown>, current: 
   }
 }
 
+/**
+ * The event types a stream may receive: the standard ones, plus request-only types (the broker's agent
+ * events) when the stream asked for them.
+ */
+export function eventsSupportedFor(requested: readonly string[] | undefined, standard: readonly string[], requestOnly: readonly string[]): string[] {
+  return [...standard, ...requestOnly.filter((uri) => requested?.includes(uri))]
+}
+
 /** events_delivered = events_requested ∩ supported; unknown URIs are ignored (SSF §8.1.1). */
-export function eventsDelivered(requested: readonly string[] | undefined, supported: readonly string[]): string[] {
-  // [judgement] A receiver that requests nothing in particular gets every supported type, the most
-  // useful reading of an absent events_requested; an explicit [] gets none.
-  if (requested === undefined) return [...supported]
-  return supported.filter((uri) => requested.includes(uri))
+export function eventsDelivered(requested: readonly string[] | undefined, standard: readonly string[], requestOnly: readonly string[] = []): string[] {
+  // [judgement] A receiver that requests nothing in particular gets every standard type, the most useful
+  // reading of an absent events_requested; an explicit [] gets none.
+  if (requested === undefined) return [...standard]
+  return eventsSupportedFor(requested, standard, requestOnly).filter((uri) => requested.includes(uri))
 }

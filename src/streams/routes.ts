@@ -13,11 +13,12 @@ import { asObject, readJsonBody } from '../http/json-body.js'
 import { badRequest } from '../http/errors.js'
 import { randomId } from '../lib/ids.js'
 import { POLL_METHOD, STREAM_STATUSES, isPush, statusWire, toWire, type Delivery, type DefaultSubjects, type StreamPolicy, type StreamRecord, type StreamStatus } from './model.js'
-import { checkTransmitterMembers, eventsDelivered, parseReceiverFields, rejectUnknownStreamMembers, TRANSMITTER_MEMBERS, type RequestedDelivery } from './request.js'
+import { checkTransmitterMembers, eventsDelivered, eventsSupportedFor, parseReceiverFields, rejectUnknownStreamMembers, TRANSMITTER_MEMBERS, type RequestedDelivery } from './request.js'
 import type { StreamStore } from './store.js'
 import { clientOf, streamAccess, streamIdMember } from './access.js'
 import type { Outbox } from '../delivery/outbox.js'
 import type { SubjectIndex } from '../subjects/index-store.js'
+import type { AuditLog } from '../audit/log.js'
 
 const MAX_BODY = 64 * 1024
 const MAX_REASON = 1024
@@ -26,7 +27,10 @@ export interface StreamDeps {
   /** Accepts OAuth access tokens too, when an authorization server is configured. */
   oauth?: OAuthVerifier
   issuer: string
+  /** Standard event types every stream may receive. */
   eventsSupported: readonly string[]
+  /** Event types offered only to streams that request them (the broker's agent events). */
+  requestOnlyEvents: readonly string[]
   allowPrivatePush: boolean
   defaultSubjects: DefaultSubjects
   policy: StreamPolicy
@@ -37,6 +41,7 @@ export interface StreamDeps {
   admin: BootstrapAdmin
   /** Called when a push stream may have become due for delivery (e.g. re-enabled). */
   wake(): Promise<void>
+  audit?: AuditLog
 }
 
 export const CONFIGURATION_PATH = '/ssf/streams'
@@ -68,7 +73,8 @@ function resolveDelivery(issuer: string, streamId: string, requested: RequestedD
 export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>()
   const { auth, ownStream } = streamAccess(deps.streams, deps.clients, deps.admin, deps.oauth)
-  const wire = (s: StreamRecord) => toWire(s, deps.issuer, deps.eventsSupported, deps.policy)
+  const wire = (s: StreamRecord) => toWire(s, deps.issuer, eventsSupportedFor(s.events_requested, deps.eventsSupported, deps.requestOnlyEvents), deps.policy)
+  const delivered = (requested: readonly string[] | undefined) => eventsDelivered(requested, deps.eventsSupported, deps.requestOnlyEvents)
 
   app.use('/ssf/*', async (c, next) => {
     await next()
@@ -89,7 +95,7 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
       aud: client.audience,
       signing_alg: client.signing_alg,
       ...(fields.events_requested !== undefined ? { events_requested: fields.events_requested } : {}),
-      events_delivered: eventsDelivered(fields.events_requested, deps.eventsSupported),
+      events_delivered: delivered(fields.events_requested),
       delivery: resolveDelivery(deps.issuer, streamId, fields.delivery),
       default_subjects: deps.defaultSubjects,
       ...(fields.description !== undefined ? { description: fields.description } : {}),
@@ -129,7 +135,7 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     }
     if (fields.events_requested !== undefined) next.events_requested = fields.events_requested
     if (fields.description !== undefined) next.description = fields.description
-    next.events_delivered = eventsDelivered(next.events_requested, deps.eventsSupported)
+    next.events_delivered = delivered(next.events_requested)
     await deps.streams.save(next, current)
     if (isPush(next) && !isPush(current)) await deps.outbox.markReady(id)
     if (next.delivery.method !== current.delivery.method) await deps.wake()
@@ -171,7 +177,13 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
  * Changes a stream's status. Disabled streams hold nothing (SSF §8.1.2); re-enabled push streams deliver
  * what they held, in order.
  */
-export async function setStatus(deps: Pick<StreamDeps, 'streams' | 'outbox' | 'wake'>, current: StreamRecord, status: StreamStatus, reason: string | undefined): Promise<StreamRecord> {
+export async function setStatus(
+  deps: Pick<StreamDeps, 'streams' | 'outbox' | 'wake' | 'audit'>,
+  current: StreamRecord,
+  status: StreamStatus,
+  reason: string | undefined,
+  changedBy = 'receiver',
+): Promise<StreamRecord> {
   const next: StreamRecord = { ...current, status, updated_at: Math.floor(Date.now() / 1000) }
   delete next.reason
   if (reason !== undefined) next.reason = reason
@@ -181,5 +193,13 @@ export async function setStatus(deps: Pick<StreamDeps, 'streams' | 'outbox' | 'w
     await deps.outbox.markReady(current.stream_id)
     await deps.wake()
   }
+  deps.audit?.submit({
+    kind: 'stream.status_changed',
+    stream_id: current.stream_id,
+    status,
+    previous_status: current.status,
+    changed_by: changedBy,
+    ...(reason !== undefined ? { reason } : {}),
+  })
   return next
 }
