@@ -5,13 +5,27 @@
  */
 import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
+import { HttpError } from './errors.js'
 
 const SPEC_FILE = new URL('../../openapi/openapi.json', import.meta.url)
 
+/** The document, read once on first use; a broker installed without openapi/ still starts. */
+function loadSpec(issuer: string): Record<string, unknown> | undefined {
+  try {
+    return { ...(JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Record<string, unknown>), servers: [{ url: issuer }] }
+  } catch {
+    return undefined
+  }
+}
+
 export function docsRoutes(issuer: string): Hono {
   const app = new Hono()
-  const spec = { ...(JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Record<string, unknown>), servers: [{ url: issuer }] }
-  app.get('/openapi.json', (c) => c.json(spec))
+  let spec: Record<string, unknown> | undefined
+  app.get('/openapi.json', (c) => {
+    spec ??= loadSpec(issuer)
+    if (!spec) throw new HttpError(503, 'temporarily_unavailable', 'the OpenAPI document (openapi/openapi.json) is not installed next to dist/')
+    return c.json(spec)
+  })
   app.get('/docs', (c) => {
     c.header('Content-Security-Policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
     return c.html(DOCS_PAGE)
