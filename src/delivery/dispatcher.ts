@@ -23,6 +23,7 @@ import { retryDelayMs } from './backoff.js'
 import type { AuditLog } from '../audit/log.js'
 
 export const WAKE_CHANNEL = 'ssf:wake'
+const STREAM_RECHECK_MS = 250
 
 /** Called when a stream's pushes have failed without a break for longer than allowed. */
 export type SustainedFailureHandler = (stream: StreamRecord, failingSince: number, lastError: string) => Promise<void>
@@ -176,6 +177,12 @@ export class Dispatcher {
 
   async #drain(sid: string): Promise<void> {
     const windowSize = this.config.pushConcurrencyPerStream
+    // The stream record is re-read at most every STREAM_RECHECK_MS while draining: a status change or a
+    // new endpoint is seen within that time, without a read per window.
+    let stream: StreamRecord | undefined
+    let readAt = 0
+    // Whether a "failing since" mark may exist (another process may have set one before this drain).
+    let mayBeFailing = true
     for (;;) {
       if (this.#lost.has(sid)) return
       if (this.#stopped) {
@@ -183,7 +190,10 @@ export class Dispatcher {
         await this.outbox.release(sid, this.owner, 'backoff')
         return
       }
-      const stream = await this.streams.get(sid)
+      if (Date.now() - readAt >= STREAM_RECHECK_MS) {
+        stream = await this.streams.get(sid)
+        readAt = Date.now()
+      }
       if (!stream || !isPush(stream)) {
         await this.outbox.unready(sid)
         return
@@ -200,7 +210,10 @@ export class Dispatcher {
       }
       const window = pickWindow(head, windowSize)
       const { backoffUntil, lastError, anyDelivered } = await this.#deliverWindow(stream, window)
-      if (anyDelivered) await this.redis.del(failingKey(sid))
+      if (anyDelivered && mayBeFailing) {
+        await this.redis.del(failingKey(sid))
+        mayBeFailing = false
+      }
       if (backoffUntil !== undefined) {
         await this.#noteFailure(stream, lastError ?? 'unknown')
         await this.outbox.release(sid, this.owner, 'backoff', backoffUntil)

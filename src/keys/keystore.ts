@@ -81,9 +81,16 @@ export class KeyStore {
     return key
   }
 
-  /** Cheap check (one GET) that the cached keys are current. */
+  #checkedAt = 0
+
+  /**
+   * Makes sure the cached keys are current: one GET, at most every 200 ms, so a rotation in another
+   * process is picked up within that time without a read per signature batch.
+   */
   async refresh(): Promise<void> {
+    if (Date.now() - this.#checkedAt < 200) return
     const version = await this.redis.get(VERSION)
+    this.#checkedAt = Date.now()
     if (version !== this.#version) await this.#reload()
   }
 

@@ -17,7 +17,9 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
 }
 
 export function connectRedis(url: string, name: string): Redis {
-  const client = new Redis({ ...redisOptionsFromUrl(url), maxRetriesPerRequest: null, connectionName: `ssf-broker:${name}` })
+  // Auto-pipelining: commands issued in the same tick share one socket write. The hot paths issue many
+  // small independent commands; one write per command was a fifth of the broker's CPU time.
+  const client = new Redis({ ...redisOptionsFromUrl(url), maxRetriesPerRequest: null, enableAutoPipelining: true, connectionName: `ssf-broker:${name}` })
   client.on('error', () => {}) // reconnects on its own; callers see failures on their commands
   return client
 }
