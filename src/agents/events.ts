@@ -29,6 +29,7 @@
  */
 import type { EventTypeDefinition } from '../events/catalog.js'
 import { parseSubject } from '../subjects/subject.js'
+import { CAEP_COMMON, isObject, oneOfOrAgreed, optional, payloadValidator, required, text, type Check, type Field } from '../events/payload-fields.js'
 
 export const AGENT_EVENT_BASE = 'https://schemas.ssf-broker.dev/secevent/agent/event-type/'
 
@@ -39,48 +40,9 @@ export interface AgentEventTypeDefinition extends EventTypeDefinition {
   standardEquivalent: { uri: string; note: string }
 }
 
-type Issue = { path: string; message: string }
-type Check = (value: unknown) => string | undefined
-type Field = { check: Check; required?: true }
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-const isCollisionResistant = (name: string) => name.includes(':')
-
-const text: Check = (value) => (typeof value === 'string' && value.length > 0 ? undefined : 'must be a non-empty string')
-
-const textArray: Check = (value) =>
+/** Scopes may be empty (an agent can lose every scope), unlike the CAEP string arrays. */
+const scopeList: Check = (value) =>
   Array.isArray(value) && value.every((item) => typeof item === 'string' && item.length > 0) ? undefined : 'must be an array of non-empty strings'
-
-const oneOf =
-  (values: readonly string[]): Check =>
-  (value) =>
-    typeof value === 'string' && values.includes(value) ? undefined : `must be one of ${values.map((v) => `"${v}"`).join(', ')}`
-
-const oneOfOrAgreed =
-  (values: readonly string[]): Check =>
-  (value) =>
-    typeof value === 'string' && (values.includes(value) || isCollisionResistant(value))
-      ? undefined
-      : `must be one of ${values.map((v) => `"${v}"`).join(', ')}, or an agreed collision-resistant value containing ":"`
-
-const timestamp: Check = (value) => {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return 'must be a non-negative JSON number of seconds since the epoch'
-  if (value > 1e11) return 'looks like milliseconds; must be seconds since the epoch'
-  return undefined
-}
-
-const LANGUAGE_TAG = /^(?:[A-Za-z]{2,8}|[Xx](?=-))(?:-[A-Za-z0-9]{1,8})*$/
-const localizedText: Check = (value) => {
-  if (!isObject(value) || Object.keys(value).length === 0) return 'must be an object with at least one entry keyed by language tag, e.g. {"en": "..."}'
-  for (const [tag, message] of Object.entries(value)) {
-    if (!LANGUAGE_TAG.test(tag)) return `${JSON.stringify(tag.slice(0, 50))} is not a BCP 47 language tag such as "en" or "en-US"`
-    if (typeof message !== 'string' || message.length === 0) return `"${tag}" must be a non-empty string`
-  }
-  return undefined
-}
 
 const subject: Check = (value) => {
   const parsed = parseSubject(value)
@@ -94,17 +56,8 @@ const subject: Check = (value) => {
 /** The RFC 8693-style chain added to cascaded SETs (act.ts); accepted so emitters may pass one on. */
 const actChain: Check = (value) => (isObject(value) && isObject(value.sub_id) ? undefined : 'must be an object with a "sub_id" subject and optionally a nested "act"')
 
-const required = (check: Check): Field => ({ check, required: true })
-const optional = (check: Check): Field => ({ check })
-
 /** CAEP §2 common claims, plus `act`. */
-const COMMON: Record<string, Field> = {
-  event_timestamp: optional(timestamp),
-  initiating_entity: optional(oneOf(['admin', 'user', 'policy', 'system'])),
-  reason_admin: optional(localizedText),
-  reason_user: optional(localizedText),
-  act: optional(actChain),
-}
+const COMMON: Record<string, Field> = { ...CAEP_COMMON, act: optional(actChain) }
 
 /**
  * Agent credential types: the CAEP §3.3 values and the workload types of the WISE draft (ssf-spec.md §5.4),
@@ -135,24 +88,7 @@ export const AGENT_CREDENTIAL_TYPES = [
 
 function define(name: string, fields: Record<string, Field>, standardEquivalent: AgentEventTypeDefinition['standardEquivalent']): AgentEventTypeDefinition {
   const all = { ...COMMON, ...fields }
-  const validate: EventTypeDefinition['validate'] = (payload) => {
-    if (payload === undefined) payload = {}
-    if (!isObject(payload)) return { ok: false, issues: [{ path: 'event', message: 'must be a JSON object' }] }
-    const issues: Issue[] = []
-    for (const [key, value] of Object.entries(payload)) {
-      const field = Object.hasOwn(all, key) ? all[key] : undefined
-      if (field) {
-        const problem = field.check(value)
-        if (problem) issues.push({ path: `event.${key}`, message: problem })
-      } else if (!isCollisionResistant(key)) {
-        issues.push({ path: `event.${key.slice(0, 100)}`, message: 'unknown member' })
-      }
-    }
-    for (const [key, field] of Object.entries(all)) {
-      if (field.required && payload[key] === undefined) issues.push({ path: `event.${key}`, message: 'required' })
-    }
-    return issues.length > 0 ? { ok: false, issues } : { ok: true, value: { ...payload } }
-  }
+  const validate = payloadValidator(all)
   return {
     uri: AGENT_EVENT_BASE + name,
     alias: `agent/${name}`,
@@ -173,8 +109,8 @@ export const TASK_REASSIGNED = define(
   {
     current_task: required(text),
     previous_task: optional(text),
-    current_scopes: optional(textArray),
-    previous_scopes: optional(textArray),
+    current_scopes: optional(scopeList),
+    previous_scopes: optional(scopeList),
   },
   {
     uri: `${CAEP}token-claims-change`,
@@ -187,7 +123,7 @@ export const DELEGATION_REVOKED = define(
   'delegation-revoked',
   {
     delegator: optional(subject),
-    scopes: optional(textArray),
+    scopes: optional(scopeList),
   },
   {
     uri: `${CAEP}session-revoked`,

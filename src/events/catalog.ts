@@ -10,6 +10,7 @@
  * unchecked, since SETs may carry extra fields that receivers ignore (SSF §4).
  */
 import type { Subject } from '../subjects/subject.js'
+import { CAEP_COMMON, CREDENTIAL_TYPES, nonEmptyObject, oneOf, oneOfOrAgreed, optional, required, text, textArray, timestamp, localizedText, payloadValidator, type Field } from './payload-fields.js'
 
 type Issue = { path: string; message: string }
 
@@ -25,88 +26,12 @@ export interface EventTypeDefinition {
   checkSubject?(subject: Subject): string | undefined
 }
 
-/** Returns a problem description, or undefined if the value is acceptable. */
-type Check = (value: unknown) => string | undefined
-type Field = { check: Check; required?: true }
-
 const BASE = {
   caep: 'https://schemas.openid.net/secevent/caep/event-type/',
   risc: 'https://schemas.openid.net/secevent/risc/event-type/',
   ssf: 'https://schemas.openid.net/secevent/ssf/event-type/',
 } as const
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** A name that cannot collide with a spec-defined one, e.g. a URI. */
-const isCollisionResistant = (name: string) => name.includes(':')
-
-const text: Check = (value) => (typeof value === 'string' && value.length > 0 ? undefined : 'must be a non-empty string')
-
-const oneOf =
-  (values: readonly string[]): Check =>
-  (value) =>
-    typeof value === 'string' && values.includes(value) ? undefined : `must be one of ${values.map((v) => `"${v}"`).join(', ')}`
-
-/** A listed value, or "another value agreed by both sides", which must then be collision-resistant. */
-const oneOfOrAgreed =
-  (values: readonly string[]): Check =>
-  (value) =>
-    typeof value === 'string' && (values.includes(value) || isCollisionResistant(value))
-      ? undefined
-      : `must be one of ${values.map((v) => `"${v}"`).join(', ')}, or an agreed collision-resistant value containing ":"`
-
-// Seconds since the epoch. 1e11 seconds is the year 5138, while milliseconds passed 1e11 in 1973.
-const MAX_SECONDS = 1e11
-const timestamp: Check = (value) => {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return 'must be a non-negative JSON number of seconds since the epoch'
-  if (value > MAX_SECONDS) return 'looks like milliseconds; must be seconds since the epoch'
-  return undefined
-}
-
-// BCP 47 shape (language, then subtags of 1-8 alphanumerics, or a private-use "x-" tag); not checked against the registry.
-const LANGUAGE_TAG = /^(?:[A-Za-z]{2,8}|[Xx](?=-))(?:-[A-Za-z0-9]{1,8})*$/
-const localizedText: Check = (value) => {
-  if (!isObject(value) || Object.keys(value).length === 0) return 'must be an object with at least one entry keyed by language tag, e.g. {"en": "..."}'
-  for (const [tag, message] of Object.entries(value)) {
-    if (!LANGUAGE_TAG.test(tag)) return `${JSON.stringify(tag.slice(0, 50))} is not a BCP 47 language tag such as "en" or "en-US"`
-    if (typeof message !== 'string' || message.length === 0) return `"${tag}" must be a non-empty string`
-  }
-  return undefined
-}
-
-const nonEmptyObject: Check = (value) => (isObject(value) && Object.keys(value).length > 0 ? undefined : 'must be an object with at least one member')
-
-const textArray: Check = (value) =>
-  Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && item.length > 0)
-    ? undefined
-    : 'must be a non-empty array of non-empty strings'
-
-const required = (check: Check): Field => ({ check, required: true })
-const optional = (check: Check): Field => ({ check })
-
-/** CAEP §2: optional on every CAEP event. */
-const CAEP_COMMON: Record<string, Field> = {
-  event_timestamp: optional(timestamp),
-  initiating_entity: optional(oneOf(['admin', 'user', 'policy', 'system'])),
-  reason_admin: optional(localizedText),
-  reason_user: optional(localizedText),
-}
-
-/** CAEP §3.3, also used by RISC §2.7. */
-const CREDENTIAL_TYPES = [
-  'password',
-  'pin',
-  'x509',
-  'fido2-platform',
-  'fido2-roaming',
-  'fido-u2f',
-  'verifiable-credential',
-  'phone-voice',
-  'phone-sms',
-  'app',
-] as const
 const RISK_LEVELS = ['LOW', 'MEDIUM', 'HIGH'] as const
 const COMPLIANCE = ['compliant', 'not-compliant'] as const
 
@@ -116,24 +41,7 @@ function define(
   fields: Record<string, Field>,
   checkSubject?: EventTypeDefinition['checkSubject'],
 ): EventTypeDefinition {
-  const validate: EventTypeDefinition['validate'] = (payload) => {
-    if (payload === undefined) payload = {}
-    if (!isObject(payload)) return { ok: false, issues: [{ path: 'event', message: 'must be a JSON object' }] }
-    const issues: Issue[] = []
-    for (const [key, value] of Object.entries(payload)) {
-      const field = Object.hasOwn(fields, key) ? fields[key] : undefined
-      if (field) {
-        const problem = field.check(value)
-        if (problem) issues.push({ path: `event.${key}`, message: problem })
-      } else if (!isCollisionResistant(key)) {
-        issues.push({ path: `event.${key.slice(0, 100)}`, message: 'unknown member' })
-      }
-    }
-    for (const [key, field] of Object.entries(fields)) {
-      if (field.required && payload[key] === undefined) issues.push({ path: `event.${key}`, message: 'required' })
-    }
-    return issues.length > 0 ? { ok: false, issues } : { ok: true, value: { ...payload } }
-  }
+  const validate = payloadValidator(fields)
   return {
     uri: BASE[family] + name,
     alias: `${family}/${name}`,
