@@ -29,7 +29,7 @@
  */
 import type { EventTypeDefinition } from '../events/catalog.js'
 import { parseSubject } from '../subjects/subject.js'
-import { CAEP_COMMON, isObject, oneOfOrAgreed, optional, payloadValidator, required, text, type Check, type Field } from '../events/payload-fields.js'
+import { CAEP_COMMON, CREDENTIAL_TYPES, isObject, oneOfOrAgreed, optional, payloadValidator, required, text, type Check, type Field } from '../events/payload-fields.js'
 
 export const AGENT_EVENT_BASE = 'https://schemas.ssf-broker.dev/secevent/agent/event-type/'
 
@@ -64,16 +64,7 @@ const COMMON: Record<string, Field> = { ...CAEP_COMMON, act: optional(actChain) 
  * plus bearer tokens an agent holds. Other agreed values must be collision-resistant.
  */
 export const AGENT_CREDENTIAL_TYPES = [
-  'password',
-  'pin',
-  'x509',
-  'fido2-platform',
-  'fido2-roaming',
-  'fido-u2f',
-  'verifiable-credential',
-  'phone-voice',
-  'phone-sms',
-  'app',
+  ...CREDENTIAL_TYPES,
   'api_key',
   'access_token',
   'refresh_token',
