@@ -15,6 +15,7 @@ import { validateEventsBody } from './validate.js'
 import { enqueueEvents } from './enqueue.js'
 import type { AuditLog } from '../audit/log.js'
 import { remoteAddress } from '../http/remote-address.js'
+
 const ENQUEUE_TIMEOUT_MS = 5000
 
 export interface IngestDeps {
