@@ -17,7 +17,7 @@ import type { Logger } from '../lib/log.js'
 import { randomId } from '../lib/ids.js'
 import type { StreamStore } from '../streams/store.js'
 import { isPush, type PushDelivery, type StreamRecord } from '../streams/model.js'
-import { READY, type DeliveryRecord, type Outbox, type OutboxItem } from './outbox.js'
+import { READY, failingKey, type DeliveryRecord, type Outbox, type OutboxItem } from './outbox.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
 import type { AuditLog } from '../audit/log.js'
@@ -28,7 +28,6 @@ const STREAM_RECHECK_MS = 250
 /** Called when a stream's pushes have failed without a break for longer than allowed. */
 export type SustainedFailureHandler = (stream: StreamRecord, failingSince: number, lastError: string) => Promise<void>
 
-const failingKey = (sid: string) => `ssf:failing-since:${sid}`
 
 export interface Pusher {
   push(req: { url: string; authorization?: string; set: string }): Promise<PushOutcome>
@@ -209,12 +208,10 @@ export class Dispatcher {
         return
       }
       const window = pickWindow(head, windowSize)
-      const { backoffUntil, lastError, anyDelivered } = await this.#deliverWindow(stream, window)
-      if (anyDelivered && mayBeFailing) {
-        await this.redis.del(failingKey(sid))
-        mayBeFailing = false
-      }
+      const { backoffUntil, lastError, anyDelivered } = await this.#deliverWindow(stream, window, mayBeFailing)
+      if (anyDelivered) mayBeFailing = false
       if (backoffUntil !== undefined) {
+        mayBeFailing = true
         await this.#noteFailure(stream, lastError ?? 'unknown')
         await this.outbox.release(sid, this.owner, 'backoff', backoffUntil)
         return
@@ -235,7 +232,7 @@ export class Dispatcher {
   }
 
   /** Sends one window of SETs; says when the stream should be tried again if any must be retried. */
-  async #deliverWindow(stream: StreamRecord, window: readonly OutboxItem[]): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
+  async #deliverWindow(stream: StreamRecord, window: readonly OutboxItem[], clearFailing: boolean): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
     const sid = stream.stream_id
     const delivery = stream.delivery as PushDelivery
     const outcomes = await Promise.all(
@@ -282,7 +279,7 @@ export class Dispatcher {
       const delay = outcome.retryAfterMs !== undefined ? Math.max(outcome.retryAfterMs, Math.min(this.config.retryBaseMs, 1000)) : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
-    await this.outbox.complete(sid, delivered, records)
+    await this.outbox.complete(sid, delivered, records, clearFailing && delivered.length > 0)
     this.audit?.submit(
       records.map((r, i) => ({
         kind: 'delivery.attempt' as const,

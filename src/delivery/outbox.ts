@@ -10,6 +10,7 @@
  *   ssf:lease           hash sid -> holder id
  *   ssf:dlq, ssf:dlq:items  dead letters (zset id -> failed_at ms; hash id -> DeadLetter JSON)
  *   ssf:dl:<sid>        capped list of recent delivery outcomes
+ *   ssf:failing-since:<sid>  when the stream's current run of failed pushes began
  *
  * Control SETs (verification, stream-updated) are queued with a negative sequence: ahead of any backlog,
  * and still delivered while the stream is paused, since they speak about the stream itself (SSF §8.1.4,
@@ -78,6 +79,8 @@ const inflightKey = (sid: string) => `ssf:ob:${sid}:inflight`
 /** Sequence offset of the control lane: far below any ingest sequence, still an exact double. */
 export const CONTROL_LANE = -1e15
 const logKey = (sid: string) => `ssf:dl:${sid}`
+/** Since when (ms) a push stream's deliveries have failed without a break; cleared by any success. */
+export const failingKey = (sid: string) => `ssf:failing-since:${sid}`
 const LOG_KEEP = 1000
 
 const SCRIPTS = {
@@ -277,9 +280,10 @@ export class Outbox {
   }
 
   /** Removes delivered SETs and records their outcomes, in one round trip. */
-  async complete(sid: string, jtis: readonly string[], records: readonly DeliveryRecord[]): Promise<void> {
+  async complete(sid: string, jtis: readonly string[], records: readonly DeliveryRecord[], clearFailing = false): Promise<void> {
     const multi = this.redis.multi()
     if (jtis.length > 0) multi.zrem(qKey(sid), ...jtis).hdel(itemsKey(sid), ...jtis)
+    if (clearFailing) multi.del(failingKey(sid))
     this.#log(multi, sid, records)
     await multi.exec()
   }
