@@ -17,7 +17,7 @@
  * one runtime hosting all 1,000 agents; it receives the user's SET and the 1,000 agent SETs.
  */
 import { mapLimited } from '../lib/broker.js'
-import { cpuBetween, snapshot, type CpuSnapshot } from '../lib/cpu.js'
+import { cpuBetween, snapshot } from '../lib/cpu.js'
 import { now } from '../lib/emitter.js'
 import { commandCalls, commandsPer } from '../lib/probe.js'
 import { median } from '../lib/stats.js'
@@ -99,22 +99,25 @@ export const scenario: Scenario = {
       ctx.log(`  one stream per agent: 1 cold + ${warmTrials} warm trials (each: a new user, ${AGENTS} agents registered and subscribed)`)
       const prefix = ctx.txnPrefix('rc-')
       const trials: (Trial & { registerMs: number; subscribeMs: number })[] = []
-      let cpu0: CpuSnapshot | undefined
-      let calls0 = new Map<string, number>()
+      // CPU and Redis commands of the last warm trial only: from just before its emit until its last SET
+      // arrived (the registrations and subscriptions before it are not counted).
+      let cpu: Record<string, unknown> = {}
+      let redisCommands: ReturnType<typeof commandsPer> | undefined
       let registerMs = 0
       for (let j = 0; j <= warmTrials; j++) {
         const fleet = await registerFleet(ctx, `${prefix}${j}`)
         registerMs += fleet.ms
         const subscribeMs = await addSubjects(ctx, streams.map((s, i) => ({ streamId: s.streamId, subject: fleet.agents[i]! })))
-        await new Promise((r) => setTimeout(r, 100)) // let the setup's requests settle
-        if (j === 1) {
-          cpu0 = snapshot(ctx.pids())
-          calls0 = await commandCalls(ctx.redis.client)
-        }
+        await new Promise((r) => setTimeout(r, 250)) // let the setup's requests settle
+        const last = j === warmTrials
+        const cpu0 = last ? snapshot(ctx.pids()) : undefined
+        const calls0 = last ? await commandCalls(ctx.redis.client) : undefined
         trials.push({ ...(await emitAndTime(ctx, `${prefix}${j}`, fleet.user, AGENTS)), registerMs: fleet.ms, subscribeMs })
+        if (cpu0 && calls0) {
+          cpu = cpuBetween(cpu0, snapshot(ctx.pids()), { count: AGENTS, unit: 'SET' })
+          redisCommands = commandsPer(calls0, await commandCalls(ctx.redis.client), AGENTS)
+        }
       }
-      const cpu = cpuBetween(cpu0!, snapshot(ctx.pids()), { count: warmTrials * AGENTS, unit: 'SET' })
-      const redisCommands = commandsPer(calls0, await commandCalls(ctx.redis.client), warmTrials * AGENTS)
       const all = await ctx.receivers.collect({ txnPrefix: prefix, expectKeys: streams.map((s) => s.key), expectTxns: trials.map((t) => t.txn) })
 
       // Shape 2: one stream for the whole fleet (it added the user: the user's SET + 1,000 agent SETs).
@@ -175,8 +178,8 @@ export const scenario: Scenario = {
           shared_stream_trials: sharedTrialsOut,
           registrations,
           register_ms_total: registerMs,
-          cpu_warm_trials: cpu,
-          redis_commands_per_set: redisCommands,
+          cpu_last_warm_trial: cpu,
+          redis_commands_per_set_last_warm_trial: redisCommands,
           received: { distinct: all.distinct, duplicates: all.duplicates, extra_jti_per_pair: all.extraPerPair, missing: all.missing, missing_sample: all.missingSample, unexpected: all.unexpected, other: all.other, verify_failures: all.failures },
           shared_stream_received: { distinct: sharedAll.distinct, duplicates: sharedAll.duplicates, missing: sharedMissing, verify_failures: sharedAll.failures },
         },
