@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-/** `npm start`: runs one broker process until SIGINT/SIGTERM. */
+/** `npm start`: runs the broker (one process, or SSF_BROKER_PROCESSES of them) until SIGINT/SIGTERM. */
+import cluster from 'node:cluster'
 import { ConfigError, loadConfig } from './config/config.js'
 import { createLogger } from './lib/log.js'
 import { RedisServerMissingError } from './redis/embedded.js'
 import { startBroker } from './broker.js'
+import { supervise } from './supervisor.js'
 
 async function main(): Promise<void> {
   let config
@@ -19,6 +21,18 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel)
   if (config.allowPrivatePush) {
     log.warn('!!! SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH is on: push endpoints may be http: and loopback/private addresses. Never use this in production. !!!')
+  }
+  if (config.processes > 1 && cluster.isPrimary) {
+    try {
+      await supervise(config, log)
+    } catch (err) {
+      if (err instanceof RedisServerMissingError) {
+        process.stderr.write(`ssf-broker: ${err.message}\n`)
+        process.exit(2)
+      }
+      throw err
+    }
+    return
   }
   let broker
   try {
@@ -36,7 +50,7 @@ async function main(): Promise<void> {
         'Set SSF_BROKER_ADMIN_TOKEN to use a token of your own instead.\n\n',
     )
   }
-  log.info('ssf-broker listening', { url: broker.url, port: broker.port, issuer: config.issuer, redis: config.redisUrl === undefined ? 'embedded' : 'external' })
+  log.info('ssf-broker listening', { pid: process.pid, url: broker.url, port: broker.port, issuer: config.issuer, redis: config.redisUrl === undefined ? 'embedded' : 'external' })
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return

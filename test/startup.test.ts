@@ -34,7 +34,7 @@ function run(env: Record<string, string>, until: (out: string) => boolean, timeo
       resolve(out)
     })
   })
-  return { child, ready, done }
+  return { child, ready, done, output: () => out }
 }
 
 test('embedded mode: starts its own redis-server with AOF, prints the admin token once, stops Redis on exit', async () => {
@@ -107,4 +107,34 @@ test('configuration checks name the variable', () => {
   const config = loadConfig({ SSF_BROKER_PORT: '9090' })
   assert.equal(config.issuer, 'http://localhost:9090')
   assert.equal(loadConfig({ SSF_BROKER_ISSUER: 'https://ssf.example.com/tenant-1/' }).issuer, 'https://ssf.example.com/tenant-1')
+})
+
+test('SSF_BROKER_PROCESSES=2: two broker processes share the port and the embedded Redis; one that dies is replaced', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ssf-broker-cluster-'))
+  try {
+    const port = await freePort()
+    const pids = (out: string) => [...out.matchAll(/"msg":"ssf-broker listening","pid":(\d+)/g)].map((m) => Number(m[1]))
+    const env = { PATH: process.env.PATH ?? '', SSF_BROKER_PORT: String(port), SSF_BROKER_HOST: '127.0.0.1', SSF_BROKER_DATA_DIR: dataDir, SSF_BROKER_PROCESSES: '2', SSF_BROKER_ADMIN_TOKEN: 'cluster-admin-token-0123456789abcdef0123' }
+    const primary = run(env, (o) => new Set(pids(o)).size >= 2)
+    const out = await primary.ready
+    const [first, second] = [...new Set(pids(out))]
+    assert.ok(first && second && first !== second, out)
+    const api = new Api(`http://127.0.0.1:${port}`)
+    const res = await api.request('POST', '/admin/clients', { token: env.SSF_BROKER_ADMIN_TOKEN, json: { name: 'r', roles: ['receiver'] } })
+    assert.equal(res.status, 201)
+    process.kill(first, 'SIGKILL')
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline && new Set(pids(primary.output())).size < 3) await new Promise((r) => setTimeout(r, 100))
+    assert.equal(new Set(pids(primary.output())).size, 3, `a replacement process started:\n${primary.output()}`)
+    // The replacement announces itself; the API keeps answering throughout.
+    const listed = await api.request('GET', '/admin/clients', { token: env.SSF_BROKER_ADMIN_TOKEN })
+    assert.equal(listed.status, 200)
+    primary.child.kill('SIGTERM')
+    const { out: all, code } = await primary.done
+    assert.equal(code, 0)
+    assert.ok(all.includes('shutting down broker processes'))
+    assert.ok(!existsSync(join(dataDir, 'redis.sock')), 'embedded redis-server stopped with the broker')
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
 })

@@ -8,6 +8,8 @@ export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA'
 export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA']
 
 export interface Config {
+  /** Broker processes to run (node:cluster workers sharing the port and the Redis). */
+  processes: number
   port: number
   host: string
   issuer: string
@@ -64,6 +66,7 @@ interface VariableDoc {
 /** Every variable the broker reads, with its default and meaning (rendered into README.md). */
 export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_PORT', default: '8080', meaning: 'HTTP port to listen on.' },
+  { name: 'SSF_BROKER_PROCESSES', default: '1', meaning: 'Broker processes to run on this machine, sharing the port and the Redis (each one ingests, fans out and delivers); a process that dies is replaced. Use up to one per core.' },
   { name: 'SSF_BROKER_HOST', default: '0.0.0.0', meaning: 'Address to listen on.' },
   {
     name: 'SSF_BROKER_ISSUER',
@@ -189,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     if (name.startsWith('SSF_BROKER_') && !known.has(name)) throw new ConfigError(name, 'is not a known setting (see README)')
   }
   return Object.freeze({
+    processes: int(env, 'SSF_BROKER_PROCESSES', 1, 1, 64),
     port,
     host: env.SSF_BROKER_HOST || '0.0.0.0',
     issuer: issuerFrom(env, port),
