@@ -111,7 +111,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const inactivity = new InactivitySweeper(redis, streams, control, statusDeps, config.inactivityTimeoutSeconds, log)
   inactivity.start()
 
-  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log, { agents, policy: cascadePolicy }, audit)
+  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log, { agents, policy: cascadePolicy }, audit, () => dispatcher.wake())
   const queue = createIngestQueue(redisUrl)
 
   // A retired agent's subscribers are told by a session-revoked event about it, through the normal

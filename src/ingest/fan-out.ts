@@ -62,6 +62,8 @@ export class FanOut {
     private readonly log: Logger,
     private readonly cascade?: { agents: AgentRegistry; policy: CascadePolicy },
     private readonly audit?: AuditLog,
+    /** Wakes this process's push dispatcher (other processes are told once, by the caller, at the end). */
+    private readonly wakeLocal?: () => void,
   ) {}
 
   /** The events derived for every agent acting for each event's principal (none without a policy match). */
@@ -122,9 +124,27 @@ export class FanOut {
         if (admitted) work.push({ event, stream })
       }
     }
-    const byId = new Map(work.map(({ stream }) => [stream.stream_id, stream]))
 
+    // Each stream's SETs are appended as soon as the last of them is signed, so delivery to the first
+    // streams overlaps signing for the rest of a large fan-out or cascade.
+    const unsigned = new Map<string, number>()
+    for (const { stream } of work) unsigned.set(stream.stream_id, (unsigned.get(stream.stream_id) ?? 0) + 1)
     const perStream = new Map<string, OutboxItem[]>()
+    const appends: Promise<void>[] = []
+    let failure: unknown
+    let pushQueued = 0
+    const pollStreams: string[] = []
+    const append = async (stream: StreamRecord, items: OutboxItem[]) => {
+      const sid = stream.stream_id
+      const push = isPush(stream)
+      const { added, dropped } = await this.outbox.append(sid, items, push)
+      if (push && added > 0) {
+        pushQueued += added
+        this.wakeLocal?.()
+      } else if (added > 0) pollStreams.push(sid)
+      if (dropped > 0) this.log.warn('paused stream buffer full; oldest held SETs dropped', { stream_id: sid, dropped })
+      for (const item of items) audit.push({ kind: 'set.minted', jti: item.jti, stream_id: sid, aud: stream.aud, txn: item.txn, type: item.type })
+    }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream }) => {
       const jti = deriveJti(event.id, stream.stream_id)
       const set = await signSet(this.keys, stream.signing_alg, {
@@ -139,22 +159,14 @@ export class FanOut {
       let items = perStream.get(stream.stream_id)
       if (!items) perStream.set(stream.stream_id, (items = []))
       items.push({ jti, set, sk: event.sk, seq: event.seq, txn: event.txn, type: event.type, t: event.received_at })
+      const left = unsigned.get(stream.stream_id)! - 1
+      unsigned.set(stream.stream_id, left)
+      // Handled at once (a rejection left waiting would crash the process); rethrown below so the job
+      // is retried, which is safe: appends of the same jtis are no-ops.
+      if (left === 0) appends.push(append(stream, items).catch((err: unknown) => void (failure ??= err)))
     })
-    for (const [sid, items] of perStream) {
-      const stream = byId.get(sid)!
-      for (const item of items) audit.push({ kind: 'set.minted', jti: item.jti, stream_id: sid, aud: stream.aud, txn: item.txn, type: item.type })
-    }
-    let pushQueued = 0
-    const pollStreams: string[] = []
-    await Promise.all(
-      [...perStream].map(async ([sid, items]) => {
-        const push = isPush(byId.get(sid)!)
-        const { added, dropped } = await this.outbox.append(sid, items, push)
-        if (push) pushQueued += added
-        else if (added > 0) pollStreams.push(sid)
-        if (dropped > 0) this.log.warn('paused stream buffer full; oldest held SETs dropped', { stream_id: sid, dropped })
-      }),
-    )
+    await Promise.all(appends)
+    if (failure !== undefined) throw failure
     if (audit.length > 0) this.audit?.submit(audit)
     return { pushQueued, pollStreams }
   }
