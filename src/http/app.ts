@@ -6,6 +6,7 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Logger } from '../lib/log.js'
 import { HttpError } from './errors.js'
+import { isRedisUnavailable } from '../redis/connection.js'
 import { issuerPath, jwksRoutes, wellKnownRoutes, type MetadataOptions } from './metadata.js'
 import { docsRoutes } from './docs.js'
 import type { KeyStore } from '../keys/keystore.js'
@@ -16,6 +17,11 @@ export function createApp(options: { issuer: string; metadata: MetadataOptions; 
     if (err instanceof HttpError) {
       for (const [name, value] of Object.entries(err.headers)) c.header(name, value)
       return c.json(err.body(), err.status)
+    }
+    if (isRedisUnavailable(err)) {
+      options.log.warn('Redis unavailable', { path: c.req.path, method: c.req.method, error: String(err) })
+      c.header('Retry-After', '5')
+      return c.json({ error: 'temporarily_unavailable', error_description: 'the broker\'s store did not answer; the request was not acknowledged, retry later' }, 503)
     }
     if (err instanceof HTTPException) return c.json({ error: 'invalid_request', error_description: err.message || 'bad request' }, err.status)
     options.log.error('unhandled error', { path: c.req.path, method: c.req.method, error: String(err), stack: (err as Error).stack })

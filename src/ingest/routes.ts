@@ -30,7 +30,7 @@ export interface IngestDeps {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HttpError(503, 'temporarily_unavailable', 'the event store is not reachable; nothing was accepted, retry later')), ms)
+    timer = setTimeout(() => reject(new HttpError(503, 'temporarily_unavailable', 'the event store did not answer; the events were not acknowledged, retry later')), ms)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }

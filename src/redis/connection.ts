@@ -1,6 +1,6 @@
 /**
- * Redis connections. Commands wait out a Redis restart (`maxRetriesPerRequest: null`, as BullMQ workers
- * require); the HTTP layer fails fast instead through its own request timeouts.
+ * Redis connections. Commands are queued across a reconnect (`maxRetriesPerRequest: null`) but bounded by
+ * a command timeout.
  */
 import { Redis, type RedisOptions } from 'ioredis'
 
@@ -16,10 +16,22 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   return opts
 }
 
+/**
+ * A command Redis has not answered within this time fails (also while disconnected), so an HTTP request
+ * gets a 503 instead of hanging while Redis is unreachable; background loops log and retry.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 5000
+
 export function connectRedis(url: string, name: string): Redis {
   // Auto-pipelining: commands issued in the same tick share one socket write. The hot paths issue many
   // small independent commands; one write per command was a fifth of the broker's CPU time.
-  const client = new Redis({ ...redisOptionsFromUrl(url), maxRetriesPerRequest: null, enableAutoPipelining: true, connectionName: `ssf-broker:${name}` })
+  const client = new Redis({ ...redisOptionsFromUrl(url), maxRetriesPerRequest: null, enableAutoPipelining: true, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, connectionName: `ssf-broker:${name}` })
   client.on('error', () => {}) // reconnects on its own; callers see failures on their commands
   return client
+}
+
+/** Whether an error means Redis could not be reached or did not answer (the request may be retried). */
+export function isRedisUnavailable(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : ''
+  return message === 'Command timed out' || message === 'Connection is closed.' || /ECONNREFUSED|ENOENT|ETIMEDOUT/.test(message)
 }

@@ -11,6 +11,9 @@ import { Redis } from 'ioredis'
 export interface TestRedis {
   url: string
   client: Redis
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void
+  resume(): void
   stop(): Promise<void>
 }
 
@@ -39,7 +42,10 @@ export async function startTestRedis(): Promise<TestRedis> {
   return {
     url: `unix://${socket}`,
     client,
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async stop() {
+      child.kill('SIGCONT')
       client.disconnect()
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGTERM')
