@@ -10,12 +10,20 @@ import { serve, type ServerType } from '@hono/node-server'
 import type { Config } from './config/config.js'
 import type { Logger } from './lib/log.js'
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js'
-import { connectRedis } from './redis/connection.js'
+import { connectRedis, type RedisTarget } from './redis/connection.js'
+import { createKeyspace } from './redis/keyspace.js'
+import { Activity } from './observe/activity.js'
+import { RoutingCache } from './streams/routing-cache.js'
+import { StreamLifecycle } from './streams/lifecycle.js'
+import { Scheduler } from './delivery/scheduler.js'
+import { FairLimiter } from './ingest/fair-limiter.js'
+import { IngestLog } from './ingest/ingest-log.js'
+import { IngestPipeline } from './ingest/pipeline.js'
 import { KeyStore } from './keys/keystore.js'
 import { BootstrapAdmin, ClientRegistry } from './auth/clients.js'
 import { OAuthVerifier } from './auth/oauth.js'
 import { StreamStore } from './streams/store.js'
-import { setStatus, streamRoutes } from './streams/routes.js'
+import { streamRoutes } from './streams/routes.js'
 import { ssfRoutes } from './streams/ssf-routes.js'
 import { ControlEvents } from './streams/control-events.js'
 import { InactivitySweeper } from './streams/inactivity.js'
@@ -26,7 +34,6 @@ import { Outbox } from './delivery/outbox.js'
 import { Dispatcher, type SustainedFailureHandler } from './delivery/dispatcher.js'
 import { createPushClient } from './delivery/push-client.js'
 import { FanOut } from './ingest/fan-out.js'
-import { createFanOutWorker, createIngestQueue } from './ingest/queue.js'
 import { ingestRoutes } from './ingest/routes.js'
 import { adminRoutes } from './admin/routes.js'
 import { createApp } from './http/app.js'
@@ -40,8 +47,10 @@ import { AGENT_SUBJECT_MEMBER } from './agents/subjects.js'
 import { AuditLog } from './audit/log.js'
 import { auditRoutes } from './audit/routes.js'
 import { agentRegisteredEntry, agentRetiredEntry } from './audit/entries.js'
-import { enqueueEvents } from './ingest/enqueue.js'
 import { subjectKey } from './subjects/subject.js'
+
+/** Ingest partitions: the durable log is spread over this many Redis Streams (and Cluster slots). */
+const INGEST_PARTITIONS = 16
 
 export interface Broker {
   /** Base URL the HTTP server answers on (not necessarily the issuer). */
@@ -59,28 +68,34 @@ export const REQUEST_ONLY_EVENTS: readonly string[] = AGENT_EVENT_TYPES.map((t) 
 
 export async function startBroker(config: Config, log: Logger): Promise<Broker> {
   let embedded: EmbeddedRedis | undefined
-  if (config.redisUrl === undefined) {
+  if (config.redisUrl === undefined && config.redisClusterNodes === undefined) {
     embedded = await startEmbeddedRedis(config.dataDir)
     log.info('embedded redis-server running', { url: embedded.url })
   }
-  const redisUrl = config.redisUrl ?? embedded!.url
-  const redis = connectRedis(redisUrl, 'main')
+  const target: RedisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : { url: config.redisUrl ?? embedded!.url }
+  const redis = connectRedis(target, 'main')
   await checkEvictionPolicy(redis, log)
+  const ks = createKeyspace(config.redisPrefix)
+  const activity = new Activity()
 
-  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds)
+  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds, ks)
   await keys.init()
-  const clients = new ClientRegistry(redis)
-  const admin = new BootstrapAdmin(redis, config.adminToken)
+  const clients = new ClientRegistry(redis, ks)
+  const admin = new BootstrapAdmin(redis, config.adminToken, ks)
   const oauth = config.oauth ? new OAuthVerifier(config.oauth) : undefined
   const generatedAdminToken = await admin.init()
   const cascadePolicy = config.cascadePolicyFile ? loadCascadePolicyFile(config.cascadePolicyFile) : DEFAULT_CASCADE_POLICY
   const audit = new AuditLog(redis, { retentionSeconds: config.auditRetentionSeconds, onError: (err) => log.warn('audit write failed', { error: String(err) }) })
   const stopPruning = audit.startPruning()
-  const agents = new AgentRegistry(redis, { maxExpiresIn: config.agentMaxExpiresInSeconds, maxChainDepth: config.agentMaxChainDepth })
-  const streams = new StreamStore(redis)
-  const outbox = new Outbox(redis, config.pausedBufferMax)
-  const subjects = new SubjectIndex(redis)
-  const poll = new PollService(redis, outbox, config, audit)
+  const agents = new AgentRegistry(redis, { maxExpiresIn: config.agentMaxExpiresInSeconds, maxChainDepth: config.agentMaxChainDepth, keyspace: ks })
+  const streams = new StreamStore(redis, ks)
+  const routing = new RoutingCache(redis, ks, streams, log)
+  await routing.start()
+  const priorityTypes = new Set(config.priorityEventTypes)
+  const outbox = new Outbox(redis, ks, config.streamBacklogMax, priorityTypes.size > 0)
+  const scheduler = new Scheduler(redis, ks)
+  const subjects = new SubjectIndex(redis, ks)
+  const poll = new PollService(redis, ks, outbox, config, activity, audit)
   await poll.start()
 
   const pushClient = createPushClient({
@@ -93,12 +108,12 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   })
   // Late-bound: the dispatcher reports sustained failures to stream lifecycle code built after it.
   let onSustainedFailure: SustainedFailureHandler = async () => {}
-  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log, (...args) => onSustainedFailure(...args), audit)
+  const dispatcher = new Dispatcher(redis, ks, outbox, scheduler, routing, pushClient, config, log, activity, (...args) => onSustainedFailure(...args), audit)
   await dispatcher.start()
-  const wake = () => dispatcher.announce()
-  const notify = (stream: StreamRecord) => (isPush(stream) ? dispatcher.announce() : poll.announce([stream.stream_id]))
-  const control = new ControlEvents(config.issuer, keys, outbox, redis, notify)
-  const statusDeps = { streams, outbox, wake, audit }
+  /** A stream has SETs to deliver: push streams are claimed or woken, long polls woken. */
+  const schedule = async (stream: StreamRecord, endBackoff = false) => (isPush(stream) ? dispatcher.queued(stream, endBackoff) : poll.announce([stream.stream_id]))
+  const control = new ControlEvents(config.issuer, keys, outbox, (stream) => schedule(stream, true))
+  const lifecycle = new StreamLifecycle({ streams, outbox, subjects, scheduler, audit, schedule })
   onSustainedFailure = async (stream, since, lastError) => {
     const reason = `disabled after sustained delivery failure: failing since ${new Date(since).toISOString()}, last error ${lastError}`
     // Tell the receiver first (SSF §8.1.5), with one direct attempt: its queue is about to be dropped.
@@ -106,29 +121,39 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     const delivery = stream.delivery as PushDelivery
     await pushClient.push({ url: delivery.endpoint_url, set, ...(delivery.authorization_header !== undefined ? { authorization: delivery.authorization_header } : {}) })
     const current = await streams.get(stream.stream_id)
-    if (current && current.status !== 'disabled') await setStatus(statusDeps, current, 'disabled', reason, 'broker')
+    if (current && current.status !== 'disabled') await lifecycle.setStatus(current, 'disabled', reason, 'broker')
   }
-  const inactivity = new InactivitySweeper(redis, streams, control, statusDeps, config.inactivityTimeoutSeconds, log)
+  const inactivity = new InactivitySweeper(redis, streams, control, lifecycle, ks.misc.inactivityLock, config.inactivityTimeoutSeconds, log)
   inactivity.start()
 
-  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log, { agents, policy: cascadePolicy }, audit, () => dispatcher.wake())
-  const queue = createIngestQueue(redisUrl)
+  const fanOut = new FanOut({
+    issuer: config.issuer,
+    keys,
+    routing,
+    outbox,
+    subjects,
+    limiter: new FairLimiter(config.fanOutConcurrency),
+    priorityTypes,
+    log,
+    activity,
+    cascade: { agents, policy: cascadePolicy },
+    audit,
+    queued: (stream) => schedule(stream),
+  })
+  const ingestLog = new IngestLog(redis, ks, INGEST_PARTITIONS, dispatcher.owner)
+  await ingestLog.init()
+  const ingest = new IngestPipeline(ingestLog, streams, routing, fanOut, log, activity, config.leaseMs)
+  ingest.start()
 
   // A retired agent's subscribers are told by a session-revoked event about it, through the normal
   // (durable) ingest path, so it also cascades to the agents it delegated to.
   const onRetired = async (record: AgentRecord, reason: string) => {
     const notice = retirementEvent(record, reason)
-    await enqueueEvents(redis, queue, [{ type: notice.type, family: 'caep', subject: notice.subject, sk: subjectKey(notice.subject), event: notice.event, txn: notice.txn }], 'ssf-broker')
+    await ingest.accept([{ type: notice.type, family: 'caep', subject: notice.subject, sk: subjectKey(notice.subject), event: notice.event, txn: notice.txn }], 'ssf-broker')
     await agents.notified(record.agent_id)
     audit.submit(agentRetiredEntry(record, reason, notice.txn))
   }
   const stopExpirySweep = agents.startExpirySweep(onRetired, { onError: (err) => log.warn('agent expiry sweep failed', { error: String(err) }) })
-  const worker = createFanOutWorker(config, redisUrl, async (job) => {
-    const { pushQueued, pollStreams } = await fanOut.run(job.events)
-    await Promise.all([pushQueued > 0 ? dispatcher.announce() : undefined, poll.announce(pollStreams)])
-  })
-  worker.on('error', (err) => log.warn('fan-out worker error', { error: String(err) }))
-  worker.on('failed', (job, err) => log.error('fan-out job failed', { job_id: job?.id, attempts: job?.attemptsMade, error: String(err) }))
 
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({
@@ -146,15 +171,13 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         defaultSubjects: config.defaultSubjects,
         policy,
         streams,
-        outbox,
-        subjects,
+        lifecycle,
         clients,
         admin,
         ...(oauth ? { oauth } : {}),
-        wake,
       }),
-      ssfRoutes({ redis, streams, subjects, poll, control, clients, admin, ...(oauth ? { oauth } : {}), minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
-      ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes, audit }),
+      ssfRoutes({ redis, keyspace: ks, streams, subjects, poll, control, clients, admin, ...(oauth ? { oauth } : {}), minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
+      ingestRoutes({ ingest, clients, admin, maxBodyBytes: config.maxEventBodyBytes, audit }),
       agentRoutes({
         registry: agents,
         clients,
@@ -164,7 +187,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         maxBodyBytes: 64 * 1024,
       }),
       auditRoutes({ audit, clients, admin }),
-      adminRoutes({ clients, admin, keys, streams, outbox, wake }),
+      adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true) }),
     ],
   })
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -189,9 +212,9 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       poll.stop()
       if ('closeAllConnections' in server) server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
-      await worker.close()
+      await ingest.stop()
       await dispatcher.stop()
-      await queue.close()
+      routing.stop()
       await pushClient.close()
       await audit.flush().catch(() => {})
       await redis.quit().catch(() => redis.disconnect())

@@ -10,6 +10,9 @@ import { SIGNING_ALGS, type SigningAlg } from '../config/config.js'
 import type { KeyStore } from '../keys/keystore.js'
 import type { StreamStore } from '../streams/store.js'
 import type { Outbox } from '../delivery/outbox.js'
+import type { StreamLifecycle } from '../streams/lifecycle.js'
+import type { StreamRecord } from '../streams/model.js'
+import { queuesSets } from '../streams/delivery-policy.js'
 import { asObject, readJsonBody, rejectUnknown } from '../http/json-body.js'
 import { badRequest, notFound } from '../http/errors.js'
 
@@ -21,7 +24,9 @@ export interface AdminDeps {
   keys: KeyStore
   streams: StreamStore
   outbox: Outbox
-  wake(): Promise<void>
+  lifecycle: StreamLifecycle
+  /** A stream got SETs back (redrive): schedule its delivery. */
+  schedule(stream: StreamRecord): Promise<void>
 }
 
 function limitParam(raw: string | undefined, fallback: number, max: number): number {
@@ -76,10 +81,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
     const streams = await deps.streams.listForClient(id)
     if (!(await deps.clients.delete(id))) throw notFound('client not found')
     // A deleted receiver's streams go with it: nothing more is minted or delivered for them.
-    for (const stream of streams) {
-      await deps.streams.remove(stream)
-      await deps.outbox.purge(stream.stream_id)
-    }
+    for (const stream of streams) await deps.lifecycle.remove(stream)
     return c.body(null, 204)
   })
 
@@ -120,12 +122,19 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
       : await deps.outbox.listDeadLetters({ limit: 10_000, ...(typeof body.stream_id === 'string' ? { streamId: body.stream_id } : {}) })
     const redriven: string[] = []
     const skipped: { id: string; reason: string }[] = []
+    const touched = new Map<string, StreamRecord>()
     for (const letter of letters) {
       if (typeof body.stream_id === 'string' && letter.stream_id !== body.stream_id) continue
-      if (await deps.outbox.redrive(letter)) redriven.push(letter.id)
-      else skipped.push({ id: letter.id, reason: 'stream deleted or disabled' })
+      const stream = touched.get(letter.stream_id) ?? (await deps.streams.get(letter.stream_id))
+      if (!stream || !queuesSets(stream.status)) {
+        skipped.push({ id: letter.id, reason: 'stream deleted or disabled' })
+        continue
+      }
+      await deps.outbox.redrive(letter)
+      touched.set(stream.stream_id, stream)
+      redriven.push(letter.id)
     }
-    if (redriven.length > 0) await deps.wake()
+    for (const stream of touched.values()) await deps.schedule(stream)
     return c.json({ redriven, skipped })
   })
 

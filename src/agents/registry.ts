@@ -41,6 +41,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { createKeyspace, type Keyspace } from '../redis/keyspace.js'
 import { HttpError, badRequest } from '../http/errors.js'
 import { parseSubject, subjectKey, type Subject } from '../subjects/subject.js'
 
@@ -82,6 +83,7 @@ export interface AgentRegistryOptions {
   retiredRetentionSeconds?: number
   /** Clock (ms), for tests. */
   now?: () => number
+  keyspace?: Keyspace
 }
 
 export interface RegisterResult {
@@ -91,13 +93,10 @@ export interface RegisterResult {
   replaced?: AgentRecord
 }
 
-const REC = 'ssf:agent:rec:'
-const DLG = 'ssf:agent:dlg:'
-const EXP = 'ssf:agent:exp'
-const NOTIFY = 'ssf:agent:notify'
+// Keys (keyspace.ts `agents`): one hash tag for the whole delegation graph, so registration and the
+// cascade walk stay atomic scripts on Redis Cluster too.
 /** How long a retirement may wait for its notification before a sweeper sends it (again). */
 const NOTIFY_RETRY_MS = 30_000
-const JTI = 'ssf:agent:jti:'
 /** Most nodes the registration script inspects below an agent's subject. */
 const SUBTREE_CAP = 100_000
 const MAX_TASK = 1000
@@ -111,9 +110,19 @@ export function nodeId(subject: Subject): string {
   return createHash('sha256').update(`ssf-agent\u0000${subjectKey(subject)}`).digest('base64url').slice(0, 27)
 }
 
-const recKey = (id: string) => REC + id
-const dlgKey = (id: string) => DLG + id
-const jtiKey = (jti: string) => JTI + createHash('sha256').update(jti).digest('hex').slice(0, 32)
+function agentKeys(ks: Keyspace) {
+  const a = ks.agents
+  return {
+    anchor: a.anchor,
+    recPrefix: a.recPrefix,
+    dlgPrefix: a.dlgPrefix,
+    exp: a.expiry,
+    notify: a.notify,
+    rec: (id: string) => a.recPrefix + id,
+    dlg: (id: string) => a.dlgPrefix + id,
+    jti: (jti: string) => a.jtiPrefix + createHash('sha256').update(jti).digest('hex').slice(0, 32),
+  }
+}
 
 const REGISTER = `
 local id, parent = ARGV[1], ARGV[2]
@@ -323,8 +332,10 @@ export class AgentRegistry {
   private readonly maxChainDepth: number
   private readonly retiredTtl: number
   private readonly now: () => number
+  readonly #keys: ReturnType<typeof agentKeys>
 
   constructor(redis: Redis, options: AgentRegistryOptions) {
+    this.#keys = agentKeys(options.keyspace ?? createKeyspace())
     if (!Number.isInteger(options.maxExpiresIn) || options.maxExpiresIn < 1) throw new TypeError('AgentRegistry: maxExpiresIn must be a positive whole number of seconds')
     if (!Number.isInteger(options.maxChainDepth) || options.maxChainDepth < 1) throw new TypeError('AgentRegistry: maxChainDepth must be a positive whole number')
     this.maxExpiresIn = options.maxExpiresIn
@@ -334,7 +345,7 @@ export class AgentRegistry {
     if (!('ssfAgentRegister' in redis)) redis.defineCommand('ssfAgentRegister', { numberOfKeys: 4, lua: REGISTER })
     if (!('ssfAgentRetire' in redis)) redis.defineCommand('ssfAgentRetire', { numberOfKeys: 3, lua: RETIRE })
     if (!('ssfAgentClaimNotify' in redis)) redis.defineCommand('ssfAgentClaimNotify', { numberOfKeys: 1, lua: CLAIM_NOTIFY })
-    if (!('ssfAgentWalk' in redis)) redis.defineCommand('ssfAgentWalk', { numberOfKeys: 0, lua: WALK })
+    if (!('ssfAgentWalk' in redis)) redis.defineCommand('ssfAgentWalk', { numberOfKeys: 1, lua: WALK })
     this.redis = redis as Scripted
   }
 
@@ -396,18 +407,18 @@ export class AgentRegistry {
       expires_at: expMs / 1000,
     }
     const result = await this.redis.ssfAgentRegister(
-      recKey(agentId),
-      EXP,
-      dlgKey(parent),
-      tokenJti !== undefined ? jtiKey(tokenJti) : jtiKey(''),
+      this.#keys.rec(agentId),
+      this.#keys.exp,
+      this.#keys.dlg(parent),
+      tokenJti !== undefined ? this.#keys.jti(tokenJti) : this.#keys.jti(''),
       agentId,
       parent,
       JSON.stringify(base),
       expMs,
       now,
       this.maxChainDepth,
-      REC,
-      DLG,
+      this.#keys.recPrefix,
+      this.#keys.dlgPrefix,
       tokenJti !== undefined ? 1 : 0,
       delegatorAgentId !== undefined ? 1 : 0,
       SUBTREE_CAP,
@@ -454,7 +465,7 @@ export class AgentRegistry {
 
   private async read(agentId: string): Promise<Stored | undefined> {
     if (!AGENT_ID.test(agentId)) return undefined
-    return fromHash(agentId, await this.redis.hgetall(recKey(agentId)))
+    return fromHash(agentId, await this.redis.hgetall(this.#keys.rec(agentId)))
   }
 
   private isLive(stored: Stored, now = this.now()): boolean {
@@ -500,14 +511,14 @@ export class AgentRegistry {
     if (!AGENT_ID.test(agentId)) return undefined
     const now = this.now()
     const result = (await this.redis.ssfAgentRetire(
-      recKey(agentId),
-      EXP,
-      NOTIFY,
+      this.#keys.rec(agentId),
+      this.#keys.exp,
+      this.#keys.notify,
       agentId,
       Math.floor(now / 1000),
       reason.slice(0, 500),
       this.retiredTtl,
-      DLG,
+      this.#keys.dlgPrefix,
       now + NOTIFY_RETRY_MS,
     )) as [number, unknown?]
     if (result[0] !== 2) return undefined
@@ -516,12 +527,12 @@ export class AgentRegistry {
 
   /** The retirement of `agentId` has been notified: nothing left to retry. */
   async notified(agentId: string): Promise<void> {
-    await this.redis.zrem(NOTIFY, agentId)
+    await this.redis.zrem(this.#keys.notify, agentId)
   }
 
   /** Retired agents whose notification is overdue at `now` (ms), claimed for another 30 s. */
   async claimUnnotified(now: number, limit: number): Promise<AgentRecord[]> {
-    const ids = await this.redis.ssfAgentClaimNotify(NOTIFY, now, limit, now + NOTIFY_RETRY_MS)
+    const ids = await this.redis.ssfAgentClaimNotify(this.#keys.notify, now, limit, now + NOTIFY_RETRY_MS)
     const out: AgentRecord[] = []
     for (const id of ids) {
       const stored = await this.read(id)
@@ -568,9 +579,9 @@ export class AgentRegistry {
       for (const identifier of principal.identifiers) seed(identifier)
     } else if (principal.format === 'jwt_id') {
       // The agents holding that token are dependents themselves (depth 1), then what is below them.
-      for (const id of await this.redis.smembers(jtiKey(principal.jti))) seeds.push([id, 1, 1])
+      for (const id of await this.redis.smembers(this.#keys.jti(principal.jti))) seeds.push([id, 1, 1])
     }
-    const rows = await this.redis.ssfAgentWalk(this.maxChainDepth, REC, DLG, nodeId(principal), ...seeds.flat())
+    const rows = await this.redis.ssfAgentWalk(this.#keys.anchor, this.maxChainDepth, this.#keys.recPrefix, this.#keys.dlgPrefix, nodeId(principal), ...seeds.flat())
     const principalIsAgent = principal.format === 'jwt_id' || rows[0] === 1
     const paths = new Map<string, Subject[]>()
     for (const [id, , self] of seeds) if (self === 0) paths.set(id, [principal])
@@ -603,8 +614,8 @@ export class AgentRegistry {
     const staleHolders = principal.format === 'jwt_id' ? seeds.filter(([id, , self]) => self === 1 && !holders.has(id)).map(([id]) => id) : []
     if (stale.length > 0 || staleHolders.length > 0) {
       const cleanup = this.redis.pipeline()
-      for (const [from, id] of stale) cleanup.srem(dlgKey(from), id)
-      if (principal.format === 'jwt_id' && staleHolders.length > 0) cleanup.srem(jtiKey(principal.jti), ...staleHolders)
+      for (const [from, id] of stale) cleanup.srem(this.#keys.dlg(from), id)
+      if (principal.format === 'jwt_id' && staleHolders.length > 0) cleanup.srem(this.#keys.jti(principal.jti), ...staleHolders)
       void cleanup.exec().catch(() => {})
     }
     return out
@@ -612,7 +623,7 @@ export class AgentRegistry {
 
   /** agent_ids of active agents whose expiry is at or before `now` (ms), soonest first. */
   async dueForExpiry(now: number, limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(EXP, '-inf', now, 'LIMIT', 0, limit)
+    return this.redis.zrangebyscore(this.#keys.exp, '-inf', now, 'LIMIT', 0, limit)
   }
 
   /**

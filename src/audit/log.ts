@@ -39,6 +39,7 @@ export const AUDIT_KINDS = [
   'poll.ack',
   'poll.set_error',
   'stream.status_changed',
+  'stream.backlog_dropped',
   'agent.registered',
   'agent.retired',
 ] as const
@@ -85,6 +86,7 @@ export type AuditEntryInput =
     })
   | (Common & { kind: 'poll.ack'; jti: string; stream_id: string })
   | (Common & { kind: 'poll.set_error'; jti: string; stream_id: string; err: string; description?: string })
+  | (Common & { kind: 'stream.backlog_dropped'; stream_id: string; count: number; jtis: string[] })
   | (Common & { kind: 'stream.status_changed'; stream_id: string; status: string; previous_status?: string; reason?: string; changed_by?: string })
   | (Common & {
       kind: 'agent.registered'

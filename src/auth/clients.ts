@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { createKeyspace, type Keyspace } from '../redis/keyspace.js'
 import type { SigningAlg } from '../config/config.js'
 import { randomId } from '../lib/ids.js'
 
@@ -24,9 +25,7 @@ export interface Client {
   created_at: number
 }
 
-const clientKey = (id: string) => `ssf:client:${id}`
-const CLIENTS = 'ssf:clients' // zset client_id -> created_at (ms)
-const BOOTSTRAP_HASH = 'ssf:admin:bootstrap-token-hash'
+// Keys (keyspace.ts `clients`, one slot): record(id) = hash {record, secret_hash}; all = zset client_id -> created_at (ms)
 
 const hashSecret = (secret: string) => createHash('sha256').update(secret).digest()
 
@@ -40,7 +39,11 @@ export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 }
 
 export class ClientRegistry {
-  constructor(private readonly redis: Redis) {}
+  readonly #k: Keyspace['clients']
+
+  constructor(private readonly redis: Redis, keyspace: Keyspace = createKeyspace()) {
+    this.#k = keyspace.clients
+  }
 
   async create(input: { name: string; roles: Role[]; signing_alg: SigningAlg; audience?: string }): Promise<{ client: Client; token: string }> {
     const clientId = randomId(16)
@@ -55,28 +58,28 @@ export class ClientRegistry {
     }
     await this.redis
       .multi()
-      .hset(clientKey(clientId), { record: JSON.stringify(client), secret_hash: hashSecret(secret).toString('hex') })
-      .zadd(CLIENTS, Date.now(), clientId)
+      .hset(this.#k.record(clientId), { record: JSON.stringify(client), secret_hash: hashSecret(secret).toString('hex') })
+      .zadd(this.#k.all, Date.now(), clientId)
       .exec()
     return { client, token: `ssf_${clientId}.${secret}` }
   }
 
   async get(clientId: string): Promise<Client | undefined> {
-    const raw = await this.redis.hget(clientKey(clientId), 'record')
+    const raw = await this.redis.hget(this.#k.record(clientId), 'record')
     return raw ? (JSON.parse(raw) as Client) : undefined
   }
 
   async list(): Promise<Client[]> {
-    const ids = await this.redis.zrange(CLIENTS, 0, -1)
+    const ids = await this.redis.zrange(this.#k.all, 0, -1)
     if (ids.length === 0) return []
     const pipeline = this.redis.pipeline()
-    for (const id of ids) pipeline.hget(clientKey(id), 'record')
+    for (const id of ids) pipeline.hget(this.#k.record(id), 'record')
     const results = (await pipeline.exec()) ?? []
     return results.flatMap(([, raw]) => (typeof raw === 'string' ? [JSON.parse(raw) as Client] : []))
   }
 
   async delete(clientId: string): Promise<boolean> {
-    const [[, removed] = []] = (await this.redis.multi().del(clientKey(clientId)).zrem(CLIENTS, clientId).exec()) ?? []
+    const [[, removed] = []] = (await this.redis.multi().del(this.#k.record(clientId)).zrem(this.#k.all, clientId).exec()) ?? []
     return removed === 1
   }
 
@@ -84,7 +87,7 @@ export class ClientRegistry {
   async authenticate(token: string): Promise<Client | undefined> {
     const parsed = parseToken(token)
     if (!parsed) return undefined
-    const [record, storedHash] = await this.redis.hmget(clientKey(parsed.clientId), 'record', 'secret_hash')
+    const [record, storedHash] = await this.redis.hmget(this.#k.record(parsed.clientId), 'record', 'secret_hash')
     if (!record || !storedHash) return undefined
     return constantTimeEqual(hashSecret(parsed.secret), Buffer.from(storedHash, 'hex')) ? (JSON.parse(record) as Client) : undefined
   }
@@ -97,8 +100,10 @@ export class ClientRegistry {
  */
 export class BootstrapAdmin {
   #configuredHash: Buffer | undefined
+  readonly #k: Keyspace['clients']
 
-  constructor(private readonly redis: Redis, configuredToken: string | undefined) {
+  constructor(private readonly redis: Redis, configuredToken: string | undefined, keyspace: Keyspace = createKeyspace()) {
+    this.#k = keyspace.clients
     this.#configuredHash = configuredToken === undefined ? undefined : hashSecret(configuredToken)
   }
 
@@ -106,14 +111,14 @@ export class BootstrapAdmin {
   async init(): Promise<string | undefined> {
     if (this.#configuredHash) return undefined
     const token = `ssf_admin_${randomBytes(32).toString('base64url')}`
-    const created = await this.redis.set(BOOTSTRAP_HASH, hashSecret(token).toString('hex'), 'NX')
+    const created = await this.redis.set(this.#k.bootstrapHash, hashSecret(token).toString('hex'), 'NX')
     return created === 'OK' ? token : undefined
   }
 
   async matches(token: string): Promise<boolean> {
     const presented = hashSecret(token)
     if (this.#configuredHash) return constantTimeEqual(presented, this.#configuredHash)
-    const stored = await this.redis.get(BOOTSTRAP_HASH)
+    const stored = await this.redis.get(this.#k.bootstrapHash)
     return stored !== null && constantTimeEqual(presented, Buffer.from(stored, 'hex'))
   }
 }

@@ -4,6 +4,8 @@
  *
  * The table in README.md documents every variable; `CONFIG_VARIABLES` below is its single source.
  */
+import { DEFAULT_PRIORITY_EVENT_TYPES, resolveEventTypeUri as resolveEventType } from '../events/priority.js'
+
 export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA'
 export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA']
 
@@ -13,8 +15,16 @@ export interface Config {
   port: number
   host: string
   issuer: string
-  /** Unset: embedded mode (the broker runs its own redis-server under dataDir). */
+  /** Unset (and no cluster): embedded mode (the broker runs its own redis-server under dataDir). */
   redisUrl: string | undefined
+  /** Redis Cluster seed nodes; set instead of redisUrl. */
+  redisClusterNodes: { host: string; port: number }[] | undefined
+  /** Starts every Redis key the broker writes. */
+  redisPrefix: string
+  /** Event-type URIs handled ahead of all others (fan-out and each stream's queue). */
+  priorityEventTypes: readonly string[]
+  /** Most SETs one stream holds, whatever its status or method; the oldest are dropped beyond it. */
+  streamBacklogMax: number
   dataDir: string
   adminToken: string | undefined
   allowPrivatePush: boolean
@@ -30,7 +40,6 @@ export interface Config {
   retryBaseMs: number
   retryMaxMs: number
   deliveryMaxAgeSeconds: number
-  pausedBufferMax: number
   disableAfterFailingSeconds: number
   /** How long a broker process may hold a stream's delivery lease without renewing it. */
   leaseMs: number
@@ -78,6 +87,12 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
     default: '(unset: embedded)',
     meaning: 'Redis URL (`redis://`, `rediss://`, or `unix:///path`). Unset: the broker starts its own `redis-server` from PATH on a unix socket under the data directory, with AOF persistence, and stops it on exit.',
   },
+  {
+    name: 'SSF_BROKER_REDIS_CLUSTER_NODES',
+    default: '(unset)',
+    meaning: 'Redis Cluster seed nodes, `host:port,host:port,...`: the broker runs on that cluster (every multi-key operation stays in one hash slot). Not together with SSF_BROKER_REDIS_URL.',
+  },
+  { name: 'SSF_BROKER_REDIS_PREFIX', default: 'ssf', meaning: 'Starts every Redis key the broker writes (BullMQ\'s included), so several brokers can share one Redis. Letters, digits, `_`, `-`, `.`, `:`.' },
   { name: 'SSF_BROKER_DATA_DIR', default: './.ssf-broker', meaning: 'Directory for the embedded Redis (socket, AOF files, log).' },
   {
     name: 'SSF_BROKER_ADMIN_TOKEN',
@@ -97,10 +112,20 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_PUSH_TIMEOUT_MS', default: '10000', meaning: 'Timeout for a receiver to send response headers, and again for the body.' },
   { name: 'SSF_BROKER_PUSH_MAX_RESPONSE_BYTES', default: '65536', meaning: 'Largest receiver response body read.' },
   { name: 'SSF_BROKER_RETRY_BASE_MS', default: '500', meaning: 'First retry delay after a transient push failure; doubles per attempt, with ±20% jitter.' },
-  { name: 'SSF_BROKER_RETRY_MAX_MS', default: '300000', meaning: 'Longest delay between retries (a `Retry-After` up to one hour is honoured).' },
+  { name: 'SSF_BROKER_RETRY_MAX_MS', default: '2000', meaning: 'Longest delay between retries (a `Retry-After` up to one hour is honoured). While a stream is failing, each retry sends a single SET as a probe, so a receiver that stays down sees one request per stream per this interval, and one that recovers gets its backlog within about this long.' },
   { name: 'SSF_BROKER_DELIVERY_MAX_AGE_SECONDS', default: '259200', meaning: 'A SET still undelivered this long after its first attempt goes to the dead-letter list.' },
   { name: 'SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS', default: '259200', meaning: 'A push stream whose deliveries have failed without a break for this long is disabled, with the last error and since when as its status reason (a stream-updated event is attempted first). 0 turns it off.' },
-  { name: 'SSF_BROKER_PAUSED_BUFFER_MAX', default: '10000', meaning: 'SETs held per paused stream; beyond it the oldest held SETs are dropped (and recorded).' },
+  {
+    name: 'SSF_BROKER_STREAM_BACKLOG_MAX',
+    default: '100000',
+    meaning: 'Most SETs one stream holds, whatever its status or delivery method; beyond it the oldest are dropped, counted in the stream\'s status `reason` and written to the audit trail.',
+  },
+  { name: 'SSF_BROKER_PAUSED_BUFFER_MAX', default: '(unset)', meaning: 'Deprecated: the paused buffer is now SSF_BROKER_STREAM_BACKLOG_MAX. When set (and that is not), it is used as the backlog bound.' },
+  {
+    name: 'SSF_BROKER_PRIORITY_EVENT_TYPES',
+    default: '(revocations, see Delivery semantics)',
+    meaning: 'Comma list of event-type URIs or aliases (`caep/session-revoked`) handled ahead of all others, in fan-out and in each stream\'s queue; never ahead of an earlier SET about the same subject. Empty: no priority lane.',
+  },
   { name: 'SSF_BROKER_LEASE_MS', default: '3000', meaning: 'Delivery lease per stream. A crashed process\'s streams are taken over by another process after this long.' },
   { name: 'SSF_BROKER_MAX_EVENT_BODY_BYTES', default: '1048576', meaning: 'Largest accepted `POST /events` body.' },
   { name: 'SSF_BROKER_DEFAULT_SUBJECTS', default: 'ALL', meaning: '`ALL`: a new stream receives events about every subject until the receiver removes some; `NONE`: only subjects the receiver adds. Advertised as `default_subjects`.' },
@@ -153,12 +178,40 @@ function issuerFrom(env: Env, port: number): string {
   return raw.replace(/\/+$/, '')
 }
 
+function clusterNodesFrom(env: Env): { host: string; port: number }[] | undefined {
+  const raw = env.SSF_BROKER_REDIS_CLUSTER_NODES
+  if (raw === undefined || raw.trim() === '') return undefined
+  return raw.split(',').map((entry) => {
+    const m = /^\s*(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(entry)
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError('SSF_BROKER_REDIS_CLUSTER_NODES', `expected host:port[,host:port...], got "${entry}"`)
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }
+  })
+}
+
+function priorityTypesFrom(env: Env): readonly string[] {
+  const raw = env.SSF_BROKER_PRIORITY_EVENT_TYPES
+  if (raw === undefined) return DEFAULT_PRIORITY_EVENT_TYPES
+  const out: string[] = []
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const uri = resolveEventType(entry)
+    if (uri === undefined) throw new ConfigError('SSF_BROKER_PRIORITY_EVENT_TYPES', `unknown event type "${entry}" (a full URI or an alias such as caep/session-revoked)`)
+    out.push(uri)
+  }
+  return out
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'SSF_BROKER_PORT', 8080, 0, 65535)
   const redisUrl = env.SSF_BROKER_REDIS_URL || undefined
   if (redisUrl !== undefined && !/^(rediss?|unix):\/\//.test(redisUrl)) {
     throw new ConfigError('SSF_BROKER_REDIS_URL', 'must start with redis://, rediss:// or unix://')
   }
+  const redisClusterNodes = clusterNodesFrom(env)
+  if (redisClusterNodes !== undefined && redisUrl !== undefined) {
+    throw new ConfigError('SSF_BROKER_REDIS_URL', 'must be unset when SSF_BROKER_REDIS_CLUSTER_NODES is set (one or the other)')
+  }
+  const redisPrefix = env.SSF_BROKER_REDIS_PREFIX || 'ssf'
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(redisPrefix)) throw new ConfigError('SSF_BROKER_REDIS_PREFIX', 'must be 1 to 64 letters, digits, "_", "-", "." or ":" (no braces: hash tags are the broker\'s)')
   const adminToken = env.SSF_BROKER_ADMIN_TOKEN || undefined
   if (adminToken !== undefined && adminToken.length < 32) {
     throw new ConfigError('SSF_BROKER_ADMIN_TOKEN', 'must be at least 32 characters')
@@ -168,7 +221,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('SSF_BROKER_LOG_LEVEL', `must be debug, info, warn or error, got "${logLevel}"`)
   }
   const retryBaseMs = int(env, 'SSF_BROKER_RETRY_BASE_MS', 500, 1, 3_600_000)
-  const retryMaxMs = int(env, 'SSF_BROKER_RETRY_MAX_MS', 300_000, 1, 86_400_000)
+  const retryMaxMs = int(env, 'SSF_BROKER_RETRY_MAX_MS', 2000, 1, 86_400_000)
   if (retryMaxMs < retryBaseMs) throw new ConfigError('SSF_BROKER_RETRY_MAX_MS', 'must not be less than SSF_BROKER_RETRY_BASE_MS')
   const defaultSubjects = env.SSF_BROKER_DEFAULT_SUBJECTS || 'ALL'
   if (defaultSubjects !== 'ALL' && defaultSubjects !== 'NONE') throw new ConfigError('SSF_BROKER_DEFAULT_SUBJECTS', `must be ALL or NONE, got "${defaultSubjects}"`)
@@ -197,6 +250,10 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.SSF_BROKER_HOST || '0.0.0.0',
     issuer: issuerFrom(env, port),
     redisUrl,
+    redisClusterNodes,
+    redisPrefix,
+    priorityEventTypes: priorityTypesFrom(env),
+    streamBacklogMax: int(env, 'SSF_BROKER_STREAM_BACKLOG_MAX', env.SSF_BROKER_PAUSED_BUFFER_MAX ? int(env, 'SSF_BROKER_PAUSED_BUFFER_MAX', 10_000, 1, 10_000_000) : 100_000, 1, 10_000_000),
     dataDir: env.SSF_BROKER_DATA_DIR || './.ssf-broker',
     adminToken,
     allowPrivatePush: bool(env, 'SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH'),
@@ -211,7 +268,6 @@ export function loadConfig(env: Env = process.env): Config {
     retryMaxMs,
     deliveryMaxAgeSeconds: int(env, 'SSF_BROKER_DELIVERY_MAX_AGE_SECONDS', 259_200, 1, 31_536_000),
     disableAfterFailingSeconds: int(env, 'SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS', 259_200, 0, 31_536_000),
-    pausedBufferMax: int(env, 'SSF_BROKER_PAUSED_BUFFER_MAX', 10_000, 1, 10_000_000),
     leaseMs: int(env, 'SSF_BROKER_LEASE_MS', 3000, 500, 600_000),
     maxEventBodyBytes: int(env, 'SSF_BROKER_MAX_EVENT_BODY_BYTES', 1_048_576, 1024, 67_108_864),
     defaultSubjects,

@@ -1,48 +1,65 @@
 /**
- * Push delivery (RFC 8935). Each broker process runs one dispatcher. It claims due streams from
- * `ssf:ready` under a lease, drains each stream's outbox, and renews its leases while it works; when a
- * process dies, its leases lapse and any other process (or its own restart) takes the streams over.
+ * Push delivery (RFC 8935). Each broker process runs one dispatcher. A stream is delivered by the
+ * process holding its lease (scheduler.ts): usually the one that just queued SETs for it, which claims it
+ * on the spot; otherwise whichever process claims it from its scheduling shard. Leases are renewed while
+ * a process works, so a dead process's streams are taken over after SSF_BROKER_LEASE_MS.
  *
- * Within a stream up to `pushConcurrencyPerStream` SETs are in flight at once, but never two about the
- * same subject: SETs about one subject arrive in the order they were ingested (SSF §8.1.2 ordering for
- * held events). A transient failure backs the whole stream off (the receiver is likely down as a whole);
- * a permanent one dead-letters that SET and delivery goes on.
- *
- * Wake-ups are immediate: a local call from the fan-out in this process, or a Redis pub/sub message from
- * another one. The timer only serves retries and lapsed leases.
+ * Within a stream up to `pushConcurrencyPerStream` SETs are in flight at once, never two about the same
+ * subject: SETs about one subject arrive in the order they were queued. Lanes go control, priority,
+ * normal; a priority SET waits while an earlier normal SET about its subject is queued. A transient
+ * failure backs the whole stream off and, until a push succeeds again, each retry sends one SET: a probe
+ * that does not hammer a receiver that is down. A permanent failure dead-letters that SET.
  */
 import type { Redis } from 'ioredis'
 import type { Config } from '../config/config.js'
 import type { Logger } from '../lib/log.js'
 import { randomId } from '../lib/ids.js'
-import type { StreamStore } from '../streams/store.js'
+import { schedShardOf, type Keyspace } from '../redis/keyspace.js'
 import { isPush, type PushDelivery, type StreamRecord } from '../streams/model.js'
-import { READY, failingKey, type DeliveryRecord, type Outbox, type OutboxItem } from './outbox.js'
+import type { RoutingCache } from '../streams/routing-cache.js'
+import { deliverableLanes } from '../streams/delivery-policy.js'
+import type { Attempts, DeliveryRecord, Outbox, QueuedSet } from './outbox.js'
+import type { Scheduler } from './scheduler.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
-import type { AuditLog } from '../audit/log.js'
-
-export const WAKE_CHANNEL = 'ssf:wake'
-const STREAM_RECHECK_MS = 250
+import type { AuditEntryInput, AuditLog } from '../audit/log.js'
+import type { Activity } from '../observe/activity.js'
 
 /** Called when a stream's pushes have failed without a break for longer than allowed. */
 export type SustainedFailureHandler = (stream: StreamRecord, failingSince: number, lastError: string) => Promise<void>
-
 
 export interface Pusher {
   push(req: { url: string; authorization?: string; set: string }): Promise<PushOutcome>
 }
 
-/** Picks, in order, up to `max` SETs about distinct subjects; a subject already picked blocks its later SETs. */
-export function pickWindow(head: readonly OutboxItem[], max: number): OutboxItem[] {
-  const subjects = new Set<string>()
-  const window: OutboxItem[] = []
-  for (const item of head) {
-    if (window.length >= max) break
-    if (subjects.has(item.sk)) continue
-    subjects.add(item.sk)
+/**
+ * Picks, in order, up to `max` SETs about distinct subjects: control first, then priority SETs not
+ * behind an earlier normal SET about their subject, then normal ones. A subject already picked (or
+ * blocked) blocks its later SETs.
+ */
+export function pickWindow(head: { c: readonly QueuedSet[]; p: readonly QueuedSet[]; n: readonly QueuedSet[] }, pending: ReadonlyMap<string, number>, max: number, normalComplete: boolean): QueuedSet[] {
+  const blocked = new Set<string>()
+  const window: QueuedSet[] = []
+  const take = (item: QueuedSet) => {
+    if (window.length >= max || blocked.has(item.sk)) return
+    blocked.add(item.sk)
     window.push(item)
   }
+  for (const item of head.c) take(item)
+  const lastNormal = head.n.length > 0 ? head.n[head.n.length - 1]!.n : Infinity
+  for (const item of head.p) {
+    if ((pending.get(item.sk) ?? 0) > 0) {
+      const earlierSeen = head.n.some((x) => x.sk === item.sk && x.n < item.n)
+      // Normal SETs beyond the head all come after the head's last one; they may be earlier than this one.
+      const earlierUnseen = !normalComplete && lastNormal < item.n && head.n.filter((x) => x.sk === item.sk).length < pending.get(item.sk)!
+      if (earlierSeen || earlierUnseen) {
+        blocked.add(item.sk)
+        continue
+      }
+    }
+    take(item)
+  }
+  for (const item of head.n) take(item)
   return window
 }
 
@@ -51,102 +68,90 @@ export class Dispatcher {
   #active = new Map<string, Promise<void>>()
   #lost = new Set<string>()
   #stopped = false
-  #signal: (() => void) | undefined
-  /** A wake that came while the loop was busy; the next wait returns at once. */
-  #woken = false
-  #loop: Promise<void> | undefined
+  #timers = new Map<number, NodeJS.Timeout>()
   #renewTimer: NodeJS.Timeout | undefined
+  #sweepTimer: NodeJS.Timeout | undefined
   #subscriber: Redis | undefined
+  /** Last time the claim loop ran (ms): readiness. */
+  lastLoopAt = Date.now()
 
   constructor(
     private readonly redis: Redis,
+    private readonly ks: Keyspace,
     private readonly outbox: Outbox,
-    private readonly streams: StreamStore,
+    private readonly scheduler: Scheduler,
+    private readonly routing: RoutingCache,
     private readonly pusher: Pusher,
     private readonly config: Config,
     private readonly log: Logger,
+    private readonly activity: Activity,
     private readonly onSustainedFailure?: SustainedFailureHandler,
     private readonly audit?: AuditLog,
   ) {}
 
   async start(): Promise<void> {
-    this.#subscriber = this.redis.duplicate({ connectionName: 'ssf-broker:wake' })
+    this.#subscriber = this.redis.duplicate()
     this.#subscriber.on('error', () => {})
-    this.#subscriber.on('message', () => this.wake())
-    await this.#subscriber.subscribe(WAKE_CHANNEL)
+    this.#subscriber.on('message', (_channel: string, message: string) => {
+      for (const shard of message.split(',')) this.#claimSoon(Number(shard), 0)
+    })
+    await this.#subscriber.subscribe(this.ks.channels.wake)
     this.#renewTimer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.config.leaseMs / 3)))
-    this.#loop = this.#run()
+    // Every shard is looked at at least once a second: lapsed leases and retries fall due there.
+    this.#sweepTimer = setInterval(() => {
+      this.lastLoopAt = Date.now()
+      for (let k = 0; k < this.scheduler.shards; k++) if (!this.#timers.has(k)) this.#claimSoon(k, 0)
+    }, 1000)
+    for (let k = 0; k < this.scheduler.shards; k++) this.#claimSoon(k, 0)
   }
 
-  /** Something became due: look now rather than at the next timer. */
-  wake(): void {
-    const signal = this.#signal
-    this.#signal = undefined
-    if (signal) signal()
-    else this.#woken = true
+  /** A push stream got SETs: deliver it from here if nobody does, else make sure its holder sees them. */
+  async queued(stream: StreamRecord, endBackoff = false): Promise<void> {
+    const sid = stream.stream_id
+    const claim = !this.#stopped && this.#active.size < this.config.pushStreamsInFlight
+    const result = await this.scheduler.markDue(sid, claim ? this.owner : undefined, this.config.leaseMs, endBackoff)
+    if (result === 'claimed') this.#startDrain(sid)
+    else if (result === 'due') await this.redis.publish(this.ks.channels.wake, String(schedShardOf(sid)))
   }
 
-  /** Tells every broker process (this one included) that streams became due. */
-  async announce(): Promise<void> {
-    this.wake()
-    await this.redis.publish(WAKE_CHANNEL, '1')
-  }
-
-  async stop(): Promise<void> {
+  async stop(graceMs = 5000): Promise<void> {
     this.#stopped = true
     clearInterval(this.#renewTimer)
-    this.wake()
-    await this.#loop
-    await Promise.allSettled(this.#active.values())
+    clearInterval(this.#sweepTimer)
+    for (const t of this.#timers.values()) clearTimeout(t)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.allSettled(this.#active.values()), new Promise((r) => (timer = setTimeout(r, graceMs)))])
+    clearTimeout(timer)
     this.#subscriber?.disconnect()
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopped) {
-      let claimedAll = false
-      const free = this.config.pushStreamsInFlight - this.#active.size
-      if (free > 0) {
-        try {
-          const sids = await this.outbox.claim(this.owner, this.config.leaseMs, free)
-          for (const sid of sids) this.#startDrain(sid)
-          claimedAll = sids.length === free
-        } catch (err) {
-          this.log.warn('claiming streams failed; retrying', { error: String(err) })
-        }
-      }
-      if (claimedAll || this.#stopped) {
-        if (!this.#stopped) await this.#waitForSignal(1000)
-        continue
-      }
-      await this.#waitForSignal(await this.#untilNextDue())
-    }
+  /** Claims due streams of a shard after `ms` (one pending look per shard). */
+  #claimSoon(shard: number, ms: number): void {
+    if (this.#stopped) return
+    const existing = this.#timers.get(shard)
+    if (existing && ms > 0) return
+    if (existing) clearTimeout(existing)
+    this.#timers.set(
+      shard,
+      setTimeout(() => {
+        this.#timers.delete(shard)
+        void this.#claim(shard)
+      }, ms),
+    )
   }
 
-  async #untilNextDue(): Promise<number> {
+  async #claim(shard: number): Promise<void> {
+    const free = this.config.pushStreamsInFlight - this.#active.size
+    if (free <= 0 || this.#stopped) return
     try {
-      const next = await this.redis.zrange(READY, 0, 0, 'WITHSCORES')
-      if (next.length < 2) return 1000
-      return Math.min(1000, Math.max(5, Number(next[1]) - Date.now()))
-    } catch {
-      return 500
+      const { sids, nextDue } = await this.scheduler.claim(shard, this.owner, this.config.leaseMs, free)
+      for (const sid of sids) this.#startDrain(sid)
+      if (sids.length === free) this.#claimSoon(shard, 50)
+      else if (nextDue !== undefined) this.#claimSoon(shard, Math.min(1000, Math.max(5, nextDue - Date.now())))
+    } catch (err) {
+      this.log.debug('claiming streams failed; retrying', { shard, error: String(err) })
+      this.#claimSoon(shard, 500)
     }
-  }
-
-  #waitForSignal(ms: number): Promise<void> {
-    if (this.#woken) {
-      this.#woken = false
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#signal = undefined
-        resolve()
-      }, ms)
-      this.#signal = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
   }
 
   #startDrain(sid: string): void {
@@ -155,65 +160,62 @@ export class Dispatcher {
     const run = this.#drain(sid)
       .catch(async (err: unknown) => {
         this.log.error('delivery loop failed; stream retried shortly', { stream_id: sid, error: String(err) })
-        await this.outbox.release(sid, this.owner, 'backoff', Date.now() + 1000).catch(() => {})
+        await this.scheduler.release(sid, this.owner, 'backoff', Date.now() + 1000).catch(() => {})
       })
-      .finally(() => {
-        this.#active.delete(sid)
-        this.wake()
-      })
+      .finally(() => this.#active.delete(sid))
     this.#active.set(sid, run)
   }
 
   async #renew(): Promise<void> {
     const sids = [...this.#active.keys()]
+    if (sids.length === 0) return
     try {
-      const held = await this.outbox.renew(this.owner, this.config.leaseMs, sids)
+      const held = await this.scheduler.renew(this.owner, this.config.leaseMs, sids)
       for (const sid of sids) if (!held.has(sid)) this.#lost.add(sid)
     } catch (err) {
-      this.log.warn('renewing delivery leases failed', { error: String(err) })
+      this.log.debug('renewing delivery leases failed', { error: String(err) })
     }
   }
 
   async #drain(sid: string): Promise<void> {
     const windowSize = this.config.pushConcurrencyPerStream
-    // The stream record is re-read at most every STREAM_RECHECK_MS while draining: a status change or a
-    // new endpoint is seen within that time, without a read per window.
-    let stream: StreamRecord | undefined
-    let readAt = 0
-    // Whether a "failing since" mark may exist (another process may have set one before this drain).
-    let mayBeFailing = true
+    // Whether the stream may be in a run of failures (attempt counts and the failing mark to clear).
+    let failing = true
     for (;;) {
       if (this.#lost.has(sid)) return
       if (this.#stopped) {
         // Hand the stream back at once so another process can continue without waiting for the lease.
-        await this.outbox.release(sid, this.owner, 'backoff')
+        await this.scheduler.release(sid, this.owner, 'backoff')
         return
       }
-      if (Date.now() - readAt >= STREAM_RECHECK_MS) {
-        stream = await this.streams.get(sid)
-        readAt = Date.now()
-      }
+      await this.routing.sync()
+      const stream = this.routing.get(sid)
       if (!stream || !isPush(stream)) {
-        await this.outbox.unready(sid)
+        await this.scheduler.release(sid, this.owner, 'drop')
         return
       }
-      if (stream.status === 'disabled') {
-        await this.outbox.release(sid, this.owner, 'idle')
+      const lanes = deliverableLanes(stream.status)
+      if (lanes.length === 0) {
+        // Disabled drops what it held (SETs may have been queued while it was being disabled).
+        await this.outbox.purge(sid)
+        await this.scheduler.release(sid, this.owner, 'drop')
         return
       }
-      // A paused stream still sends its control SETs (verification, stream-updated), nothing else.
-      const head = await this.outbox.head(sid, windowSize * 4, stream.status === 'paused')
-      if (head.length === 0) {
-        if ((await this.outbox.release(sid, this.owner, 'idle')) === 'more') continue
+      const readCount = windowSize * 4
+      const head = await this.outbox.head(sid, lanes, readCount)
+      if (head.c.length + head.p.length + head.n.length === 0) {
+        if ((await this.scheduler.release(sid, this.owner, 'idle')) === 'more') continue
         return
       }
-      const window = pickWindow(head, windowSize)
-      const { backoffUntil, lastError, anyDelivered } = await this.#deliverWindow(stream, window, mayBeFailing)
-      if (anyDelivered) mayBeFailing = false
-      if (backoffUntil !== undefined) {
-        mayBeFailing = true
-        await this.#noteFailure(stream, lastError ?? 'unknown')
-        await this.outbox.release(sid, this.owner, 'backoff', backoffUntil)
+      const pending = head.p.length > 0 ? await this.outbox.pendingFor(sid, [...new Set(head.p.map((s) => s.sk))]) : new Map<string, number>()
+      let window = pickWindow(head, pending, failing ? 1 : windowSize, head.n.length < readCount)
+      if (window.length === 0) window = head.n.slice(0, 1)
+      const result = await this.#deliverWindow(stream, window, failing)
+      if (result.anyDelivered) failing = false
+      if (result.backoffUntil !== undefined) {
+        failing = true
+        await this.#noteFailure(stream, result.lastError ?? 'unknown')
+        await this.scheduler.release(sid, this.owner, 'backoff', result.backoffUntil)
         return
       }
     }
@@ -223,18 +225,18 @@ export class Dispatcher {
   async #noteFailure(stream: StreamRecord, lastError: string): Promise<void> {
     const limit = this.config.disableAfterFailingSeconds
     if (limit === 0 || !this.onSustainedFailure) return
-    await this.redis.set(failingKey(stream.stream_id), String(Date.now()), 'NX')
-    const since = Number(await this.redis.get(failingKey(stream.stream_id)))
+    const since = await this.outbox.failingSince(stream.stream_id, Date.now())
     if (Date.now() - since < limit * 1000) return
-    await this.redis.del(failingKey(stream.stream_id))
+    await this.outbox.clearFailing(stream.stream_id)
     this.log.warn('stream disabled after sustained delivery failure', { stream_id: stream.stream_id, failing_since: new Date(since).toISOString(), last_error: lastError })
     await this.onSustainedFailure(stream, since, lastError)
   }
 
   /** Sends one window of SETs; says when the stream should be tried again if any must be retried. */
-  async #deliverWindow(stream: StreamRecord, window: readonly OutboxItem[], clearFailing: boolean): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
+  async #deliverWindow(stream: StreamRecord, window: readonly QueuedSet[], failing: boolean): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
     const sid = stream.stream_id
     const delivery = stream.delivery as PushDelivery
+    const previous = failing ? await this.outbox.attempts(sid, window.map((s) => s.jti)) : new Map<string, Attempts>()
     const outcomes = await Promise.all(
       window.map((item) =>
         this.pusher.push({
@@ -245,55 +247,60 @@ export class Dispatcher {
       ),
     )
     const now = Date.now()
-    const delivered: string[] = []
+    const done: QueuedSet[] = []
     const records: DeliveryRecord[] = []
+    const retried = new Map<string, Attempts>()
+    const audit: AuditEntryInput[] = []
     let backoffUntil: number | undefined
     let lastError: string | undefined
     for (const [i, outcome] of outcomes.entries()) {
       const item = window[i]!
-      const attempt = (item.a ?? 0) + 1
-      const base = { jti: item.jti, at: now, attempt, latency_ms: Math.round(outcome.latencyMs), ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
+      const before = previous.get(item.jti)
+      const attempt = (before?.a ?? 0) + 1
+      const pushMs = Math.round(outcome.latencyMs)
+      const base = { jti: item.jti, at: now, attempt, latency_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
+      const entry = { kind: 'delivery.attempt' as const, at: now, jti: item.jti, stream_id: sid, txn: item.txn, attempt, latency_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
       if (outcome.kind === 'delivered') {
-        delivered.push(item.jti)
+        done.push(item)
         records.push({ ...base, outcome: 'delivered' })
+        audit.push({ ...entry, outcome: 'delivered' })
+        this.activity.emit('delivered', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, latency_ms: now - item.at, method: 'push', push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
         continue
       }
-      const retried: OutboxItem = { ...item, a: attempt, f: item.f ?? now }
-      const tooOld = now - retried.f! > this.config.deliveryMaxAgeSeconds * 1000
+      const attempts: Attempts = { a: attempt, f: before?.f ?? now }
+      const tooOld = now - item.at > this.config.deliveryMaxAgeSeconds * 1000
       if (outcome.kind === 'failed' || tooOld) {
         const reason = outcome.kind === 'failed' ? outcome.error : `max_age_exceeded (${outcome.error})`
-        await this.outbox.deadLetter(sid, retried, {
-          reason,
-          ...(outcome.status !== undefined ? { status: outcome.status } : {}),
-          ...(outcome.kind === 'failed' && outcome.err !== undefined ? { err: outcome.err } : {}),
-          ...(outcome.kind === 'failed' && outcome.description !== undefined ? { description: outcome.description } : {}),
-        })
-        records.push({ ...base, outcome: 'dead_letter', error: reason })
-        this.log.warn('SET dead-lettered', { stream_id: sid, jti: item.jti, reason })
+        const record: DeliveryRecord = { ...base, outcome: 'dead_letter', error: reason }
+        await this.outbox.deadLetter(
+          sid,
+          item,
+          {
+            reason,
+            ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+            ...(outcome.kind === 'failed' && outcome.err !== undefined ? { err: outcome.err } : {}),
+            ...(outcome.kind === 'failed' && outcome.description !== undefined ? { description: outcome.description } : {}),
+          },
+          attempts,
+          record,
+        )
+        audit.push({ ...entry, outcome: 'dead_letter', error: reason })
+        this.log.warn('SET dead-lettered', { stream_id: sid, jti: item.jti, outcome: 'dead_letter', status: outcome.status, latency_ms: pushMs, reason })
+        this.activity.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: 'dead_letter', error: reason, push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
         continue
       }
-      await this.outbox.updateItem(sid, retried)
+      retried.set(item.jti, attempts)
       records.push({ ...base, outcome: 'retry', error: outcome.error })
+      audit.push({ ...entry, outcome: 'retry', error: outcome.error })
+      this.log.warn('push failed; will retry', { stream_id: sid, jti: item.jti, outcome: 'retry', status: outcome.status, latency_ms: pushMs, attempt, error: outcome.error })
+      this.activity.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: 'retry', error: outcome.error, push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
       lastError = outcome.error
       // A Retry-After of 0 (or in the past) still waits a little, so a receiver cannot make us spin.
       const delay = outcome.retryAfterMs !== undefined ? Math.max(outcome.retryAfterMs, Math.min(this.config.retryBaseMs, 1000)) : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
-    await this.outbox.complete(sid, delivered, records, clearFailing && delivered.length > 0)
-    this.audit?.submit(
-      records.map((r, i) => ({
-        kind: 'delivery.attempt' as const,
-        at: r.at,
-        jti: r.jti,
-        stream_id: sid,
-        txn: window[i]!.txn,
-        outcome: r.outcome,
-        attempt: r.attempt,
-        ...(r.status !== undefined ? { status: r.status } : {}),
-        ...(r.latency_ms !== undefined ? { latency_ms: r.latency_ms } : {}),
-        ...(r.error !== undefined ? { error: r.error } : {}),
-      })),
-    )
-    return { ...(backoffUntil !== undefined ? { backoffUntil } : {}), ...(lastError !== undefined ? { lastError } : {}), anyDelivered: delivered.length > 0 }
+    await Promise.all([this.outbox.complete(sid, done, records), this.outbox.setAttempts(sid, retried), failing && done.length > 0 ? this.outbox.clearFailing(sid) : undefined])
+    if (audit.length > 0) this.audit?.submit(audit)
+    return { ...(backoffUntil !== undefined ? { backoffUntil } : {}), ...(lastError !== undefined ? { lastError } : {}), anyDelivered: done.length > 0 }
   }
 }

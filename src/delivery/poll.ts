@@ -11,11 +11,12 @@
  */
 import type { Redis } from 'ioredis'
 import type { Config } from '../config/config.js'
-import type { Outbox, DeliveryRecord, OutboxItem } from './outbox.js'
+import type { Outbox, DeliveryRecord, QueuedSet } from './outbox.js'
 import type { StreamRecord } from '../streams/model.js'
 import type { AuditEntryInput, AuditLog } from '../audit/log.js'
+import type { Keyspace } from '../redis/keyspace.js'
+import type { Activity } from '../observe/activity.js'
 
-export const POLL_WAKE_CHANNEL = 'ssf:poll-wake'
 const DEFAULT_MAX_EVENTS = 100
 export const MAX_EVENTS_CAP = 1000
 
@@ -38,18 +39,20 @@ export class PollService {
 
   constructor(
     private readonly redis: Redis,
+    private readonly ks: Keyspace,
     private readonly outbox: Outbox,
     private readonly config: Config,
+    private readonly activity: Activity,
     private readonly audit?: AuditLog,
   ) {}
 
   async start(): Promise<void> {
-    this.#subscriber = this.redis.duplicate({ connectionName: 'ssf-broker:poll-wake' })
+    this.#subscriber = this.redis.duplicate()
     this.#subscriber.on('error', () => {})
     this.#subscriber.on('message', (_channel: string, message: string) => {
       for (const sid of message.split(',')) this.#notify(sid)
     })
-    await this.#subscriber.subscribe(POLL_WAKE_CHANNEL)
+    await this.#subscriber.subscribe(this.ks.channels.pollWake)
   }
 
   stop(): void {
@@ -61,7 +64,7 @@ export class PollService {
   /** Wakes long polls on these streams, in every broker process. */
   async announce(sids: readonly string[]): Promise<void> {
     if (sids.length === 0) return
-    await this.redis.publish(POLL_WAKE_CHANNEL, sids.join(','))
+    await this.redis.publish(this.ks.channels.pollWake, sids.join(','))
   }
 
   #notify(sid: string): void {
@@ -94,7 +97,12 @@ export class PollService {
   async poll(stream: StreamRecord, request: PollRequest, signal: AbortSignal): Promise<PollResponse> {
     const sid = stream.stream_id
     await this.#release(sid, request)
-    if (request.maxEvents === 0 || stream.status === 'disabled') return { sets: {} }
+    if (stream.status === 'disabled') {
+      // Disabled drops what it held (SETs may have been queued while it was being disabled).
+      await this.outbox.purge(sid)
+      return { sets: {} }
+    }
+    if (request.maxEvents === 0) return { sets: {} }
     const max = Math.min(request.maxEvents ?? DEFAULT_MAX_EVENTS, MAX_EVENTS_CAP)
     const controlOnly = stream.status === 'paused'
     const deadline = Date.now() + (request.returnImmediately === true || controlOnly ? 0 : this.config.pollMaxWaitSeconds * 1000)
@@ -102,7 +110,9 @@ export class PollService {
       // Listen before looking, so a SET queued in between still wakes this poll. The 1 s cap also
       // notices SETs whose redelivery time has come.
       const wait = this.#wait(sid, Math.max(0, Math.min(1000, deadline - Date.now())), signal)
-      const { items, more } = await this.#take(sid, max, controlOnly)
+      const items = await this.#take(sid, max, controlOnly)
+      // A hint (RFC 8936 §2.4): a full batch may well have more behind it.
+      const more = items.length >= max
       if (items.length > 0 || Date.now() >= deadline || signal.aborted || this.#stopped) {
         wait.cancel()
         return { sets: Object.fromEntries(items.map((i) => [i.jti, i.set])), ...(more ? { moreAvailable: true as const } : {}) }
@@ -111,32 +121,37 @@ export class PollService {
     }
   }
 
-  async #take(sid: string, max: number, controlOnly: boolean): Promise<{ items: OutboxItem[]; more: boolean }> {
-    const { items, more } = await this.outbox.pollTake(sid, max, this.config.pollRedeliverySeconds * 1000, controlOnly)
+  async #take(sid: string, max: number, controlOnly: boolean): Promise<QueuedSet[]> {
+    const items = await this.outbox.pollTake(sid, max, this.config.pollRedeliverySeconds * 1000, controlOnly)
     const oldest = Date.now() - this.config.deliveryMaxAgeSeconds * 1000
-    const fresh: OutboxItem[] = []
+    const fresh: QueuedSet[] = []
     for (const item of items) {
-      if (item.t !== undefined && item.t < oldest) await this.outbox.deadLetter(sid, item, { reason: 'max_age_exceeded (never acknowledged)' })
-      else fresh.push(item)
+      if (item.at < oldest) {
+        await this.outbox.deadLetter(sid, item, { reason: 'max_age_exceeded (never acknowledged)' })
+        await this.outbox.acknowledge(sid, [item.jti], (jti) => ({ jti, at: Date.now(), outcome: 'dead_letter', attempt: 1, error: 'max_age_exceeded' }))
+      } else fresh.push(item)
     }
-    return { items: fresh, more }
+    return fresh
   }
 
   async #release(sid: string, request: PollRequest): Promise<void> {
     const now = Date.now()
-    const records: DeliveryRecord[] = []
     const audit: AuditEntryInput[] = []
-    for (const item of await this.outbox.acknowledge(sid, request.ack ?? [])) {
-      records.push({ jti: item.jti, at: now, outcome: 'acked', attempt: 1 })
-      audit.push({ kind: 'poll.ack', jti: item.jti, stream_id: sid, txn: item.txn })
+    const acked = await this.outbox.acknowledge(sid, request.ack ?? [], (jti) => ({ jti, at: now, outcome: 'acked', attempt: 1 }))
+    for (const { jti, txn, at } of acked) {
+      audit.push({ kind: 'poll.ack', jti, stream_id: sid, txn })
+      this.activity.emit('delivered', { txn, stream_id: sid, jti, at: now, latency_ms: now - at, method: 'poll' })
     }
     const errs = request.setErrs ?? {}
-    for (const item of await this.outbox.acknowledge(sid, Object.keys(errs))) {
-      const e = errs[item.jti]!
-      records.push({ jti: item.jti, at: now, outcome: 'set_error', attempt: 1, error: e.err, ...(e.description ? { description: e.description } : {}) })
-      audit.push({ kind: 'poll.set_error', jti: item.jti, stream_id: sid, txn: item.txn, err: e.err, ...(e.description ? { description: e.description } : {}) })
+    const errored = await this.outbox.acknowledge(sid, Object.keys(errs), (jti) => {
+      const e = errs[jti]!
+      return { jti, at: now, outcome: 'set_error', attempt: 1, error: e.err, ...(e.description ? { description: e.description } : {}) }
+    })
+    for (const { jti, txn } of errored) {
+      const e = errs[jti]!
+      audit.push({ kind: 'poll.set_error', jti, stream_id: sid, txn, err: e.err, ...(e.description ? { description: e.description } : {}) })
+      this.activity.emit('failed', { txn, stream_id: sid, jti, at: now, outcome: 'failed', error: e.err })
     }
-    if (records.length > 0) await this.outbox.record(sid, records)
     if (audit.length > 0) this.audit?.submit(audit)
   }
 }

@@ -24,12 +24,12 @@ export function routeTable(): { method: string; path: string }[] {
     wellKnownRoutes('http://localhost', { defaultSubjects: 'ALL', criticalSubjectMembers: [] }),
     jwksRoutes(none),
     docsRoutes('http://localhost'),
-    streamRoutes({ issuer: 'http://localhost', eventsSupported: [], requestOnlyEvents: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, outbox: none, subjects: none, clients: none, admin: none, wake: none }),
-    ssfRoutes({ redis: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
-    ingestRoutes({ redis: none, queue: none, clients: none, admin: none, maxBodyBytes: 0 }),
+    streamRoutes({ issuer: 'http://localhost', eventsSupported: [], requestOnlyEvents: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, lifecycle: none, clients: none, admin: none }),
+    ssfRoutes({ redis: none, keyspace: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
+    ingestRoutes({ ingest: none, clients: none, admin: none, maxBodyBytes: 0 }),
     agentRoutes({ registry: none, clients: none, admin: none, onRetired: none, maxBodyBytes: 0 }),
     auditRoutes({ audit: none, clients: none, admin: none }),
-    adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, wake: none }),
+    adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, lifecycle: none, schedule: none }),
   ]
   const seen = new Map<string, { method: string; path: string }>()
   for (const route of apps.flatMap(collect)) seen.set(`${route.method} ${route.path}`, route)

@@ -1,12 +1,17 @@
 /**
- * Fan-out: one ingested event becomes one SET per stream that delivers its type (SSF §4.1, §8.1.1).
- * Signatures are kept many in flight (jose signs through WebCrypto off the main thread), then each
- * stream's SETs are appended to its outbox in one script call.
+ * Fan-out: one ingested event becomes one SET per stream that delivers its type (SSF §4.1, §8.1.1),
+ * routed from this process's routing cache (no Redis read per stream) and the subject index.
+ *
+ * A request's events are handled in chunks, one chunk of a request at a time (so a stream's SETs keep
+ * the request's order), and chunks of different requests take turns through a fair limiter, where a
+ * chunk holding a priority event type goes first: a revocation posted during a flood is signed and
+ * queued at once. Each stream's SETs of a chunk are appended in one script call as soon as the last of
+ * them is signed, so delivery to the first streams overlaps signing for the rest.
  *
  * Cascade: an event about a principal whose type the cascade policy names (agents/cascade-policy.ts) also
  * becomes one derived event per agent acting for that principal, down the whole delegation chain: same
- * `txn` and sequence, `sub_id` naming the agent, the delegation path as an `act` chain in the payload.
- * Derived events are routed exactly like posted ones.
+ * `txn`, `sub_id` naming the agent, the delegation path as an `act` chain in the payload. Derived events
+ * are routed exactly like posted ones.
  *
  * A stream receives an event when it delivers the event's type and its subjects admit the event's
  * subject: on a default_subjects ALL stream unless the receiver removed a matching subject, on a NONE
@@ -14,8 +19,9 @@
  */
 import type { KeyStore } from '../keys/keystore.js'
 import { signSet } from '../keys/sign-set.js'
-import type { StreamStore } from '../streams/store.js'
-import { isPush, type StreamRecord } from '../streams/model.js'
+import type { StreamRecord } from '../streams/model.js'
+import type { RoutingCache } from '../streams/routing-cache.js'
+import { queuesSets } from '../streams/delivery-policy.js'
 import type { SubjectIndex } from '../subjects/index-store.js'
 import type { Subject } from '../subjects/subject.js'
 import type { Outbox, OutboxItem } from '../delivery/outbox.js'
@@ -26,11 +32,13 @@ import { dependentSubId } from '../agents/subjects.js'
 import type { AgentRegistry } from '../agents/registry.js'
 import type { AuditEntryInput, AuditLog } from '../audit/log.js'
 import type { Logger } from '../lib/log.js'
+import type { Activity } from '../observe/activity.js'
+import type { FairLimiter } from './fair-limiter.js'
 
 export interface IngestedEvent {
   /** Broker-assigned id; with the stream id it determines each SET's `jti`. */
   id: string
-  /** Ingest order, across all broker processes: the delivery order of a stream's SETs. */
+  /** Position in its request: the order of its SETs on every stream. */
   seq: number
   type: string
   subject: Subject
@@ -38,11 +46,29 @@ export interface IngestedEvent {
   sk: string
   event: Record<string, unknown>
   txn: string
+  /** When the event was accepted (ms): delivery latency and maximum age count from here. */
   received_at: number
   client_id: string
 }
 
-const SIGNING_IN_FLIGHT = 256
+export interface FanOutDeps {
+  issuer: string
+  keys: KeyStore
+  routing: RoutingCache
+  outbox: Outbox
+  subjects: SubjectIndex
+  limiter: FairLimiter
+  priorityTypes: ReadonlySet<string>
+  log: Logger
+  activity: Activity
+  cascade?: { agents: AgentRegistry; policy: CascadePolicy }
+  audit?: AuditLog
+  /** The stream has new SETs: schedule its delivery. */
+  queued(stream: StreamRecord): Promise<void>
+}
+
+const CHUNK = 64
+const SIGNING_IN_FLIGHT = 128
 
 async function mapLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0
@@ -53,27 +79,26 @@ async function mapLimited<T>(items: readonly T[], limit: number, fn: (item: T) =
 }
 
 export class FanOut {
-  constructor(
-    private readonly issuer: string,
-    private readonly keys: KeyStore,
-    private readonly streams: StreamStore,
-    private readonly outbox: Outbox,
-    private readonly subjects: SubjectIndex,
-    private readonly log: Logger,
-    private readonly cascade?: { agents: AgentRegistry; policy: CascadePolicy },
-    private readonly audit?: AuditLog,
-    /** Wakes this process's push dispatcher (other processes are told once, by the caller, at the end). */
-    private readonly wakeLocal?: () => void,
-  ) {}
+  constructor(private readonly d: FanOutDeps) {}
+
+  /** Mints and queues the SETs of one request's events. */
+  async run(posted: readonly IngestedEvent[]): Promise<void> {
+    const job = {}
+    for (let i = 0; i < posted.length; i += CHUNK) {
+      const chunk = posted.slice(i, i + CHUNK)
+      const priority = chunk.some((e) => this.d.priorityTypes.has(e.type))
+      await this.d.limiter.run(job, priority, () => this.#chunk(chunk))
+    }
+  }
 
   /** The events derived for every agent acting for each event's principal (none without a policy match). */
   async #derive(events: readonly IngestedEvent[], audit: AuditEntryInput[]): Promise<IngestedEvent[]> {
-    if (!this.cascade) return []
+    if (!this.d.cascade) return []
     const derived: IngestedEvent[] = []
     for (const event of events) {
-      const rule = cascadeFor(event.type, event.event, this.cascade.policy)
+      const rule = cascadeFor(event.type, event.event, this.d.cascade.policy)
       if (!rule) continue
-      for (const dependent of await this.cascade.agents.dependents(event.subject)) {
+      for (const dependent of await this.d.cascade.agents.dependents(event.subject)) {
         const subject = dependentSubId(event.subject, dependent.record.agent, { principalIsAgent: dependent.principalIsAgent })
         derived.push({
           ...event,
@@ -100,55 +125,50 @@ export class FanOut {
     return derived
   }
 
-  /** Mints and queues the SETs of a batch of events; reports what became due where. */
-  async run(posted: readonly IngestedEvent[]): Promise<{ pushQueued: number; pollStreams: string[] }> {
-    await this.keys.refresh()
+  async #chunk(posted: readonly IngestedEvent[]): Promise<void> {
+    await this.d.keys.refresh()
     const audit: AuditEntryInput[] = []
     const events = [...posted, ...(await this.#derive(posted, audit))]
-    const streamsByType = new Map<string, StreamRecord[]>()
-    for (const type of new Set(events.map((e) => e.type))) {
-      const ids = await this.streams.idsForEvent(type)
-      const records = await this.streams.getMany(ids)
-      streamsByType.set(type, records.filter((s): s is StreamRecord => s !== undefined && s.status !== 'disabled'))
-    }
-    const work: { event: IngestedEvent; stream: StreamRecord }[] = []
-    // Subject lookups for all events at once: ioredis sends them back to back on one connection.
-    const listedPerEvent = await Promise.all(
-      events.map((event) => ((streamsByType.get(event.type)?.length ?? 0) > 0 ? this.subjects.matches(event.subject) : new Set<string>())),
-    )
-    for (const [i, event] of events.entries()) {
-      const candidates = streamsByType.get(event.type) ?? []
-      const listed = listedPerEvent[i]!
-      for (const stream of candidates) {
-        const admitted = stream.default_subjects === 'NONE' ? listed.has(stream.stream_id) : !listed.has(stream.stream_id)
-        if (admitted) work.push({ event, stream })
+    const candidates = events.map((e) => [...this.d.routing.forType(e.type)].filter((s) => queuesSets(s.status)))
+    // Subject lookups only for events some stream could receive; ioredis sends them back to back.
+    const listed = await Promise.all(events.map((e, i) => (candidates[i]!.length > 0 ? this.d.subjects.matches(e.subject) : new Set<string>())))
+    const work: { event: IngestedEvent; stream: StreamRecord; order: number }[] = []
+    events.forEach((event, i) => {
+      for (const stream of candidates[i]!) {
+        const has = listed[i]!.has(stream.stream_id)
+        if (stream.default_subjects === 'NONE' ? has : !has) work.push({ event, stream, order: i })
       }
+    })
+    if (work.length === 0) {
+      if (audit.length > 0) this.d.audit?.submit(audit)
+      return
     }
 
-    // Each stream's SETs are appended as soon as the last of them is signed, so delivery to the first
-    // streams overlaps signing for the rest of a large fan-out or cascade.
     const unsigned = new Map<string, number>()
     for (const { stream } of work) unsigned.set(stream.stream_id, (unsigned.get(stream.stream_id) ?? 0) + 1)
-    const perStream = new Map<string, OutboxItem[]>()
+    const perStream = new Map<string, { order: number; item: OutboxItem }[]>()
     const appends: Promise<void>[] = []
     let failure: unknown
-    let pushQueued = 0
-    const pollStreams: string[] = []
-    const append = async (stream: StreamRecord, items: OutboxItem[]) => {
+    const append = async (stream: StreamRecord, signed: { order: number; item: OutboxItem }[]) => {
+      const items = signed.sort((a, b) => a.order - b.order).map((s) => s.item)
       const sid = stream.stream_id
-      const push = isPush(stream)
-      const { added, dropped } = await this.outbox.append(sid, items, push)
-      if (push && added > 0) {
-        pushQueued += added
-        this.wakeLocal?.()
-      } else if (added > 0) pollStreams.push(sid)
-      if (dropped > 0) this.log.warn('paused stream buffer full; oldest held SETs dropped', { stream_id: sid, dropped })
-      for (const item of items) audit.push({ kind: 'set.minted', jti: item.jti, stream_id: sid, aud: stream.aud, txn: item.txn, type: item.type })
+      const { dropped, droppedJtis } = await this.d.outbox.append(sid, items)
+      const now = Date.now()
+      // Recorded before delivery is scheduled, so the trail reads minted → delivered.
+      const minted: AuditEntryInput[] = items.map((item) => ({ kind: 'set.minted', jti: item.jti, stream_id: sid, aud: stream.aud, txn: item.txn, type: item.type }))
+      if (dropped > 0) {
+        this.d.log.warn('stream backlog bound reached; oldest SETs dropped', { stream_id: sid, dropped })
+        minted.push({ kind: 'stream.backlog_dropped', stream_id: sid, count: dropped, jtis: droppedJtis })
+        this.d.activity.emit('dropped', { stream_id: sid, count: dropped, at: now })
+      }
+      this.d.audit?.submit(minted)
+      for (const item of items) this.d.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at: now, priority: item.lane === 'p' })
+      await this.d.queued(stream)
     }
-    await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream }) => {
+    await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
       const jti = deriveJti(event.id, stream.stream_id)
-      const set = await signSet(this.keys, stream.signing_alg, {
-        iss: this.issuer,
+      const set = await signSet(this.d.keys, stream.signing_alg, {
+        iss: this.d.issuer,
         aud: stream.aud,
         jti,
         txn: event.txn,
@@ -156,18 +176,18 @@ export class FanOut {
         eventType: event.type,
         event: event.event,
       })
-      let items = perStream.get(stream.stream_id)
-      if (!items) perStream.set(stream.stream_id, (items = []))
-      items.push({ jti, set, sk: event.sk, seq: event.seq, txn: event.txn, type: event.type, t: event.received_at })
+      let signed = perStream.get(stream.stream_id)
+      if (!signed) perStream.set(stream.stream_id, (signed = []))
+      const lane = this.d.priorityTypes.has(event.type) ? 'p' : 'n'
+      signed.push({ order, item: { jti, set, sk: event.sk, txn: event.txn, type: event.type, lane, at: event.received_at } })
       const left = unsigned.get(stream.stream_id)! - 1
       unsigned.set(stream.stream_id, left)
-      // Handled at once (a rejection left waiting would crash the process); rethrown below so the job
-      // is retried, which is safe: appends of the same jtis are no-ops.
-      if (left === 0) appends.push(append(stream, items).catch((err: unknown) => void (failure ??= err)))
+      // Handled at once (a rejection left waiting would crash the process); rethrown below so the
+      // ingest entry stays pending and is run again, which repeats the same jtis.
+      if (left === 0) appends.push(append(stream, signed).catch((err: unknown) => void (failure ??= err)))
     })
     await Promise.all(appends)
     if (failure !== undefined) throw failure
-    if (audit.length > 0) this.audit?.submit(audit)
-    return { pushQueued, pollStreams }
+    if (audit.length > 0) this.d.audit?.submit(audit)
   }
 }

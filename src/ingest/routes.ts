@@ -1,26 +1,22 @@
 /**
  * `POST /events` (emitter role): validates, assigns each event an id, an ingest sequence and a `txn`,
- * stores the batch as one ingest job, and answers 202 only once that job is in Redis.
+ * appends the batch to the durable ingest log, and answers 202 only once it is there.
  */
 import { Hono } from 'hono'
-import type { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import type { AuthEnv } from '../auth/middleware.js'
 import { requireRole } from '../auth/middleware.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { readJsonBody } from '../http/json-body.js'
 import { HttpError } from '../http/errors.js'
-import type { FanOutJob } from './queue.js'
 import { validateEventsBody } from './validate.js'
-import { enqueueEvents } from './enqueue.js'
+import type { EventAcceptor } from './pipeline.js'
 import type { AuditLog } from '../audit/log.js'
 import { remoteAddress } from '../http/remote-address.js'
 
 const ENQUEUE_TIMEOUT_MS = 5000
 
 export interface IngestDeps {
-  redis: Redis
-  queue: Queue<FanOutJob>
+  ingest: EventAcceptor
   clients: ClientRegistry
   admin: BootstrapAdmin
   maxBodyBytes: number
@@ -43,7 +39,7 @@ export function ingestRoutes(deps: IngestDeps): Hono<AuthEnv> {
     const principal = c.get('principal')
     const clientId = principal.kind === 'client' ? principal.client.client_id : 'bootstrap-admin'
     const remoteAddr = remoteAddress(c)
-    const ingested = await withTimeout(enqueueEvents(deps.redis, deps.queue, events, clientId), ENQUEUE_TIMEOUT_MS)
+    const ingested = await withTimeout(deps.ingest.accept(events, clientId), ENQUEUE_TIMEOUT_MS)
     deps.audit?.submit(
       ingested.map((e) => ({ kind: 'event.ingested' as const, txn: e.txn, type: e.type, subject: e.subject, client_id: clientId, event_id: e.id, ...(remoteAddr ? { remote_addr: remoteAddr } : {}) })),
     )

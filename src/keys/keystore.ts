@@ -9,10 +9,10 @@ import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 
 import type { Redis } from 'ioredis'
 import { SIGNING_ALGS, type SigningAlg } from '../config/config.js'
 import { randomId } from '../lib/ids.js'
+import { createKeyspace, type Keyspace } from '../redis/keyspace.js'
 
-const KEYS = 'ssf:keys' // hash kid -> StoredKey JSON
-const ACTIVE = 'ssf:keys:active' // hash alg -> kid
-const VERSION = 'ssf:keys:version' // bumped on every change, so other processes reload
+// Keys (keyspace.ts `keys`): all = hash kid -> StoredKey JSON; active = hash alg -> kid;
+// version = bumped on every change, so other processes reload.
 
 interface StoredKey {
   kid: string
@@ -57,19 +57,23 @@ export class KeyStore {
   #version: string | null = null
   #loading: Promise<void> | null = null
 
-  constructor(private readonly redis: Redis, private readonly overlapSeconds: number) {}
+  readonly #k: Keyspace['keys']
+
+  constructor(private readonly redis: Redis, private readonly overlapSeconds: number, keyspace: Keyspace = createKeyspace()) {
+    this.#k = keyspace.keys
+  }
 
   /** Creates the active key for every algorithm that has none yet (first start), then loads them. */
   async init(): Promise<void> {
-    const active = await this.redis.hgetall(ACTIVE)
+    const active = await this.redis.hgetall(this.#k.active)
     for (const alg of SIGNING_ALGS) {
       if (active[alg]) continue
       const key = await generate(alg)
-      await this.redis.hset(KEYS, key.kid, JSON.stringify(key))
+      await this.redis.hset(this.#k.all, key.kid, JSON.stringify(key))
       // Another process starting at the same moment may win; then our key is discarded unused.
-      const won = await this.redis.hsetnx(ACTIVE, alg, key.kid)
-      if (won) await this.redis.incr(VERSION)
-      else await this.redis.hdel(KEYS, key.kid)
+      const won = await this.redis.hsetnx(this.#k.active, alg, key.kid)
+      if (won) await this.redis.incr(this.#k.version)
+      else await this.redis.hdel(this.#k.all, key.kid)
     }
     await this.#reload()
   }
@@ -89,7 +93,7 @@ export class KeyStore {
    */
   async refresh(): Promise<void> {
     if (Date.now() - this.#checkedAt < 200) return
-    const version = await this.redis.get(VERSION)
+    const version = await this.redis.get(this.#k.version)
     this.#checkedAt = Date.now()
     if (version !== this.#version) await this.#reload()
   }
@@ -97,7 +101,7 @@ export class KeyStore {
   #reload(): Promise<void> {
     this.#loading ??= (async () => {
       try {
-        const [version, active, all] = await Promise.all([this.redis.get(VERSION), this.redis.hgetall(ACTIVE), this.redis.hgetall(KEYS)])
+        const [version, active, all] = await Promise.all([this.redis.get(this.#k.version), this.redis.hgetall(this.#k.active), this.redis.hgetall(this.#k.all)])
         const next = new Map<SigningAlg, SigningKey>()
         for (const alg of SIGNING_ALGS) {
           const kid = active[alg]
@@ -116,7 +120,7 @@ export class KeyStore {
   }
 
   async #stored(): Promise<{ keys: StoredKey[]; active: Record<string, string> }> {
-    const [all, active] = await Promise.all([this.redis.hgetall(KEYS), this.redis.hgetall(ACTIVE)])
+    const [all, active] = await Promise.all([this.redis.hgetall(this.#k.all), this.redis.hgetall(this.#k.active)])
     return { keys: Object.values(all).map((raw) => JSON.parse(raw) as StoredKey), active }
   }
 
@@ -151,14 +155,14 @@ export class KeyStore {
       created.push(fresh)
       const oldKid = active[alg]
       const old = keys.find((k) => k.kid === oldKid)
-      if (old) multi.hset(KEYS, old.kid, JSON.stringify({ ...old, retired_at: now }))
-      multi.hset(KEYS, fresh.kid, JSON.stringify(fresh))
-      multi.hset(ACTIVE, alg, fresh.kid)
+      if (old) multi.hset(this.#k.all, old.kid, JSON.stringify({ ...old, retired_at: now }))
+      multi.hset(this.#k.all, fresh.kid, JSON.stringify(fresh))
+      multi.hset(this.#k.active, alg, fresh.kid)
     }
     for (const k of keys) {
-      if (k.retired_at !== undefined && k.retired_at + this.overlapSeconds <= now) multi.hdel(KEYS, k.kid)
+      if (k.retired_at !== undefined && k.retired_at + this.overlapSeconds <= now) multi.hdel(this.#k.all, k.kid)
     }
-    multi.incr(VERSION)
+    multi.incr(this.#k.version)
     await multi.exec()
     await this.#reload()
     return created.map((k) => ({ kid: k.kid, alg: k.alg, created_at: k.created_at, active: true }))

@@ -1,8 +1,14 @@
 /**
- * Redis connections. Commands are queued across a reconnect (`maxRetriesPerRequest: null`) but bounded by
- * a command timeout.
+ * Redis connections: one Redis (URL) or a Redis Cluster (seed nodes). Commands are queued across a
+ * reconnect (`maxRetriesPerRequest: null`) but bounded by a command timeout.
+ *
+ * A Cluster client is typed as `Redis`: the broker uses only commands both share, and every multi-key
+ * script or transaction touches one hash slot (src/redis/keyspace.ts), which is what Cluster requires.
  */
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+
+/** Where the broker's Redis is: a URL, or a cluster's seed nodes. */
+export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[] }
 
 export function redisOptionsFromUrl(url: string): RedisOptions {
   if (url.startsWith('unix://')) return { path: url.slice('unix://'.length) }
@@ -22,16 +28,25 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
  */
 export const REDIS_COMMAND_TIMEOUT_MS = 5000
 
-export function connectRedis(url: string, name: string): Redis {
-  // Auto-pipelining: commands issued in the same tick share one socket write. The hot paths issue many
-  // small independent commands; one write per command was a fifth of the broker's CPU time.
-  const client = new Redis({ ...redisOptionsFromUrl(url), maxRetriesPerRequest: null, enableAutoPipelining: true, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, connectionName: `ssf-broker:${name}` })
+export function connectRedis(target: RedisTarget | string, name: string): Redis {
+  const t: RedisTarget = typeof target === 'string' ? { url: target } : target
+  // Auto-pipelining: commands issued in the same tick share one socket write (per node on a cluster).
+  const common = { maxRetriesPerRequest: null, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, connectionName: `ssf-broker:${name}` }
+  let client: Redis
+  if ('url' in t) {
+    client = new Redis({ ...redisOptionsFromUrl(t.url), ...common, enableAutoPipelining: true })
+  } else {
+    client = new Cluster(t.clusterNodes, { enableAutoPipelining: true, redisOptions: common, slotsRefreshTimeout: 2000 }) as unknown as Redis
+  }
   client.on('error', () => {}) // reconnects on its own; callers see failures on their commands
   return client
 }
 
+/** Whether a client is a Redis Cluster client. */
+export const isCluster = (redis: Redis): boolean => (redis as unknown) instanceof Cluster
+
 /** Whether an error means Redis could not be reached or did not answer (the request may be retried). */
 export function isRedisUnavailable(err: unknown): boolean {
   const message = err instanceof Error ? err.message : ''
-  return message === 'Command timed out' || message === 'Connection is closed.' || /ECONNREFUSED|ENOENT|ETIMEDOUT/.test(message)
+  return message === 'Command timed out' || message === 'Connection is closed.' || /ECONNREFUSED|ENOENT|ETIMEDOUT|Command aborted|CLUSTERDOWN|TRYAGAIN|Failed to refresh slots/.test(message)
 }

@@ -33,6 +33,8 @@ export interface StreamKeys {
   readonly control: string
   /** hash subjectKey -> number of queued normal-lane SETs about it (keeps priority behind same-subject SETs). */
   readonly pending: string
+  /** hash jti -> "lane entry-id subject-key": poll SETs handed out and not yet acknowledged */
+  readonly handedOut: string
   /** hash jti -> {a: attempts, f: first attempt ms} for SETs that failed at least once. */
   readonly attempts: string
   /** capped list of recent delivery outcomes */
@@ -56,6 +58,7 @@ export function createKeyspace(prefix = 'ssf') {
       priority: `${t}:prio`,
       control: `${t}:ctl`,
       pending: `${t}:pend`,
+      handedOut: `${t}:out`,
       attempts: `${t}:att`,
       log: `${t}:log`,
       dropped: `${t}:dropped`,

@@ -1,19 +1,17 @@
 /**
  * Events the transmitter sends about a stream itself: verification (SSF §8.1.4.1) and stream-updated
  * (SSF §8.1.5). Their subject is the stream's implicit self-subject `{"format":"opaque","id":<stream_id>}`.
- * They go in the control lane of the outbox: ahead of any backlog, and delivered even while paused.
+ * They go in the control lane of the outbox: ahead of any backlog, and delivered even while paused
+ * (and while a push stream backs off: the notifier ends the backoff).
  */
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import type { KeyStore } from '../keys/keystore.js'
 import { signSet } from '../keys/sign-set.js'
-import { CONTROL_LANE, type Outbox } from '../delivery/outbox.js'
+import type { Outbox } from '../delivery/outbox.js'
 import { randomId } from '../lib/ids.js'
 import { subjectKey } from '../subjects/subject.js'
 import { EVENT_URIS } from '../events/catalog.js'
-import { isPush, type StreamRecord, type StreamStatus } from './model.js'
-
-const CONTROL_SEQ = 'ssf:control-seq'
+import type { StreamRecord, StreamStatus } from './model.js'
 
 /** The subject every stream implicitly contains (SSF §8.1.3). */
 const selfSubject = (stream: StreamRecord) => ({ format: 'opaque' as const, id: stream.stream_id })
@@ -23,7 +21,6 @@ export class ControlEvents {
     private readonly issuer: string,
     private readonly keys: KeyStore,
     private readonly outbox: Outbox,
-    private readonly redis: Redis,
     /** Tells delivery that the stream has something new (push dispatcher or waiting polls). */
     private readonly notify: (stream: StreamRecord) => Promise<void>,
   ) {}
@@ -40,8 +37,7 @@ export class ControlEvents {
     const jti = randomId(16)
     const txn = randomUUID()
     const set = await this.sign(stream, type, event, jti, txn)
-    const seq = CONTROL_LANE + (await this.redis.incr(CONTROL_SEQ))
-    await this.outbox.append(stream.stream_id, [{ jti, set, sk: subjectKey(subject as never), seq, txn, type, t: Date.now() }], isPush(stream))
+    await this.outbox.append(stream.stream_id, [{ jti, set, sk: subjectKey(subject as never), txn, type, lane: 'c', at: Date.now() }])
     await this.notify(stream)
     return jti
   }

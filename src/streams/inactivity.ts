@@ -8,9 +8,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from '../lib/log.js'
 import type { StreamStore } from './store.js'
 import type { ControlEvents } from './control-events.js'
-import { setStatus, type StreamDeps } from './routes.js'
-
-const LOCK = 'ssf:lock:inactivity'
+import type { StreamLifecycle } from './lifecycle.js'
 
 export class InactivitySweeper {
   #timer: NodeJS.Timeout | undefined
@@ -19,7 +17,8 @@ export class InactivitySweeper {
     private readonly redis: Redis,
     private readonly streams: StreamStore,
     private readonly control: ControlEvents,
-    private readonly statusDeps: Pick<StreamDeps, 'streams' | 'outbox' | 'wake' | 'audit'>,
+    private readonly lifecycle: StreamLifecycle,
+    private readonly lockKey: string,
     private readonly timeoutSeconds: number,
     private readonly log: Logger,
   ) {}
@@ -36,7 +35,7 @@ export class InactivitySweeper {
   }
 
   async sweep(): Promise<number> {
-    if ((await this.redis.set(LOCK, '1', 'PX', 4000, 'NX')) === null) return 0
+    if ((await this.redis.set(this.lockKey, '1', 'PX', 4000, 'NX')) === null) return 0
     let paused = 0
     try {
       const ids = await this.streams.inactiveSince(Date.now() - this.timeoutSeconds * 1000, 100)
@@ -45,14 +44,14 @@ export class InactivitySweeper {
         if (stream?.status === 'enabled') {
           const reason = `inactivity_timeout: no activity for ${this.timeoutSeconds} s`
           await this.control.streamUpdated(stream, 'paused', reason)
-          await setStatus(this.statusDeps, stream, 'paused', reason, 'broker')
+          await this.lifecycle.setStatus(stream, 'paused', reason, 'broker')
           paused++
           this.log.info('stream paused for inactivity', { stream_id: id })
         }
         await this.streams.untrack(id)
       }
     } finally {
-      await this.redis.del(LOCK)
+      await this.redis.del(this.lockKey)
     }
     return paused
   }

@@ -10,15 +10,14 @@ import type { AuthEnv } from '../auth/middleware.js'
 import type { OAuthVerifier } from '../auth/oauth.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { asObject, readJsonBody } from '../http/json-body.js'
-import { badRequest } from '../http/errors.js'
+import { badRequest, notFound } from '../http/errors.js'
 import { randomId } from '../lib/ids.js'
-import { POLL_METHOD, STREAM_STATUSES, isPush, statusWire, toWire, type Delivery, type DefaultSubjects, type StreamPolicy, type StreamRecord, type StreamStatus } from './model.js'
+import { POLL_METHOD, STREAM_STATUSES, statusWire, toWire, type Delivery, type DefaultSubjects, type StreamPolicy, type StreamRecord, type StreamStatus } from './model.js'
 import { checkTransmitterMembers, eventsDelivered, eventsSupportedFor, parseReceiverFields, rejectUnknownStreamMembers, TRANSMITTER_MEMBERS, type RequestedDelivery } from './request.js'
 import type { StreamStore } from './store.js'
 import { clientOf, streamAccess, streamIdMember } from './access.js'
-import type { Outbox } from '../delivery/outbox.js'
-import type { SubjectIndex } from '../subjects/index-store.js'
 import type { AuditLog } from '../audit/log.js'
+import type { StreamLifecycle } from './lifecycle.js'
 
 const MAX_BODY = 64 * 1024
 const MAX_REASON = 1024
@@ -35,12 +34,9 @@ export interface StreamDeps {
   defaultSubjects: DefaultSubjects
   policy: StreamPolicy
   streams: StreamStore
-  outbox: Outbox
-  subjects: SubjectIndex
+  lifecycle: StreamLifecycle
   clients: ClientRegistry
   admin: BootstrapAdmin
-  /** Called when a push stream may have become due for delivery (e.g. re-enabled). */
-  wake(): Promise<void>
   audit?: AuditLog
 }
 
@@ -103,7 +99,7 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
       created_at: now,
       updated_at: now,
     }
-    await deps.streams.save(stream)
+    await deps.lifecycle.create(stream)
     return c.json(wire(stream), 201)
   })
 
@@ -136,9 +132,7 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     if (fields.events_requested !== undefined) next.events_requested = fields.events_requested
     if (fields.description !== undefined) next.description = fields.description
     next.events_delivered = delivered(next.events_requested)
-    await deps.streams.save(next, current)
-    if (isPush(next) && !isPush(current)) await deps.outbox.markReady(id)
-    if (next.delivery.method !== current.delivery.method) await deps.wake()
+    if (!(await deps.lifecycle.update(next, current))) throw notFound('stream not found')
     return c.json(wire(next), 200)
   }
   app.patch(CONFIGURATION_PATH, auth, update('patch'))
@@ -147,10 +141,7 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
   app.delete(CONFIGURATION_PATH, auth, async (c) => {
     const id = streamIdParam(c, true)!
     const stream = await ownStream(c, id)
-    await deps.streams.remove(stream)
-    await deps.outbox.purge(id)
-    await deps.outbox.deleteLog(id)
-    await deps.subjects.purge(id)
+    if (!(await deps.lifecycle.remove(stream))) throw notFound('stream not found')
     return c.body(null, 204)
   })
 
@@ -166,40 +157,10 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     for (const key of Object.keys(body)) if (!['stream_id', 'status', 'reason'].includes(key)) throw badRequest(`${key}: unknown member`)
     if (!STREAM_STATUSES.includes(body.status as StreamStatus)) throw badRequest(`status: must be one of ${STREAM_STATUSES.join(', ')}`)
     if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > MAX_REASON)) throw badRequest(`reason: must be a string of at most ${MAX_REASON} characters`)
-    const next = await setStatus(deps, current, body.status as StreamStatus, body.reason as string | undefined)
+    const next = await deps.lifecycle.setStatus(current, body.status as StreamStatus, body.reason as string | undefined)
+    if (!next) throw notFound('stream not found')
     return c.json(statusWire(next), 200)
   })
 
   return app
-}
-
-/**
- * Changes a stream's status. Disabled streams hold nothing (SSF §8.1.2); re-enabled push streams deliver
- * what they held, in order.
- */
-export async function setStatus(
-  deps: Pick<StreamDeps, 'streams' | 'outbox' | 'wake' | 'audit'>,
-  current: StreamRecord,
-  status: StreamStatus,
-  reason: string | undefined,
-  changedBy = 'receiver',
-): Promise<StreamRecord> {
-  const next: StreamRecord = { ...current, status, updated_at: Math.floor(Date.now() / 1000) }
-  delete next.reason
-  if (reason !== undefined) next.reason = reason
-  await deps.streams.save(next, current)
-  if (status === 'disabled') await deps.outbox.purge(current.stream_id)
-  if (status === 'enabled' && current.status !== 'enabled' && isPush(next)) {
-    await deps.outbox.markReady(current.stream_id)
-    await deps.wake()
-  }
-  deps.audit?.submit({
-    kind: 'stream.status_changed',
-    stream_id: current.stream_id,
-    status,
-    previous_status: current.status,
-    changed_by: changedBy,
-    ...(reason !== undefined ? { reason } : {}),
-  })
-  return next
 }

@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono'
 import type { Redis } from 'ioredis'
+import type { Keyspace } from '../redis/keyspace.js'
 import type { AuthEnv } from '../auth/middleware.js'
 import type { OAuthVerifier } from '../auth/oauth.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
@@ -31,6 +32,7 @@ export interface SsfDeps {
   /** Accepts OAuth access tokens too, when an authorization server is configured. */
   oauth?: OAuthVerifier
   redis: Redis
+  keyspace: Keyspace
   streams: StreamStore
   subjects: SubjectIndex
   poll: PollService
@@ -119,9 +121,9 @@ export function ssfRoutes(deps: SsfDeps): Hono<AuthEnv> {
     if (body.state !== undefined && (typeof body.state !== 'string' || body.state.length > MAX_STATE)) throw badRequest(`state: must be a string of at most ${MAX_STATE} characters`)
     const interval = deps.minVerificationIntervalSeconds
     if (interval > 0) {
-      const fresh = await deps.redis.set(`ssf:verify-last:${stream.stream_id}`, '1', 'PX', interval * 1000, 'NX')
+      const fresh = await deps.redis.set(deps.keyspace.stream(stream.stream_id).verifyLast, '1', 'PX', interval * 1000, 'NX')
       if (fresh === null) {
-        const wait = Math.max(1, Math.ceil((await deps.redis.pttl(`ssf:verify-last:${stream.stream_id}`)) / 1000))
+        const wait = Math.max(1, Math.ceil((await deps.redis.pttl(deps.keyspace.stream(stream.stream_id).verifyLast)) / 1000))
         throw new HttpError(429, 'too_many_requests', `verification may be requested once every ${interval} s (min_verification_interval)`, { 'Retry-After': String(wait) })
       }
     }

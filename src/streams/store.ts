@@ -1,78 +1,121 @@
 /**
- * Stream records in Redis.
- *   ssf:stream:<id>           JSON StreamRecord
- *   ssf:ss:<id>               status string, read by the delivery scripts
- *   ssf:client-streams:<cid>  set of the client's stream ids
- *   ssf:streams:by-event:<uri> set of stream ids whose events_delivered contains <uri> (fan-out index)
- *   ssf:activity              zset stream id -> last activity (ms), for the inactivity timeout
+ * Stream records in Redis, all under the `{streams}` hash tag so that a record change, its index
+ * entries and the routing version move together in one transaction (one slot on Redis Cluster):
+ *
+ *   records   hash sid -> StreamRecord JSON
+ *   version   counter, INCR'd with every change
+ *   changes   Redis Stream of {v, sid}: which stream each version changed (capped)
+ *   byClient  set of a client's stream ids
+ *   activity  zset sid -> last activity (ms), for the inactivity timeout
+ *
+ * Every process routes events from an in-process copy of the records (routing-cache.ts) that it brings
+ * up to date, from `changes`, whenever `version` moved: a change is in effect for every event
+ * acknowledged after the change's response.
  */
-import type { Redis, ChainableCommander } from 'ioredis'
+import type { Redis } from 'ioredis'
+import type { Keyspace } from '../redis/keyspace.js'
 import type { StreamRecord } from './model.js'
+import { defineScripts } from '../redis/scripts.js'
 
-export const streamKey = (id: string) => `ssf:stream:${id}`
-export const statusKey = (id: string) => `ssf:ss:${id}`
-const clientStreamsKey = (clientId: string) => `ssf:client-streams:${clientId}`
-export const byEventKey = (uri: string) => `ssf:streams:by-event:${uri}`
-export const ACTIVITY = 'ssf:activity'
+/** Changes kept in the change log; a process further behind reloads every record. */
+const CHANGES_KEPT = 10_000
+
+const SCRIPTS = { ssfStreamChange: { file: new URL('./scripts/stream-change.lua', import.meta.url), numberOfKeys: 5 } }
 
 export class StreamStore {
-  constructor(private readonly redis: Redis) {}
+  private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
+
+  constructor(redis: Redis, private readonly ks: Keyspace) {
+    this.redis = defineScripts(redis, SCRIPTS)
+  }
 
   async get(id: string): Promise<StreamRecord | undefined> {
-    const raw = await this.redis.get(streamKey(id))
+    const raw = await this.redis.hget(this.ks.streams.records, id)
     return raw ? (JSON.parse(raw) as StreamRecord) : undefined
   }
 
   async getMany(ids: readonly string[]): Promise<(StreamRecord | undefined)[]> {
     if (ids.length === 0) return []
-    const raws = await this.redis.mget(ids.map(streamKey))
+    const raws = await this.redis.hmget(this.ks.streams.records, ...ids)
     return raws.map((raw) => (raw ? (JSON.parse(raw) as StreamRecord) : undefined))
   }
 
   async listForClient(clientId: string): Promise<StreamRecord[]> {
-    const ids = await this.redis.smembers(clientStreamsKey(clientId))
+    const ids = await this.redis.smembers(this.ks.streams.byClient(clientId))
     const streams = (await this.getMany(ids)).filter((s): s is StreamRecord => s !== undefined)
     return streams.sort((a, b) => a.created_at - b.created_at)
   }
 
+  /** Every record, in pages (HSCAN): for a process building its routing cache. */
+  async *all(): AsyncGenerator<StreamRecord[]> {
+    let cursor = '0'
+    do {
+      const [next, flat] = await this.redis.hscan(this.ks.streams.records, cursor, 'COUNT', 1000)
+      cursor = next
+      const page: StreamRecord[] = []
+      for (let i = 1; i < flat.length; i += 2) page.push(JSON.parse(flat[i]!) as StreamRecord)
+      if (page.length > 0) yield page
+    } while (cursor !== '0')
+  }
+
+  /** The routing version: moves with every record change. */
+  async version(): Promise<number> {
+    return Number((await this.redis.get(this.ks.streams.version)) ?? 0)
+  }
+
+  /**
+   * Stream ids changed after `since`, with the current version; `complete` is false when the log no
+   * longer reaches back that far (then reload everything).
+   */
+  async changesSince(since: number): Promise<{ version: number; sids: string[]; complete: boolean }> {
+    const [version, entries] = await Promise.all([this.version(), this.redis.xrange(this.ks.streams.changes, '-', '+', 'COUNT', 1) as Promise<[string, string[]][]>])
+    if (version <= since) return { version, sids: [], complete: true }
+    const oldest = entries[0] ? Number(fieldOf(entries[0][1], 'v')) : Infinity
+    if (oldest > since + 1) return { version, sids: [], complete: false }
+    // Entry ids are "<version>-0", so the range starts right after what this process has seen.
+    const changed = (await this.redis.xrange(this.ks.streams.changes, `${since + 1}-0`, '+')) as [string, string[]][]
+    return { version, sids: [...new Set(changed.map(([, fields]) => fieldOf(fields, 'sid')!))], complete: true }
+  }
+
   /** Records activity on the stream (resets its inactivity timeout). */
   async touch(id: string): Promise<void> {
-    await this.redis.zadd(ACTIVITY, Date.now(), id)
+    await this.redis.zadd(this.ks.streams.activity, Date.now(), id)
   }
 
   /** Streams without activity since `before` (ms), oldest first. */
   inactiveSince(before: number, limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(ACTIVITY, '-inf', before, 'LIMIT', 0, limit)
+    return this.redis.zrangebyscore(this.ks.streams.activity, '-inf', before, 'LIMIT', 0, limit)
   }
 
   /** Stops tracking a stream's activity until its next management call or poll. */
   async untrack(id: string): Promise<void> {
-    await this.redis.zrem(ACTIVITY, id)
+    await this.redis.zrem(this.ks.streams.activity, id)
   }
 
-  idsForEvent(uri: string): Promise<string[]> {
-    return this.redis.smembers(byEventKey(uri))
+  /**
+   * Writes the record and its index entries, and moves the routing version, in one script. `create`
+   * writes only a new stream, `update` only one that still exists (a racing delete wins: a stream is
+   * never brought back). Returns false when that condition did not hold.
+   */
+  async save(stream: StreamRecord, mode: 'create' | 'update' = 'update'): Promise<boolean> {
+    return this.#change(mode, stream, JSON.stringify(stream))
   }
 
-  /** Writes the record and keeps the indexes in step with it; `previous` is the record being replaced. */
-  save(stream: StreamRecord, previous?: StreamRecord, multi: ChainableCommander = this.redis.multi()): Promise<unknown> {
-    multi.set(streamKey(stream.stream_id), JSON.stringify(stream))
-    multi.set(statusKey(stream.stream_id), stream.status)
-    multi.zadd(ACTIVITY, Date.now(), stream.stream_id)
-    multi.sadd(clientStreamsKey(stream.client_id), stream.stream_id)
-    const before = new Set(previous?.events_delivered ?? [])
-    const after = new Set(stream.events_delivered)
-    for (const uri of before) if (!after.has(uri)) multi.srem(byEventKey(uri), stream.stream_id)
-    for (const uri of after) if (!before.has(uri)) multi.sadd(byEventKey(uri), stream.stream_id)
-    return multi.exec()
+  /** Removes the record and its index entries; false if it was already gone. The caller purges delivery state. */
+  async remove(stream: StreamRecord): Promise<boolean> {
+    return this.#change('remove', stream, '')
   }
 
-  /** Removes the record and its index entries; the caller purges the stream's delivery state. */
-  remove(stream: StreamRecord, multi: ChainableCommander = this.redis.multi()): Promise<unknown> {
-    multi.del(streamKey(stream.stream_id), statusKey(stream.stream_id))
-    multi.zrem(ACTIVITY, stream.stream_id)
-    multi.srem(clientStreamsKey(stream.client_id), stream.stream_id)
-    for (const uri of stream.events_delivered) multi.srem(byEventKey(uri), stream.stream_id)
-    return multi.exec()
+  async #change(mode: 'create' | 'update' | 'remove', stream: StreamRecord, json: string): Promise<boolean> {
+    const k = this.ks.streams
+    const version = Number(await this.redis.ssfStreamChange(k.records, k.version, k.changes, k.activity, k.byClient(stream.client_id), mode, stream.stream_id, json, Date.now(), CHANGES_KEPT))
+    if (version === 0) return false
+    await this.redis.publish(this.ks.channels.routing, String(version))
+    return true
   }
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
 }

@@ -2,9 +2,12 @@
  * Per-stream subjects (SSF §8.1.3) and the index that routes an event to the streams whose subjects
  * match it without scanning them.
  *
- *   ssf:subj:<sid>                 hash subjectKey -> subject JSON (the stream's entries)
- *   ssf:subidx:<member>\0<key>     set of "<sid> <subjectKey>": entries with that member value
- *                                  (member "_" for simple subjects)
+ *   stream(sid).subjects           hash subjectKey -> subject JSON (the stream's entries)
+ *   subjectTerm(<member>\0<key>)   set of "<sid> <subjectKey>": entries with that member value
+ *                                  (member "_" for simple subjects); one key per term, each in its own
+ *                                  Cluster slot, touched only by single-key commands (an entry is
+ *                                  written to its terms first and removed from them last, so a crash
+ *                                  in between leaves a term pointing at no entry, which lookups skip)
  *
  * An entry means "included" on a stream whose default_subjects is NONE, and "excluded" on an ALL stream.
  *
@@ -19,10 +22,9 @@
  * complex candidate.
  */
 import type { Redis } from 'ioredis'
+import type { Keyspace } from '../redis/keyspace.js'
 import { canonicalSubject, subjectKey, type Subject } from './subject.js'
 
-const entriesKey = (sid: string) => `ssf:subj:${sid}`
-const termKey = (term: string) => `ssf:subidx:${term}`
 const SIMPLE = '_'
 
 type Simple = Exclude<Subject, { format: 'complex' }>
@@ -64,37 +66,38 @@ export function complexMatch(added: Subject, event: Subject): boolean {
 }
 
 export class SubjectIndex {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: Redis, private readonly ks: Keyspace) {}
+
+  #entries(sid: string): string {
+    return this.ks.stream(sid).subjects
+  }
 
   async add(sid: string, subject: Subject): Promise<void> {
     const canonical = canonicalSubject(subject)
     const key = subjectKey(canonical)
-    const multi = this.redis.multi().hset(entriesKey(sid), key, JSON.stringify(canonical))
-    for (const term of storeTerms(canonical)) multi.sadd(termKey(term), `${sid} ${key}`)
-    await multi.exec()
+    await Promise.all(storeTerms(canonical).map((term) => this.redis.sadd(this.ks.subjectTerm(term), `${sid} ${key}`)))
+    await this.redis.hset(this.#entries(sid), key, JSON.stringify(canonical))
   }
 
   /** Returns whether the stream had that entry. */
   async remove(sid: string, subject: Subject): Promise<boolean> {
     const canonical = canonicalSubject(subject)
     const key = subjectKey(canonical)
-    const multi = this.redis.multi().hdel(entriesKey(sid), key)
-    for (const term of storeTerms(canonical)) multi.srem(termKey(term), `${sid} ${key}`)
-    const results = (await multi.exec()) ?? []
-    return results[0]?.[1] === 1
+    const removed = await this.redis.hdel(this.#entries(sid), key)
+    await Promise.all(storeTerms(canonical).map((term) => this.redis.srem(this.ks.subjectTerm(term), `${sid} ${key}`)))
+    return removed === 1
   }
 
   count(sid: string): Promise<number> {
-    return this.redis.hlen(entriesKey(sid))
+    return this.redis.hlen(this.#entries(sid))
   }
 
   /** Streams with an entry matching the event subject. */
   async matches(subject: Subject): Promise<Set<string>> {
     const canonical = canonicalSubject(subject)
     const terms = lookupTerms(canonical)
-    const pipeline = this.redis.pipeline()
-    for (const term of terms) pipeline.smembers(termKey(term))
-    const results = (await pipeline.exec()) ?? []
+    // Separate commands, not a pipeline: on a cluster each term lives on its own node (auto-pipelined per node).
+    const results = await Promise.all(terms.map((term) => this.redis.smembers(this.ks.subjectTerm(term)).then((m) => [null, m] as const)))
     const matched = new Set<string>()
     const complexCandidates = new Map<string, Set<string>>() // sid -> entry keys to check
     results.forEach(([, members], i) => {
@@ -112,9 +115,7 @@ export class SubjectIndex {
     })
     const toCheck = [...complexCandidates].filter(([sid]) => !matched.has(sid))
     if (toCheck.length > 0) {
-      const check = this.redis.pipeline()
-      for (const [sid, keys] of toCheck) check.hmget(entriesKey(sid), ...keys)
-      const entries = (await check.exec()) ?? []
+      const entries = await Promise.all(toCheck.map(([sid, keys]) => this.redis.hmget(this.#entries(sid), ...keys).then((r) => [null, r] as const)))
       toCheck.forEach(([sid], i) => {
         const raws = (entries[i]?.[1] as (string | null)[]) ?? []
         if (raws.some((raw) => raw !== null && complexMatch(JSON.parse(raw) as Subject, canonical))) matched.add(sid)
@@ -127,14 +128,14 @@ export class SubjectIndex {
   async purge(sid: string): Promise<void> {
     let cursor = '0'
     do {
-      const [next, flat] = await this.redis.hscan(entriesKey(sid), cursor, 'COUNT', 1000)
+      const [next, flat] = await this.redis.hscan(this.#entries(sid), cursor, 'COUNT', 1000)
       cursor = next
-      const multi = this.redis.multi()
+      const removals: Promise<unknown>[] = []
       for (let i = 0; i < flat.length; i += 2) {
-        for (const term of storeTerms(JSON.parse(flat[i + 1]!) as Subject)) multi.srem(termKey(term), `${sid} ${flat[i]}`)
+        for (const term of storeTerms(JSON.parse(flat[i + 1]!) as Subject)) removals.push(this.redis.srem(this.ks.subjectTerm(term), `${sid} ${flat[i]}`))
       }
-      await multi.exec()
+      await Promise.all(removals)
     } while (cursor !== '0')
-    await this.redis.del(entriesKey(sid))
+    await this.redis.del(this.#entries(sid))
   }
 }

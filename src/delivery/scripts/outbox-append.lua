@@ -1,0 +1,40 @@
+-- Appends SETs to one stream's lanes and keeps its backlog within bound (all keys in the {o:<sid>} slot).
+-- KEYS[1] control lane, KEYS[2] priority lane, KEYS[3] normal lane, KEYS[4] pending hash
+-- (subjectKey -> queued normal SETs; field '#n' is the stream's order counter), KEYS[5] dropped hash
+-- ARGV[1] backlog bound (normal + priority lanes), ARGV[2] now (ms), ARGV[3] count pending (1|0),
+-- then 7 per SET: lane ('c'|'p'|'n'), jti, subject key, txn, type, acknowledged-at (ms), SET
+-- Returns {dropped, jti...} (jtis of the first 100 dropped, oldest first).
+local lanes = { c = KEYS[1], p = KEYS[2], n = KEYS[3] }
+local count = (#ARGV - 3) / 7
+local n = redis.call('HINCRBY', KEYS[4], '#n', count) - count
+for i = 4, #ARGV, 7 do
+  n = n + 1
+  local lane = ARGV[i]
+  redis.call('XADD', lanes[lane], '*', 'j', ARGV[i + 1], 's', ARGV[i + 2], 't', ARGV[i + 3], 'y', ARGV[i + 4], 'a', ARGV[i + 5], 'n', n, 'd', ARGV[i + 6])
+  if lane == 'n' and ARGV[3] == '1' then redis.call('HINCRBY', KEYS[4], ARGV[i + 2], 1) end
+end
+-- Beyond the bound the oldest SETs go, normal lane first (a revocation outlives informational events).
+local over = redis.call('XLEN', KEYS[3]) + redis.call('XLEN', KEYS[2]) - tonumber(ARGV[1])
+if over <= 0 then return {0} end
+local out = {0}
+for _, key in ipairs({ KEYS[3], KEYS[2] }) do
+  if over <= 0 then break end
+  local old = redis.call('XRANGE', key, '-', '+', 'COUNT', over)
+  for _, e in ipairs(old) do
+    local f = e[2]
+    local jti, sk
+    for k = 1, #f, 2 do
+      if f[k] == 'j' then jti = f[k + 1] elseif f[k] == 's' then sk = f[k + 1] end
+    end
+    redis.call('XDEL', key, e[1])
+    if key == KEYS[3] and ARGV[3] == '1' and sk then
+      if redis.call('HINCRBY', KEYS[4], sk, -1) <= 0 then redis.call('HDEL', KEYS[4], sk) end
+    end
+    out[1] = out[1] + 1
+    if #out <= 100 then table.insert(out, jti) end
+  end
+  over = over - #old
+end
+redis.call('HINCRBY', KEYS[5], 'count', out[1])
+redis.call('HSET', KEYS[5], 'last_at', ARGV[2])
+return out

@@ -1,0 +1,28 @@
+-- Removes SETs that are done with (delivered, acknowledged, dead-lettered) from one stream's lanes and
+-- records their outcomes (all keys in the {o:<sid>} slot).
+-- KEYS[1] control lane, KEYS[2] priority lane, KEYS[3] normal lane, KEYS[4] pending hash,
+-- KEYS[5] attempts hash, KEYS[6] delivery log list
+-- ARGV[1] log entries kept, ARGV[2] number of SETs (k), then 4 per SET: lane ('c'|'p'|'n'), entry id,
+-- subject key, jti; then the delivery-log records (JSON strings) to push
+-- Returns the number of entries removed.
+local lanes = { c = KEYS[1], p = KEYS[2], n = KEYS[3] }
+local k = tonumber(ARGV[2])
+local removed = 0
+local last = 2 + 4 * k
+for i = 3, last, 4 do
+  local lane = ARGV[i]
+  local gone = redis.call('XDEL', lanes[lane], ARGV[i + 1])
+  removed = removed + gone
+  if gone == 1 and lane == 'n' then
+    local left = redis.call('HINCRBY', KEYS[4], ARGV[i + 2], -1)
+    if left <= 0 then redis.call('HDEL', KEYS[4], ARGV[i + 2]) end
+  end
+end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  for i = 3, last, 4 do redis.call('HDEL', KEYS[5], ARGV[i + 3]) end
+end
+if #ARGV > last then
+  redis.call('LPUSH', KEYS[6], unpack(ARGV, last + 1, #ARGV))
+  redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[1]) - 1)
+end
+return removed

@@ -1,0 +1,79 @@
+/**
+ * The durable ingest log: partitioned Redis Streams (`{in:<k>}`, one Cluster slot each) with one
+ * consumer group. `POST /events` appends its batch in one script call that also hands the entry to the
+ * accepting process (XADD + XREADGROUP), answers 202, and that process fans out at once from memory.
+ * When the fan-out is done the entry is acknowledged and deleted. If the process dies first, its entries
+ * stay pending in the group, and any other process (or its own restart) takes them over with XAUTOCLAIM
+ * once they have been idle for SSF_BROKER_LEASE_MS; a long fan-out keeps its entries fresh meanwhile.
+ */
+import type { Redis } from 'ioredis'
+import type { Keyspace } from '../redis/keyspace.js'
+import { defineScripts } from '../redis/scripts.js'
+
+const SCRIPTS = { ssfIngestAppend: { file: new URL('./scripts/ingest-append.lua', import.meta.url), numberOfKeys: 1 } }
+
+export interface LogEntry {
+  partition: number
+  id: string
+  payload: string
+}
+
+export class IngestLog {
+  private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
+  #next = 0
+  #cursors: string[]
+
+  constructor(redis: Redis, private readonly ks: Keyspace, readonly partitions: number, private readonly consumer: string) {
+    this.redis = defineScripts(redis, SCRIPTS)
+    this.#cursors = Array.from({ length: partitions }, () => '0-0')
+  }
+
+  async init(): Promise<void> {
+    await Promise.all(
+      Array.from({ length: this.partitions }, (_, k) =>
+        this.redis.xgroup('CREATE', this.ks.ingest.partition(k), this.ks.ingest.group, '0', 'MKSTREAM').catch((err: unknown) => {
+          if (!String(err).includes('BUSYGROUP')) throw err
+        }),
+      ),
+    )
+  }
+
+  /** Stores one payload durably; returns its entry and any older entry the group handed over with it. */
+  async append(payload: string): Promise<{ entry: LogEntry; extra: LogEntry[] }> {
+    // Round-robin over partitions spreads the load over every Cluster node.
+    const partition = this.#next++ % this.partitions
+    const [id, ...handed] = (await this.redis.ssfIngestAppend(this.ks.ingest.partition(partition), this.ks.ingest.group, this.consumer, payload)) as [string, ...[string, string[]][]]
+    const extra = handed.filter(([eid]) => eid !== id).map(([eid, fields]) => ({ partition, id: eid, payload: fields[1]! }))
+    return { entry: { partition, id, payload }, extra }
+  }
+
+  /** The fan-out of these entries is complete: forget them. */
+  async complete(entries: readonly LogEntry[]): Promise<void> {
+    await Promise.all(
+      entries.map((e) =>
+        this.redis
+          .multi()
+          .xack(this.ks.ingest.partition(e.partition), this.ks.ingest.group, e.id)
+          .xdel(this.ks.ingest.partition(e.partition), e.id)
+          .exec(),
+      ),
+    )
+  }
+
+  /** Keeps entries whose fan-out is still running from being taken over (resets their idle time). */
+  async keepAlive(entries: readonly LogEntry[]): Promise<void> {
+    await Promise.all(entries.map((e) => this.redis.xclaim(this.ks.ingest.partition(e.partition), this.ks.ingest.group, this.consumer, 0, e.id, 'JUSTID')))
+  }
+
+  /** Takes over entries idle for at least `minIdleMs` (their process died), up to `count` per partition. */
+  async reclaim(minIdleMs: number, count: number): Promise<LogEntry[]> {
+    const found = await Promise.all(
+      Array.from({ length: this.partitions }, async (_, k) => {
+        const res = (await this.redis.xautoclaim(this.ks.ingest.partition(k), this.ks.ingest.group, this.consumer, minIdleMs, this.#cursors[k]!, 'COUNT', count)) as [string, [string, string[] | null][]]
+        this.#cursors[k] = res[0]
+        return res[1].filter(([, fields]) => fields !== null).map(([id, fields]) => ({ partition: k, id, payload: fields![1]! }))
+      }),
+    )
+    return found.flat()
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * What a stream's status means for its SETs, in one place: enabled delivers every lane; paused holds
+ * (new SETs are queued, only control SETs go out); disabled drops (nothing is queued, what was held is
+ * forgotten; SSF §8.1.2).
+ */
+import type { Lane } from '../delivery/outbox.js'
+import type { StreamStatus } from './model.js'
+
+/** Whether new SETs are queued for a stream in this status. */
+export const queuesSets = (status: StreamStatus): boolean => status !== 'disabled'
+
+/** The lanes delivered now, in order. */
+export function deliverableLanes(status: StreamStatus): readonly Lane[] {
+  return status === 'enabled' ? ['c', 'p', 'n'] : status === 'paused' ? ['c'] : []
+}
+
+/** Whether a status change must forget what the stream holds. */
+export const dropsBacklog = (status: StreamStatus): boolean => status === 'disabled'
