@@ -41,6 +41,8 @@ test('append from two writers, query, verify, tamper and prune on Redis Cluster'
     assert.equal(byTxn.records.length, 11)
     const byStream = await a.query({ stream_id: 'stream-3', kind: 'delivery.attempt', limit: 100 })
     assert.equal(byStream.records.length, 21)
+    const both = await b.query({ stream_id: 'stream-2', txn: 'txn-3', limit: 10 })
+    assert.deepEqual(both.records.map((r) => r.kind), ['delivery.attempt', 'set.minted'])
     const bySubject = await a.query({ subject: { format: 'email', email: 'alice@example.com' }, limit: 5 })
     assert.equal(bySubject.records.length, 5)
     assert.ok(bySubject.next_cursor)

@@ -5,7 +5,7 @@
  */
 import type { AuditStore } from './store.js'
 
-/** Work per script call: about this many records read, or batches (and their index entries) removed. */
+/** Work per script call: batches removed plus their index entries (then at most one batch is read). */
 const STEP_BUDGET = 2000
 
 export async function pruneTrail(store: AuditStore, retentionSeconds: number, now: number): Promise<number> {

@@ -1,14 +1,16 @@
 -- Retention: removes audit records older than a cutoff, oldest first in chain order, stopping at the
 -- first newer record (the chain stays contiguous), and moves the anchor to the last removed record.
+-- Anything it cannot read (a damaged batch) also stops it, and is left for verification to report.
 -- Whole batches go at once (their summary says every record is older); the batch holding the first
--- newer record loses only its older prefix. Work per call is bounded by ARGV[2]; the caller repeats.
+-- newer record loses only its older prefix, and the call ends there. Work per call is bounded: whole
+-- batches until ARGV[2] is spent, then at most one batch's records read; the caller repeats.
 --
 -- KEYS[1] batches     hash batch id -> records (JSON Lines)
 -- KEYS[2] batch-meta  hash batch id -> {n, last, last_hash, max_at, ix}
 -- KEYS[3] order       zset batch id -> first seq
 -- KEYS[4] anchor      string "<seq>:<hash>" of the last removed record
 -- ARGV[1] cutoff (ms since the epoch): records with `at` below it are removed
--- ARGV[2] work budget for this call (a batch costs 1 + its index keys, a record read 1)
+-- ARGV[2] work budget for this call (a removed batch costs 1 + its index keys)
 -- Returns {records removed, 1 if the budget ran out before the cutoff was reached else 0}.
 local cutoff = tonumber(ARGV[1])
 local budget = tonumber(ARGV[2])
@@ -28,9 +30,9 @@ while budget > 0 do
   local id = first[1]
   if not id then return {removed, 0} end
   local raw = redis.call('HGET', KEYS[2], id)
-  -- A damaged batch stops retention here; verify() reports it.
   if not raw then return {removed, 0} end
-  local meta = cjson.decode(raw)
+  local okMeta, meta = pcall(cjson.decode, raw)
+  if not okMeta or type(meta) ~= 'table' or type(meta.ix) ~= 'table' or not tonumber(meta.max_at) then return {removed, 0} end
   budget = budget - 1 - #meta.ix
   if tonumber(meta.max_at) < cutoff then
     drop(id, meta)
@@ -43,8 +45,8 @@ while budget > 0 do
     while true do
       local stop = string.find(text, '\n', pos, true)
       if not stop then break end
-      local rec = cjson.decode(string.sub(text, pos, stop - 1))
-      if tonumber(rec.at) >= cutoff then break end
+      local okRec, rec = pcall(cjson.decode, string.sub(text, pos, stop - 1))
+      if not okRec or type(rec) ~= 'table' or not tonumber(rec.at) or tonumber(rec.at) >= cutoff then break end
       last = rec
       k = k + 1
       pos = stop + 1
