@@ -11,6 +11,7 @@ import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { AuditLog, GENESIS, canonicalJson, recordHash, type AuditEntryInput, type AuditRecord } from '../src/audit/log.js'
 import { isSecretName, sanitize } from '../src/audit/sanitize.js'
 import { runVerify } from '../src/audit/verify-cli.js'
+import { deleteBatchOf, overwriteRecord, removeRecord, storedRecord } from './helpers/audit-tamper.js'
 import { agentRegisteredEntry, agentRetiredEntry } from '../src/audit/entries.js'
 import type { AgentRecord } from '../src/agents/registry.js'
 import type { SimpleSubject, Subject } from '../src/subjects/subject.js'
@@ -192,8 +193,8 @@ describe('hash chain', () => {
 
   test('altering a stored record is reported at that record', async () => {
     await log.recordMany(story('txn-1', 1000))
-    const stored = JSON.parse((await redis.client.hget('ssf:audit:rec', '3'))!) as Record<string, unknown>
-    await redis.client.hset('ssf:audit:rec', '3', JSON.stringify({ ...stored, stream_id: 'stream-evil' }))
+    const stored = await storedRecord(redis.client, 3)
+    await overwriteRecord(redis.client, 3, { ...stored, stream_id: 'stream-evil' })
     const result = await log.verify()
     assert.equal(result.ok, false)
     assert.ok(!result.ok && result.brokenAt === '3' && /altered: its content no longer matches its hash/.test(result.reason) && result.checked === 2, JSON.stringify(result))
@@ -201,33 +202,34 @@ describe('hash chain', () => {
 
   test('an altered record with a recomputed hash is reported at the next link', async () => {
     await log.recordMany(story('txn-1', 1000))
-    const stored = JSON.parse((await redis.client.hget('ssf:audit:rec', '2'))!) as Record<string, unknown>
+    const stored = await storedRecord(redis.client, 2)
     const forged: Record<string, unknown> = { ...stored, agent_id: 'someone-else' }
     forged.hash = recordHash(forged)
-    await redis.client.hset('ssf:audit:rec', '2', JSON.stringify(forged))
+    await overwriteRecord(redis.client, 2, forged)
     const result = await log.verify()
     assert.ok(!result.ok && result.brokenAt === '3' && /prev does not match the hash of record 2/.test(result.reason), JSON.stringify(result))
   })
 
   test('a removed record, and a removed last record, are reported', async () => {
     await log.recordMany(story('txn-1', 1000))
-    await redis.client.hdel('ssf:audit:rec', '4')
-    await redis.client.zrem('ssf:audit:seq', '4')
+    await removeRecord(redis.client, 4)
     const gap = await log.verify()
     assert.ok(!gap.ok && gap.brokenAt === '4' && /record 4 is missing/.test(gap.reason), JSON.stringify(gap))
 
     await redis.client.flushall()
     await log.recordMany(story('txn-1', 1000))
-    await redis.client.hdel('ssf:audit:rec', '6')
-    await redis.client.zrem('ssf:audit:seq', '6')
+    await removeRecord(redis.client, 6)
     const tail = await log.verify()
     assert.ok(!tail.ok && /head names record 6 but the chain ends at 5/.test(tail.reason), JSON.stringify(tail))
 
     await redis.client.flushall()
+    // Records of a later batch deleted while the batch is still listed in chain order.
     await log.recordMany(story('txn-1', 1000))
-    await redis.client.hdel('ssf:audit:rec', '5')
+    await log.recordMany(story('txn-2', 2000))
+    await log.recordMany(story('txn-3', 3000))
+    assert.equal(await deleteBatchOf(redis.client, 8), '7')
     const content = await log.verify()
-    assert.ok(!content.ok && content.brokenAt === '5' && /deleted/.test(content.reason), JSON.stringify(content))
+    assert.ok(!content.ok && content.brokenAt === '7' && /deleted/.test(content.reason) && content.checked === 6, JSON.stringify(content))
   })
 
   test('the verification command prints ok: N records, or the first broken link with exit code 1', async () => {
@@ -241,8 +243,8 @@ describe('hash chain', () => {
     const good = run()
     assert.equal(good.status, 0, good.stderr)
     assert.match(good.stdout, /^ok: 6 records/)
-    const stored = JSON.parse((await redis.client.hget('ssf:audit:rec', '5'))!) as Record<string, unknown>
-    await redis.client.hset('ssf:audit:rec', '5', JSON.stringify({ ...stored, status: 500 }))
+    const stored = await storedRecord(redis.client, 5)
+    await overwriteRecord(redis.client, 5, { ...stored, status: 500 })
     const bad = run()
     assert.equal(bad.status, 1, bad.stderr)
     assert.match(bad.stdout, /^broken at record 5: record 5 was altered/)
@@ -296,7 +298,7 @@ describe('retention', () => {
     const again = await short.verify()
     assert.ok(again.ok && again.checked === 7)
     // Index keys expire on their own once no longer written.
-    const ixKeys = await redis.client.keys('ssf:audit:ix:*')
+    const ixKeys = await redis.client.keys('ssf:{audit}:ix:*')
     assert.ok(ixKeys.length > 0)
     for (const key of ixKeys) assert.ok((await redis.client.ttl(key)) > 0, key)
   })

@@ -11,6 +11,7 @@ import { decodeJwt } from 'jose'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './helpers/broker.js'
+import { overwriteRecord, storedRecord } from './helpers/audit-tamper.js'
 
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
 let redis: TestRedis
@@ -174,11 +175,9 @@ test('the audit verification command passes, then reports the first tampered rec
   const ok = spawnSync(process.execPath, [cli], { env, encoding: 'utf8' })
   assert.equal(ok.status, 0, ok.stdout + ok.stderr)
   assert.match(ok.stdout, /^ok: \d+ records/)
-  const ids = await redis.client.zrange('ssf:audit:seq', 0, 4)
-  const victim = ids[3]!
-  const record = JSON.parse((await redis.client.hget('ssf:audit:rec', victim))!)
-  record.client_id = 'someone-else'
-  await redis.client.hset('ssf:audit:rec', victim, JSON.stringify(record))
+  const victim = 4
+  const record = await storedRecord(redis.client, victim)
+  await overwriteRecord(redis.client, victim, { ...record, client_id: 'someone-else' })
   const bad = spawnSync(process.execPath, [cli], { env, encoding: 'utf8' })
   assert.equal(bad.status, 1, bad.stdout + bad.stderr)
   assert.match(bad.stdout, new RegExp(`broken at record ${victim}`))

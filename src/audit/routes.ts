@@ -1,5 +1,5 @@
 /**
- * `GET /admin/audit` (admin role): the audit trail (audit/log.ts), newest first, paged, or exported as
+ * `GET /admin/audit` (admin role): the audit trail (log.ts), newest first, paged, or exported as
  * JSON Lines.
  *
  *   ?txn=&subject=<URL-encoded JSON subject>&agent_id=&stream_id=&kind=<kind>[,<kind>...]
@@ -14,7 +14,8 @@ import { requireRole } from '../auth/middleware.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { badRequest } from '../http/errors.js'
 import { parseSubject, type Subject } from '../subjects/subject.js'
-import { AUDIT_KINDS, type AuditFilter, type AuditKind, type AuditLog } from './log.js'
+import type { AuditLog } from './log.js'
+import { AUDIT_KINDS, type AuditFilter, type AuditKind } from './types.js'
 
 export interface AuditRoutesDeps {
   audit: AuditLog

@@ -3,13 +3,15 @@
  * Audit chain verification: `node dist/audit/verify-cli.js`
  *
  * Reads SSF_BROKER_REDIS_URL (unset: the embedded Redis socket under SSF_BROKER_DATA_DIR, default
- * ./.ssf-broker, as the broker uses it). Prints `ok: N records` (exit 0), or the first broken link
- * (exit 1: the trail was tampered with). Exit 2: Redis could not be reached.
+ * ./.ssf-broker, as the broker uses it) and SSF_BROKER_REDIS_PREFIX (default `ssf`). Prints
+ * `ok: N records` (exit 0), or the first broken link (exit 1: the trail was tampered with). Exit 2: Redis
+ * could not be reached.
  */
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Redis } from 'ioredis'
 import { redisOptionsFromUrl } from '../redis/connection.js'
+import { createKeyspace } from '../redis/keyspace.js'
 import { AuditLog } from './log.js'
 
 export async function runVerify(env: Record<string, string | undefined>, out: (line: string) => void): Promise<number> {
@@ -31,7 +33,7 @@ export async function runVerify(env: Record<string, string | undefined>, out: (l
       return 2
     }
     // Retention is irrelevant to verification; prune() is never called here.
-    const result = await new AuditLog(redis, { retentionSeconds: 1 }).verify()
+    const result = await new AuditLog(redis, { retentionSeconds: 1, keyspace: createKeyspace(env.SSF_BROKER_REDIS_PREFIX || 'ssf') }).verify()
     if (result.ok) {
       out(`ok: ${result.checked} records${result.anchor.seq > 0 ? ` (from record ${result.anchor.seq + 1}; older ones removed by retention)` : ''}; head ${result.head.seq}:${result.head.hash}`)
       return 0

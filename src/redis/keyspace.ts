@@ -111,11 +111,19 @@ export function createKeyspace(prefix = 'ssf') {
       jtiPrefix: `${p}:{agents}:jti:`,
     },
     audit: {
+      /** "<seq>:<hash>" of the newest record (the chain head) */
       head: `${p}:{audit}:head`,
-      records: `${p}:{audit}:rec`,
-      order: `${p}:{audit}:seq`,
+      /** "<seq>:<hash>" of the last record removed by retention: where the chain resumes */
       anchor: `${p}:{audit}:anchor`,
-      indexPrefix: `${p}:{audit}:ix:`,
+      /** hash batch id -> the batch's records as JSON Lines, in chain order */
+      batches: `${p}:{audit}:batch`,
+      /** hash batch id -> batch summary JSON (last record, newest `at`, index keys it was filed under) */
+      batchMeta: `${p}:{audit}:batch-meta`,
+      /** zset batch id -> seq of the batch's first record: chain order */
+      order: `${p}:{audit}:order`,
+      /** zset batch id -> first seq, per query key (t = txn | sub | agent | stream); value hashed */
+      index: (t: 'txn' | 'sub' | 'agent' | 'stream', value: string) => `${p}:{audit}:ix:${t}:${hashPart(value)}`,
+      indexPattern: `${p}:{audit}:ix:*`,
     },
     dlq: {
       index: `${p}:{dlq}:z`,
