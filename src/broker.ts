@@ -85,7 +85,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const oauth = config.oauth ? new OAuthVerifier(config.oauth) : undefined
   const generatedAdminToken = await admin.init()
   const cascadePolicy = config.cascadePolicyFile ? loadCascadePolicyFile(config.cascadePolicyFile) : DEFAULT_CASCADE_POLICY
-  const audit = new AuditLog(redis, { retentionSeconds: config.auditRetentionSeconds, onError: (err) => log.warn('audit write failed', { error: String(err) }) })
+  const audit = new AuditLog(redis, { keyspace: ks, retentionSeconds: config.auditRetentionSeconds, onError: (err) => log.warn('audit write failed', { error: String(err) }) })
   const stopPruning = audit.startPruning()
   const agents = new AgentRegistry(redis, { maxExpiresIn: config.agentMaxExpiresInSeconds, maxChainDepth: config.agentMaxChainDepth, keyspace: ks })
   const streams = new StreamStore(redis, ks)

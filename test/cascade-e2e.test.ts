@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { decodeJwt } from 'jose'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
-import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './helpers/broker.js'
+import { ADMIN_TOKEN, redisEnv, startTestBroker, type TestBroker } from './helpers/broker.js'
 import { overwriteRecord, storedRecord } from './helpers/audit-tamper.js'
 
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
@@ -171,7 +171,7 @@ test('bad registrations are clear 4xx errors', async () => {
 
 test('the audit verification command passes, then reports the first tampered record', async () => {
   const cli = fileURLToPath(new URL('../dist/audit/verify-cli.js', import.meta.url))
-  const env = { PATH: process.env.PATH ?? '', SSF_BROKER_REDIS_URL: redis.url }
+  const env = { PATH: process.env.PATH ?? '', ...redisEnv(redis.url) }
   const ok = spawnSync(process.execPath, [cli], { env, encoding: 'utf8' })
   assert.equal(ok.status, 0, ok.stdout + ok.stderr)
   assert.match(ok.stdout, /^ok: \d+ records/)

@@ -10,7 +10,10 @@ import type { Redis } from 'ioredis'
 import type { Keyspace } from '../redis/keyspace.js'
 import { defineScripts } from '../redis/scripts.js'
 
-const SCRIPTS = { ssfIngestAppend: { file: new URL('./scripts/ingest-append.lua', import.meta.url), numberOfKeys: 1 } }
+const SCRIPTS = {
+  ssfIngestAppend: { file: new URL('./scripts/ingest-append.lua', import.meta.url), numberOfKeys: 1 },
+  ssfIngestGroup: { file: new URL('./scripts/ingest-group.lua', import.meta.url), numberOfKeys: 1 },
+}
 
 export interface LogEntry {
   partition: number
@@ -29,13 +32,7 @@ export class IngestLog {
   }
 
   async init(): Promise<void> {
-    await Promise.all(
-      Array.from({ length: this.partitions }, (_, k) =>
-        this.redis.xgroup('CREATE', this.ks.ingest.partition(k), this.ks.ingest.group, '0', 'MKSTREAM').catch((err: unknown) => {
-          if (!String(err).includes('BUSYGROUP')) throw err
-        }),
-      ),
-    )
+    await Promise.all(Array.from({ length: this.partitions }, (_, k) => this.redis.ssfIngestGroup(this.ks.ingest.partition(k), this.ks.ingest.group)))
   }
 
   /** Stores one payload durably; returns its entry and any older entry the group handed over with it. */

@@ -19,11 +19,16 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/** The broker variables that point it at a test Redis (`cluster://...` for a test cluster). */
+export function redisEnv(redisUrl: string): Record<string, string> {
+  return redisUrl.startsWith('cluster://') ? { SSF_BROKER_REDIS_CLUSTER_NODES: redisUrl.slice('cluster://'.length) } : { SSF_BROKER_REDIS_URL: redisUrl }
+}
+
 export function testEnv(redisUrl: string, port: number, extra: Record<string, string> = {}): Record<string, string> {
   return {
     SSF_BROKER_PORT: String(port),
     SSF_BROKER_HOST: '127.0.0.1',
-    SSF_BROKER_REDIS_URL: redisUrl,
+    ...redisEnv(redisUrl),
     SSF_BROKER_ADMIN_TOKEN: ADMIN_TOKEN,
     SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH: 'true',
     SSF_BROKER_LOG_LEVEL: 'error',

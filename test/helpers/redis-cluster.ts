@@ -12,6 +12,8 @@ import { Cluster } from 'ioredis'
 export interface TestCluster {
   nodes: { host: string; port: number }[]
   client: Cluster
+  /** Sends a signal to every node (SIGSTOP / SIGCONT to freeze and thaw the cluster). */
+  signal(sig: NodeJS.Signals): void
   stop(): Promise<void>
 }
 
@@ -80,7 +82,9 @@ export async function startTestCluster(): Promise<TestCluster> {
   return {
     nodes,
     client,
+    signal: (sig) => children.forEach((child) => child.kill(sig)),
     async stop() {
+      children.forEach((child) => child.kill('SIGCONT'))
       client.disconnect()
       await stop()
     },

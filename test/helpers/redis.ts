@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { startTestCluster } from './redis-cluster.js'
 
 export interface TestRedis {
   url: string
@@ -17,7 +18,23 @@ export interface TestRedis {
   stop(): Promise<void>
 }
 
+/**
+ * With SSF_TEST_REDIS=cluster, end-to-end tests run against a private 3-master Redis Cluster instead:
+ * `url` is then `cluster://host:port,...`, which testEnv() turns into SSF_BROKER_REDIS_CLUSTER_NODES.
+ */
+export const testBackend = process.env.SSF_TEST_REDIS === 'cluster' ? 'cluster' : 'redis'
+
 export async function startTestRedis(): Promise<TestRedis> {
+  if (testBackend === 'cluster') {
+    const cluster = await startTestCluster()
+    return {
+      url: `cluster://${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`,
+      client: cluster.client as unknown as Redis,
+      pause: () => cluster.signal('SIGSTOP'),
+      resume: () => cluster.signal('SIGCONT'),
+      stop: () => cluster.stop(),
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'ssf-broker-test-redis-'))
   const socket = join(dir, 'redis.sock')
   const child: ChildProcess = spawn(
