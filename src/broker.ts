@@ -42,6 +42,8 @@ import { auditRoutes } from './audit/routes.js'
 import { agentRegisteredEntry, agentRetiredEntry } from './audit/entries.js'
 import { enqueueEvents } from './ingest/enqueue.js'
 import { subjectKey } from './subjects/subject.js'
+import { startUpstreams, upstreamOptions } from './upstream/index.js'
+import type { ValidEvent } from './ingest/validate.js'
 
 export interface Broker {
   /** Base URL the HTTP server answers on (not necessarily the issuer). */
@@ -130,6 +132,9 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   worker.on('error', (err) => log.warn('fan-out worker error', { error: String(err) }))
   worker.on('failed', (job, err) => log.error('fan-out job failed', { job_id: job?.id, attempts: job?.attemptsMade, error: String(err) }))
 
+  // Upstream transmitters' events enter through the same durable ingest path as POST /events.
+  const acceptor = { accept: async (events: readonly ValidEvent[], clientId: string) => (await enqueueEvents(redis, queue, events, clientId)).map((e) => ({ txn: e.txn })) }
+  const upstreams = startUpstreams({ ...upstreamOptions(config), redis, log, audit, clients, admin, acceptor, defaultEventsRequested: STREAM_EVENTS_SUPPORTED })
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({
     issuer: config.issuer,
@@ -165,6 +170,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       }),
       auditRoutes({ audit, clients, admin }),
       adminRoutes({ clients, admin, keys, streams, outbox, wake }),
+      upstreams.routes,
     ],
   })
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -187,6 +193,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       stopExpirySweep()
       stopPruning()
       poll.stop()
+      await upstreams.close()
       if ('closeAllConnections' in server) server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await worker.close()
