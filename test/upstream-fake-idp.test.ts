@@ -37,6 +37,9 @@ class FakeIdp {
   keys!: { rsa: CryptoKey; ec: CryptoKey; jwks: unknown }
   tokenLifetimeSeconds = 3600
   readonly tokens = new Map<string, number>() // token -> expiry (ms)
+  readonly issued: string[] = []
+  /** The token each poll request carried. */
+  readonly pollTokens: string[] = []
   readonly tokenRequests: { authorization: string | undefined; body: string }[] = []
   readonly managementAuth: string[] = []
   unauthorized = 0
@@ -136,6 +139,7 @@ class FakeIdp {
       if (req.headers.authorization !== expected || new URLSearchParams(text).get('grant_type') !== 'client_credentials') return { status: 401, body: { error: 'invalid_client' } }
       const token = `at-${randomUUID()}`
       this.tokens.set(token, Date.now() + this.tokenLifetimeSeconds * 1000)
+      this.issued.push(token)
       return { status: 200, body: { access_token: token, token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds } }
     }
     if (!this.#authorized(req)) return { status: 401, body: { error: 'invalid_token' } }
@@ -166,6 +170,7 @@ class FakeIdp {
     const poll = /^\/ssf\/poll\/(.+)$/.exec(path)
     if (poll && req.method === 'POST') {
       const stream = this.streams.get(poll[1]!)!
+      this.pollTokens.push(req.headers.authorization!.slice(7))
       const body = JSON.parse(text)
       for (const jti of body.ack ?? []) {
         stream.acks.push(jti)
@@ -317,8 +322,15 @@ test('poll from the IdP: acknowledged once durable, setErrs for refused SETs, to
   assert.equal(stream.setErrs[bad.jti as string]!.err, 'invalid_request')
   assert.ok(!stream.acks.includes(bad.jti as string))
 
-  // The 2 s token is replaced before it runs out; the IdP never had to refuse one.
-  await until('a refreshed token', () => (idp.tokenRequests.length >= issuedBefore + 2 ? true : undefined))
+  // Tokens: one for the registration, one for the poll loop, then the loop's replacement, fetched before
+  // the 2 s token runs out. Polling goes on past the first loop token's expiry; the IdP never refuses one.
+  const refreshed = await until('a refreshed token in use', () => {
+    const third = idp.issued[issuedBefore + 2]
+    return third !== undefined && idp.pollTokens.includes(third) ? third : undefined
+  })
+  const firstLoopToken = idp.issued[issuedBefore + 1]!
+  assert.ok(idp.pollTokens.includes(firstLoopToken) && refreshed !== firstLoopToken)
+  await until('the first loop token to expire', () => (Date.now() > idp.tokens.get(firstLoopToken)! + 100 ? true : undefined))
   const later = idp.set(`${CAEP}session-revoked`, {})
   idp.enqueue(stream, later.jti as string, await idp.sign(later, 'ES256'))
   await waitForTxn(later.txn as string)
