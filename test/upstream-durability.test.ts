@@ -86,7 +86,7 @@ test('kill -9 of B while A pushes: every event A acknowledged reaches B\'s recei
   b = await spawnB()
   await burst
   assert.equal(acked.size, COUNT, 'A acknowledged every event')
-  await until('every acknowledged event at the sink', async () => (new Set(txnsAtSink('kill-')).size >= acked.size ? true : undefined), 60_000)
+  await until('every acknowledged event at the sink', async () => (new Set(txnsAtSink('kill-')).size >= acked.size ? true : undefined), 90_000)
   const seen = txnsAtSink('kill-')
   const missing = [...acked].filter((t) => !seen.includes(t))
   assert.deepEqual(missing, [])

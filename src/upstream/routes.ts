@@ -140,7 +140,13 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Hono<AuthEnv> {
   })
 
   app.post(`${INBOUND_PATH}/:upstream_id`, async (c) => {
-    const runtime = await deps.service.runtime(c.req.param('upstream_id'))
+    let runtime
+    try {
+      runtime = await deps.service.runtime(c.req.param('upstream_id'))
+    } catch {
+      // The registry did not answer: not acknowledged, so the upstream retries (RFC 8935 §2.4 shape).
+      return c.json({ err: 'temporarily_unavailable', description: 'the receiver cannot process SETs right now' }, 503, { 'retry-after': '2', 'cache-control': 'no-store' })
+    }
     if (!runtime?.push) {
       // Indistinguishable from a wrong Authorization: no probing for upstream ids.
       return c.json({ err: 'authentication_failed', description: 'the Authorization header is missing or not the one configured for this stream' }, 400, { 'cache-control': 'no-store', 'content-language': 'en' })
