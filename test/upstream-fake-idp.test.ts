@@ -282,6 +282,22 @@ test('push from a jose-built IdP (RS256 and ES256): verified, re-signed, de-dupl
     assert.equal(typeof answer.body.description, 'string')
   }
 
+  // While the broker's Redis does not answer, a push is not acknowledged (503: the IdP retries); the
+  // retry after it is back is ingested.
+  const during = idp.set(`${CAEP}session-revoked`, {})
+  const duringCompact = await idp.sign(during, 'ES256')
+  redis.pause()
+  let outage
+  try {
+    outage = await idp.push(stream, duringCompact)
+  } finally {
+    redis.resume()
+  }
+  assert.equal(outage.status, 503)
+  assert.equal(outage.body.err, 'temporarily_unavailable')
+  assert.equal((await idp.push(stream, duringCompact)).status, 202)
+  await waitForTxn(during.txn as string)
+
   // The upstream pauses its stream: its status here follows; nothing is fanned out.
   const paused = idp.set(`${SSF}stream-updated`, { status: 'paused', reason: 'maintenance' }, { sub_id: { format: 'opaque', id: stream.stream_id }, txn: 'status-change' })
   assert.equal((await idp.push(stream, await idp.sign(paused))).status, 202)
@@ -295,7 +311,7 @@ test('push from a jose-built IdP (RS256 and ES256): verified, re-signed, de-dupl
   assert.equal(setsFor(rs.txn as string).length, 1, 'the replay was fanned out once')
   assert.equal(setsFor('bad').length, 0, 'no refused SET reached downstream')
   assert.equal(setsFor('status-change').length, 0, 'stream-updated is not fanned out')
-  assert.equal((await upstream(id)).events_received, 3)
+  assert.equal((await upstream(id)).events_received, 4)
 
   assert.equal((await broker.api.request('DELETE', `/admin/upstreams/${id}`, { token: ADMIN_TOKEN })).status, 204)
   assert.equal(stream.deleted, true, 'the stream at the IdP was deleted')
