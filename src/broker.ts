@@ -48,6 +48,8 @@ import { AuditLog } from './audit/log.js'
 import { auditRoutes } from './audit/routes.js'
 import { agentRegisteredEntry, agentRetiredEntry } from './audit/entries.js'
 import { subjectKey } from './subjects/subject.js'
+import { startUpstreams, upstreamOptions } from './upstream/index.js'
+import type { ValidEvent } from './ingest/validate.js'
 
 /** Ingest partitions: the durable log is spread over this many Redis Streams (and Cluster slots). */
 const INGEST_PARTITIONS = 16
@@ -155,6 +157,9 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   }
   const stopExpirySweep = agents.startExpirySweep(onRetired, { onError: (err) => log.warn('agent expiry sweep failed', { error: String(err) }) })
 
+  // Upstream transmitters' events enter through the same durable ingest path as POST /events.
+  const acceptor = { accept: async (events: readonly ValidEvent[], clientId: string) => (await ingest.accept(events, clientId)).map((e) => ({ txn: e.txn })) }
+  const upstreams = startUpstreams({ ...upstreamOptions(config), keys: ks, redis, log, audit, clients, admin, acceptor, defaultEventsRequested: STREAM_EVENTS_SUPPORTED })
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({
     issuer: config.issuer,
@@ -188,6 +193,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       }),
       auditRoutes({ audit, clients, admin }),
       adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true) }),
+      upstreams.routes,
     ],
   })
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -210,6 +216,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       stopExpirySweep()
       stopPruning()
       poll.stop()
+      await upstreams.close()
       if ('closeAllConnections' in server) server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await ingest.stop()

@@ -54,6 +54,8 @@ export interface Config {
   agentMaxExpiresInSeconds: number
   agentMaxChainDepth: number
   auditRetentionSeconds: number
+  /** Seals stored upstream credentials (AES-256-GCM); unset: stored unsealed. */
+  secretsKey: string | undefined
   /** Cascade policy JSON file (agents/cascade-policy.ts); unset: the built-in policy. */
   cascadePolicyFile: string | undefined
   logLevel: 'debug' | 'info' | 'warn' | 'error'
@@ -141,6 +143,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_AGENT_MAX_EXPIRES_IN_SECONDS', default: '86400', meaning: 'Longest `expires_in` an agent registration may ask for (`POST /agents`).' },
   { name: 'SSF_BROKER_AGENT_MAX_CHAIN_DEPTH', default: '8', meaning: 'Most agents in one delegation chain (user → A → B → C is 3); deeper registrations are refused.' },
   { name: 'SSF_BROKER_CASCADE_POLICY_FILE', default: '(unset: built-in)', meaning: 'JSON file replacing the cascade policy: which event types about a principal reach the agents acting for it, and as what (see docs/agents.md).' },
+  { name: 'SSF_BROKER_SECRETS_KEY', default: '(unset)', meaning: 'Secret (at least 32 characters) that seals the credentials stored for upstream transmitters (`POST /admin/upstreams`) with AES-256-GCM. Unset: they are stored unsealed in Redis, and still never returned or logged. Keep it stable: sealed credentials need the same key.' },
   { name: 'SSF_BROKER_AUDIT_RETENTION_SECONDS', default: '7776000', meaning: 'How long audit records are kept.' },
   { name: 'SSF_BROKER_LOG_LEVEL', default: 'info', meaning: '`debug`, `info`, `warn` or `error`.' },
 ]
@@ -216,6 +219,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminToken !== undefined && adminToken.length < 32) {
     throw new ConfigError('SSF_BROKER_ADMIN_TOKEN', 'must be at least 32 characters')
   }
+  const secretsKey = env.SSF_BROKER_SECRETS_KEY || undefined
+  if (secretsKey !== undefined && secretsKey.length < 32) throw new ConfigError('SSF_BROKER_SECRETS_KEY', 'must be at least 32 characters')
   const logLevel = env.SSF_BROKER_LOG_LEVEL || 'info'
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError('SSF_BROKER_LOG_LEVEL', `must be debug, info, warn or error, got "${logLevel}"`)
@@ -283,6 +288,7 @@ export function loadConfig(env: Env = process.env): Config {
     agentMaxChainDepth: int(env, 'SSF_BROKER_AGENT_MAX_CHAIN_DEPTH', 8, 1, 64),
     auditRetentionSeconds: int(env, 'SSF_BROKER_AUDIT_RETENTION_SECONDS', 7_776_000, 60, 315_360_000),
     cascadePolicyFile: env.SSF_BROKER_CASCADE_POLICY_FILE || undefined,
+    secretsKey,
     logLevel: logLevel as Config['logLevel'],
   })
 }

@@ -9,6 +9,7 @@ import { agentRoutes } from '../agents/routes.js'
 import { auditRoutes } from '../audit/routes.js'
 import { ingestRoutes } from '../ingest/routes.js'
 import { adminRoutes } from '../admin/routes.js'
+import { upstreamRoutes } from '../upstream/routes.js'
 import { jwksRoutes, wellKnownRoutes } from './metadata.js'
 import { docsRoutes } from './docs.js'
 
@@ -30,6 +31,7 @@ export function routeTable(): { method: string; path: string }[] {
     agentRoutes({ registry: none, clients: none, admin: none, onRetired: none, maxBodyBytes: 0 }),
     auditRoutes({ audit: none, clients: none, admin: none }),
     adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, lifecycle: none, schedule: none }),
+    upstreamRoutes({ service: none, leases: none, clients: none, admin: none }),
   ]
   const seen = new Map<string, { method: string; path: string }>()
   for (const route of apps.flatMap(collect)) seen.set(`${route.method} ${route.path}`, route)

@@ -9,6 +9,7 @@
  *   {in:<k>}    ingest partition k (a Redis Stream with a consumer group)
  *   {sched:<k>} delivery scheduling shard k (due streams and their leases)
  *   {keys} {clients} {agents} {audit} {dlq} {bull} {misc}: small shared areas, one slot each
+ *   {upstreams} upstream transmitters this broker subscribes to: records, counters, poll leases
  * Keys used only by single-key commands (the subject term index) carry no tag and spread over the cluster;
  * their variable part is hashed, so no caller-supplied brace can pick a slot.
  */
@@ -133,6 +134,18 @@ export function createKeyspace(prefix = 'ssf') {
       controlSeq: `${p}:{misc}:control-seq`,
       inactivityLock: `${p}:{misc}:lock:inactivity`,
       embeddedOwner: `${p}:{misc}:embedded-owner`,
+    },
+    upstreams: {
+      /** hash upstream_id -> UpstreamRecord JSON (secrets sealed, the inbound authorization as a hash) */
+      records: `${p}:{upstreams}:rec`,
+      /** hash: events_received, last_event_at, last_error, status, reason, verified_at */
+      stats: (id: string) => `${p}:{upstreams}:stats:${id}`,
+      /** poll loop lease: which process polls this upstream (value: holder id, PX the lease) */
+      lease: (id: string) => `${p}:{upstreams}:lease:${id}`,
+      /** verification `state` this broker asked the upstream for (PX while the answer is awaited) */
+      verifyState: (id: string, state: string) => `${p}:{upstreams}:vstate:${id}:${hashPart(state)}`,
+      /** (upstream iss, jti) seen: "pending" while being ingested, "done" once durable */
+      seen: (issJti: string) => `${p}:upseen:${hashPart(issJti)}`,
     },
     /** BullMQ's key prefix: one hash tag, as BullMQ needs on Redis Cluster. */
     bullPrefix: `${p}:{bull}`,
