@@ -177,6 +177,11 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         policy,
         streams,
         lifecycle,
+        backlogNote: async (sid) => {
+          const { count, lastAt } = await outbox.dropped(sid)
+          if (count === 0) return undefined
+          return `backlog_dropped: ${count} oldest SETs dropped (more than ${config.streamBacklogMax} held), last at ${new Date(lastAt ?? Date.now()).toISOString()}`
+        },
         clients,
         admin,
         ...(oauth ? { oauth } : {}),

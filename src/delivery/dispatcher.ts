@@ -52,10 +52,8 @@ export function pickWindow(head: { c: readonly QueuedSet[]; p: readonly QueuedSe
       const earlierSeen = head.n.some((x) => x.sk === item.sk && x.n < item.n)
       // Normal SETs beyond the head all come after the head's last one; they may be earlier than this one.
       const earlierUnseen = !normalComplete && lastNormal < item.n && head.n.filter((x) => x.sk === item.sk).length < pending.get(item.sk)!
-      if (earlierSeen || earlierUnseen) {
-        blocked.add(item.sk)
-        continue
-      }
+      // Waits (the earlier normal SET about its subject is picked below, in its turn).
+      if (earlierSeen || earlierUnseen) continue
     }
     take(item)
   }

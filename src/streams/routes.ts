@@ -35,6 +35,8 @@ export interface StreamDeps {
   policy: StreamPolicy
   streams: StreamStore
   lifecycle: StreamLifecycle
+  /** Says how many SETs the backlog bound dropped for a stream, if any (shown in its status `reason`). */
+  backlogNote?(streamId: string): Promise<string | undefined>
   clients: ClientRegistry
   admin: BootstrapAdmin
   audit?: AuditLog
@@ -147,7 +149,10 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
 
   app.get(STATUS_PATH, auth, async (c) => {
     const id = streamIdParam(c, true)!
-    return c.json(statusWire(await ownStream(c, id)), 200)
+    const status = statusWire(await ownStream(c, id))
+    const note = await deps.backlogNote?.(id)
+    if (note !== undefined) status.reason = status.reason ? `${status.reason}; ${note}` : note
+    return c.json(status, 200)
   })
 
   app.post(STATUS_PATH, auth, async (c) => {
