@@ -42,6 +42,14 @@ import { auditRoutes } from './audit/routes.js'
 import { agentRegisteredEntry, agentRetiredEntry } from './audit/entries.js'
 import { enqueueEvents } from './ingest/enqueue.js'
 import { subjectKey } from './subjects/subject.js'
+import { Activity } from './observe/activity.js'
+import { Metrics } from './ops/metrics.js'
+import { stateGauges } from './ops/state-gauges.js'
+import { opsRoutes } from './ops/health.js'
+import { logDeliveries } from './ops/delivery-log.js'
+import { closeWithin } from './ops/shutdown.js'
+import { ActivityFeed } from './admin/activity-feed.js'
+import { operatorStatusChange } from './admin/stream-status.js'
 
 export interface Broker {
   /** Base URL the HTTP server answers on (not necessarily the issuer). */
@@ -49,8 +57,18 @@ export interface Broker {
   port: number
   /** Set when this start generated the bootstrap admin token; shown once, never stored. */
   generatedAdminToken: string | undefined
-  close(): Promise<void>
+  /** What this process does, as events (metrics, logs and the admin feed listen). */
+  activity: Activity
+  metrics: Metrics
+  /**
+   * Stops accepting, answers long polls, lets in-flight pushes and requests finish for up to
+   * `graceSeconds` (default SSF_BROKER_SHUTDOWN_GRACE_SECONDS), then closes everything, each step bounded.
+   */
+  close(graceSeconds?: number): Promise<void>
 }
+
+/** A delivery loop that has not gone round for this long is stuck (it waits at most ~1 s per round). */
+const DELIVERY_LOOP_STALE_MS = 15_000
 
 /** Event types every stream may receive: the CAEP and RISC types an emitter can post. */
 export const STREAM_EVENTS_SUPPORTED: readonly string[] = EVENT_TYPES.filter((t) => t.ingestible).map((t) => t.uri)
@@ -65,6 +83,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   }
   const redisUrl = config.redisUrl ?? embedded!.url
   const redis = connectRedis(redisUrl, 'main')
+  const activity = new Activity()
   await checkEvictionPolicy(redis, log)
 
   const keys = new KeyStore(redis, config.keyRotationOverlapSeconds)
@@ -93,7 +112,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   })
   // Late-bound: the dispatcher reports sustained failures to stream lifecycle code built after it.
   let onSustainedFailure: SustainedFailureHandler = async () => {}
-  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log, (...args) => onSustainedFailure(...args), audit)
+  const dispatcher = new Dispatcher(redis, outbox, streams, pushClient, config, log, (...args) => onSustainedFailure(...args), audit, activity)
   await dispatcher.start()
   const wake = () => dispatcher.announce()
   const notify = (stream: StreamRecord) => (isPush(stream) ? dispatcher.announce() : poll.announce([stream.stream_id]))
@@ -111,7 +130,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const inactivity = new InactivitySweeper(redis, streams, control, statusDeps, config.inactivityTimeoutSeconds, log)
   inactivity.start()
 
-  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log, { agents, policy: cascadePolicy }, audit, () => dispatcher.wake())
+  const fanOut = new FanOut(config.issuer, keys, streams, outbox, subjects, log, { agents, policy: cascadePolicy }, audit, () => dispatcher.wake(), activity)
   const queue = createIngestQueue(redisUrl)
 
   // A retired agent's subscribers are told by a session-revoked event about it, through the normal
@@ -130,12 +149,27 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   worker.on('error', (err) => log.warn('fan-out worker error', { error: String(err) }))
   worker.on('failed', (job, err) => log.error('fan-out job failed', { job_id: job?.id, attempts: job?.attemptsMade, error: String(err) }))
 
+  const metrics = new Metrics(activity, stateGauges(streams, outbox))
+  const stopDeliveryLog = logDeliveries(activity, log)
+  const feed = new ActivityFeed(activity)
+  const changeStatus = operatorStatusChange({ ...statusDeps, control, pusher: pushClient, log })
+  let closing: Promise<void> | undefined
+  const ops = opsRoutes({
+    ping: () => redis.ping(),
+    deliveryAlive: () => dispatcher.loopAt > 0 && Date.now() - dispatcher.loopAt < DELIVERY_LOOP_STALE_MS,
+    stopping: () => closing !== undefined,
+    metrics,
+    ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
+  })
+
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({
     issuer: config.issuer,
     metadata: { defaultSubjects: config.defaultSubjects, criticalSubjectMembers: [AGENT_SUBJECT_MEMBER] },
     keys,
     log,
+    ops,
+    metrics,
     routes: [
       streamRoutes({
         issuer: config.issuer,
@@ -154,7 +188,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         wake,
       }),
       ssfRoutes({ redis, streams, subjects, poll, control, clients, admin, ...(oauth ? { oauth } : {}), minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
-      ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes, audit }),
+      ingestRoutes({ redis, queue, clients, admin, maxBodyBytes: config.maxEventBodyBytes, audit, activity }),
       agentRoutes({
         registry: agents,
         clients,
@@ -164,7 +198,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         maxBodyBytes: 64 * 1024,
       }),
       auditRoutes({ audit, clients, admin }),
-      adminRoutes({ clients, admin, keys, streams, outbox, wake }),
+      adminRoutes({ clients, admin, keys, streams, outbox, wake, changeStatus, feed }),
     ],
   })
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -180,25 +214,33 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   })
   const port = (server.address() as AddressInfo).port
 
-  let closing: Promise<void> | undefined
-  const close = () =>
+  const close = (graceSeconds = config.shutdownGraceSeconds) =>
     (closing ??= (async () => {
+      const graceMs = graceSeconds * 1000
+      // Stop accepting; answer waiting long polls and live feeds at once.
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+      const closeIdle = () => ('closeIdleConnections' in server ? server.closeIdleConnections() : undefined)
+      closeIdle()
+      const idleTimer = setInterval(closeIdle, 50)
       inactivity.stop()
       stopExpirySweep()
       stopPruning()
       poll.stop()
+      feed.closeAll()
+      // In-flight pushes and requests may finish within the grace period; the rest is redelivered later.
+      await closeWithin(graceMs, [serverClosed, worker.close(), dispatcher.stop()], log, 'in-flight work')
+      clearInterval(idleTimer)
       if ('closeAllConnections' in server) server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      await worker.close()
-      await dispatcher.stop()
-      await queue.close()
-      await pushClient.close()
-      await audit.flush().catch(() => {})
-      await redis.quit().catch(() => redis.disconnect())
-      await embedded?.stop()
+      // Each remaining close is bounded: with Redis unreachable none of them would ever finish.
+      await closeWithin(1500, [queue.close(), pushClient.close(), audit.flush().catch(() => {})], log, 'connections')
+      stopDeliveryLog()
+      metrics.close()
+      await closeWithin(300, [redis.quit().catch(() => {})], log, 'redis')
+      redis.disconnect()
+      if (embedded) await closeWithin(5000, [embedded.stop()], log, 'embedded redis')
     })())
 
-  return { url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, generatedAdminToken, close }
+  return { url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, generatedAdminToken, activity, metrics, close }
 }
 
 async function checkEvictionPolicy(redis: ReturnType<typeof connectRedis>, log: Logger): Promise<void> {

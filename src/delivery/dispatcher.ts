@@ -21,6 +21,7 @@ import { READY, failingKey, type DeliveryRecord, type Outbox, type OutboxItem } 
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
 import type { AuditLog } from '../audit/log.js'
+import type { Activity } from '../observe/activity.js'
 
 export const WAKE_CHANNEL = 'ssf:wake'
 const STREAM_RECHECK_MS = 250
@@ -57,6 +58,8 @@ export class Dispatcher {
   #loop: Promise<void> | undefined
   #renewTimer: NodeJS.Timeout | undefined
   #subscriber: Redis | undefined
+  /** When the delivery loop last went round (ms); readiness checks it. */
+  loopAt = 0
 
   constructor(
     private readonly redis: Redis,
@@ -67,6 +70,7 @@ export class Dispatcher {
     private readonly log: Logger,
     private readonly onSustainedFailure?: SustainedFailureHandler,
     private readonly audit?: AuditLog,
+    private readonly activity?: Activity,
   ) {}
 
   async start(): Promise<void> {
@@ -103,6 +107,7 @@ export class Dispatcher {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
+      this.loopAt = Date.now()
       let claimedAll = false
       const free = this.config.pushStreamsInFlight - this.#active.size
       if (free > 0) {
@@ -256,6 +261,7 @@ export class Dispatcher {
       if (outcome.kind === 'delivered') {
         delivered.push(item.jti)
         records.push({ ...base, outcome: 'delivered' })
+        this.activity?.emit('delivered', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, latency_ms: now - (item.t ?? item.f ?? now), method: 'push', ...(outcome.status !== undefined ? { status: outcome.status } : {}), push_ms: outcome.latencyMs })
         continue
       }
       const retried: OutboxItem = { ...item, a: attempt, f: item.f ?? now }
@@ -269,11 +275,13 @@ export class Dispatcher {
           ...(outcome.kind === 'failed' && outcome.description !== undefined ? { description: outcome.description } : {}),
         })
         records.push({ ...base, outcome: 'dead_letter', error: reason })
+        this.activity?.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: tooOld ? 'dead_letter' : 'failed', ...(outcome.status !== undefined ? { status: outcome.status } : {}), error: reason, push_ms: outcome.latencyMs })
         this.log.warn('SET dead-lettered', { stream_id: sid, jti: item.jti, reason })
         continue
       }
       await this.outbox.updateItem(sid, retried)
       records.push({ ...base, outcome: 'retry', error: outcome.error })
+      this.activity?.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: 'retry', ...(outcome.status !== undefined ? { status: outcome.status } : {}), error: outcome.error, push_ms: outcome.latencyMs })
       lastError = outcome.error
       // A Retry-After of 0 (or in the past) still waits a little, so a receiver cannot make us spin.
       const delay = outcome.retryAfterMs !== undefined ? Math.max(outcome.retryAfterMs, Math.min(this.config.retryBaseMs, 1000)) : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)

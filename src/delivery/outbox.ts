@@ -346,6 +346,10 @@ export class Outbox {
     await this.redis.del(logKey(sid))
   }
 
+  async deadLetterCount(): Promise<number> {
+    return this.redis.zcard(DLQ)
+  }
+
   /** Dead letters, newest first; optionally one stream's. */
   async listDeadLetters(options: { streamId?: string; limit: number; before?: number }): Promise<DeadLetter[]> {
     const out: DeadLetter[] = []

@@ -12,6 +12,7 @@
  * subject: on a default_subjects ALL stream unless the receiver removed a matching subject, on a NONE
  * stream only if it added one (see subjects/index-store.ts).
  */
+import type { Activity } from '../observe/activity.js'
 import type { KeyStore } from '../keys/keystore.js'
 import { signSet } from '../keys/sign-set.js'
 import type { StreamStore } from '../streams/store.js'
@@ -64,6 +65,7 @@ export class FanOut {
     private readonly audit?: AuditLog,
     /** Wakes this process's push dispatcher (other processes are told once, by the caller, at the end). */
     private readonly wakeLocal?: () => void,
+    private readonly activity?: Activity,
   ) {}
 
   /** The events derived for every agent acting for each event's principal (none without a policy match). */
@@ -143,6 +145,10 @@ export class FanOut {
         this.wakeLocal?.()
       } else if (added > 0) pollStreams.push(sid)
       if (dropped > 0) this.log.warn('paused stream buffer full; oldest held SETs dropped', { stream_id: sid, dropped })
+      if (added > 0 && this.activity?.has('minted')) {
+        const at = Date.now()
+        for (const item of items.slice(0, added)) this.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at, priority: false })
+      }
       for (const item of items) audit.push({ kind: 'set.minted', jti: item.jti, stream_id: sid, aud: stream.aud, txn: item.txn, type: item.type })
     }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream }) => {
