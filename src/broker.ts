@@ -45,7 +45,7 @@ import { subjectKey } from './subjects/subject.js'
 import { Activity } from './observe/activity.js'
 import { Metrics } from './ops/metrics.js'
 import { stateGauges } from './ops/state-gauges.js'
-import { opsRoutes } from './ops/health.js'
+import { opsRoutes, readiness } from './ops/health.js'
 import { logDeliveries } from './ops/delivery-log.js'
 import { closeWithin } from './ops/shutdown.js'
 import { ActivityFeed } from './admin/activity-feed.js'
@@ -149,18 +149,17 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   worker.on('error', (err) => log.warn('fan-out worker error', { error: String(err) }))
   worker.on('failed', (job, err) => log.error('fan-out job failed', { job_id: job?.id, attempts: job?.attemptsMade, error: String(err) }))
 
-  const metrics = new Metrics(activity, stateGauges(streams, outbox))
-  const stopDeliveryLog = logDeliveries(activity, log)
-  const feed = new ActivityFeed(activity)
-  const changeStatus = operatorStatusChange({ ...statusDeps, control, pusher: pushClient, log })
   let closing: Promise<void> | undefined
-  const ops = opsRoutes({
+  const ready = readiness({
     ping: () => redis.ping(),
     deliveryAlive: () => dispatcher.loopAt > 0 && Date.now() - dispatcher.loopAt < DELIVERY_LOOP_STALE_MS,
     stopping: () => closing !== undefined,
-    metrics,
-    ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
   })
+  const metrics = new Metrics(activity, stateGauges(streams, outbox), async () => (await ready()).ready)
+  const stopDeliveryLog = logDeliveries(activity, log)
+  const feed = new ActivityFeed(activity)
+  const changeStatus = operatorStatusChange({ ...statusDeps, control, pusher: pushClient, log })
+  const ops = opsRoutes({ ready, metrics, ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}) })
 
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({

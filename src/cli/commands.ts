@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { createReceiver, isReceiverError } from '../receiver/index.js'
 import { USAGE } from './usage.js'
 import { table } from './table.js'
 import { BrokerClient, CliError } from './http.js'
@@ -128,6 +127,8 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
       const issuer = required(p, 'issuer')
       const audience = required(p, 'audience')
       if (p.positionals.length !== 1) throw new UsageError('verify takes exactly one SET')
+      // Loaded only here: the other commands start faster without the receiver SDK.
+      const { createReceiver, isReceiverError } = await import('../receiver/index.js')
       let receiver
       try {
         receiver = createReceiver({ issuer, audience, allowInsecureIssuer: p.values['allow-insecure'] === true })

@@ -25,7 +25,7 @@ export function routeTable(): { method: string; path: string }[] {
     wellKnownRoutes('http://localhost', { defaultSubjects: 'ALL', criticalSubjectMembers: [] }),
     jwksRoutes(none),
     docsRoutes('http://localhost'),
-    opsRoutes({ ping: none, deliveryAlive: none, stopping: none, metrics: none }),
+    opsRoutes({ ready: none, metrics: none }),
     streamRoutes({ issuer: 'http://localhost', eventsSupported: [], requestOnlyEvents: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, outbox: none, subjects: none, clients: none, admin: none, wake: none }),
     ssfRoutes({ redis: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
     ingestRoutes({ redis: none, queue: none, clients: none, admin: none, maxBodyBytes: 0 }),

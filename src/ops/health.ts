@@ -58,9 +58,23 @@ export function redisCheck(ping: () => Promise<unknown>): () => Promise<Check> {
 
 const hash = (value: string) => createHash('sha256').update(value).digest()
 
-export function opsRoutes(deps: ReadinessDeps & { metrics: Metrics; metricsToken?: string }): Hono {
-  const app = new Hono()
+export interface Readiness {
+  ready: boolean
+  checks: Record<string, Check>
+}
+
+/** The readiness verdict, shared by /readyz and the ssf_broker_ready gauge. */
+export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
   const redis = redisCheck(deps.ping)
+  return async () => {
+    const checks: Record<string, Check> = { redis: await redis(), delivery: { ok: deps.deliveryAlive() } }
+    if (deps.stopping()) checks.shutdown = { ok: false, error: 'shutting down' }
+    return { ready: Object.values(checks).every((check) => check.ok), checks }
+  }
+}
+
+export function opsRoutes(deps: { ready: () => Promise<Readiness>; metrics: Metrics; metricsToken?: string }): Hono {
+  const app = new Hono()
   const tokenHash = deps.metricsToken !== undefined ? hash(deps.metricsToken) : undefined
   app.use('*', async (c, next) => {
     await next()
@@ -70,11 +84,7 @@ export function opsRoutes(deps: ReadinessDeps & { metrics: Metrics; metricsToken
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
   app.get('/readyz', async (c) => {
-    const redisResult = await redis()
-    const delivery: Check = { ok: deps.deliveryAlive() }
-    const checks: Record<string, Check> = { redis: redisResult, delivery }
-    if (deps.stopping()) checks.shutdown = { ok: false, error: 'shutting down' }
-    const ready = Object.values(checks).every((check) => check.ok)
+    const { ready, checks } = await deps.ready()
     return c.json({ status: ready ? 'ready' : 'unavailable', checks }, ready ? 200 : 503)
   })
 

@@ -39,7 +39,8 @@ export class Metrics {
   readonly httpSeconds: Histogram<'method' | 'route'>
   #unsubscribe: (() => void)[] = []
 
-  constructor(activity: Activity, state: StateGaugeProviders) {
+  /** `ready`: the readiness verdict (as /readyz), exported as ssf_broker_ready for alerting. */
+  constructor(activity: Activity, state: StateGaugeProviders, ready?: () => Promise<boolean>) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.ingested = new Counter({ name: 'ssf_broker_events_ingested_total', help: 'Events acknowledged to emitters, by event type URI.', labelNames: ['type'], registers })
@@ -102,6 +103,15 @@ export class Metrics {
         const s = await cached()
         if (s.streams === undefined) return
         for (const status of new Set([...STREAM_STATUSES, ...Object.keys(s.streams)])) this.set({ status }, s.streams[status] ?? 0)
+      },
+    })
+
+    new Gauge({
+      name: 'ssf_broker_ready',
+      help: '1 when this process is ready (Redis answers, the delivery loop runs), else 0; as GET /readyz.',
+      registers,
+      async collect() {
+        this.set(ready ? ((await ready().catch(() => false)) ? 1 : 0) : 1)
       },
     })
 
