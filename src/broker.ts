@@ -48,6 +48,7 @@ import { stateGauges } from './ops/state-gauges.js'
 import { opsRoutes, readiness } from './ops/health.js'
 import { logDeliveries } from './ops/delivery-log.js'
 import { closeWithin } from './ops/shutdown.js'
+import { throttledWarn } from './ops/throttled-log.js'
 import { ActivityFeed } from './admin/activity-feed.js'
 import { operatorStatusChange } from './admin/stream-status.js'
 
@@ -146,7 +147,11 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     const { pushQueued, pollStreams } = await fanOut.run(job.events)
     await Promise.all([pushQueued > 0 ? dispatcher.announce() : undefined, poll.announce(pollStreams)])
   })
-  worker.on('error', (err) => log.warn('fan-out worker error', { error: String(err) }))
+  // Without a listener BullMQ prints these as multi-line text; while Redis is away they repeat per reconnect.
+  const workerError = throttledWarn(log, 'fan-out worker error')
+  const queueError = throttledWarn(log, 'ingest queue error')
+  worker.on('error', (err) => workerError({ error: String(err) }))
+  queue.on('error', (err) => queueError({ error: String(err) }))
   worker.on('failed', (job, err) => log.error('fan-out job failed', { job_id: job?.id, attempts: job?.attemptsMade, error: String(err) }))
 
   let closing: Promise<void> | undefined

@@ -238,3 +238,25 @@ test('shutdown: with Redis frozen the process still exits within the grace perio
     await broker.kill('SIGKILL')
   }
 })
+
+test('Redis gone: the log stays one JSON object per line, and SIGTERM still exits within the grace period plus 2 s', { timeout: 40_000 }, async () => {
+  const own = await startTestRedis()
+  const port = await freePort()
+  const broker = await spawnBroker(testEnv(own.url, port, { SSF_BROKER_SHUTDOWN_GRACE_SECONDS: '2' }))
+  try {
+    await own.stop()
+    // Reconnect failures are reported (as JSON, throttled), not printed as stack traces.
+    await waitForLog(broker, 'a connection error', (r) => /fan-out worker error|ingest queue error/.test(r.msg), 15_000)
+    const ready = await fetch(`${broker.url}/readyz`)
+    assert.equal(ready.status, 503)
+    const signalledAt = Date.now()
+    broker.child.kill('SIGTERM')
+    await broker.exited
+    const took = Date.now() - signalledAt
+    assert.ok(took <= 4000, `exit took ${took} ms (grace 2 s + 2 s)`)
+    const all = records(broker) // throws on any non-JSON line
+    assert.ok(all.length >= 3)
+  } finally {
+    await broker.kill('SIGKILL')
+  }
+})
