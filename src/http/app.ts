@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { matchedRoutes } from 'hono/route'
-import type { Logger } from '../lib/log.js'
+import { logContext, type Logger } from '../lib/log.js'
 import type { Metrics } from '../ops/metrics.js'
 import { HttpError } from './errors.js'
 import { isRedisUnavailable } from '../redis/connection.js'
@@ -44,7 +44,8 @@ export function createApp(options: AppOptions): Hono {
     const requestId = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
     c.set('requestId', requestId)
     const started = performance.now()
-    await next()
+    // Every line logged while handling the request carries its id.
+    await logContext.run({ request_id: requestId }, next)
     c.header(REQUEST_ID_HEADER, requestId)
     const seconds = (performance.now() - started) / 1000
     const route = routeLabel(c)
