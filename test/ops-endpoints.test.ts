@@ -305,3 +305,41 @@ test('GET /metrics requires the bearer token when SSF_BROKER_METRICS_TOKEN is se
     await secured.close()
   }
 })
+
+test('SSF_BROKER_PROCESSES=2: every scrape of the shared port reports both processes together', { timeout: 60_000 }, async () => {
+  const { spawnBroker, testEnv, freePort, Api } = await import('./helpers/broker.js')
+  const port = await freePort()
+  const cluster = await spawnBroker(testEnv(redis.url, port, { SSF_BROKER_PROCESSES: '2' }))
+  try {
+    // Both processes listening.
+    const deadline = Date.now() + 20_000
+    while (cluster.stderr.join('').split('ssf-broker listening').length - 1 < 2) {
+      if (Date.now() > deadline) throw new Error(`second process did not start:\n${cluster.stderr.join('')}`)
+      await new Promise<void>((r) => cluster.child.stderr!.once('data', () => r()))
+    }
+    const api = new Api(cluster.url)
+    const emitter = await api.createClient(['emitter'])
+    const N = 20
+    // Separate connections, so the cluster spreads them over both processes.
+    for (let i = 0; i < N; i++) {
+      const res = await fetch(`${cluster.url}/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${emitter.token}`, 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ type: 'caep/credential-change', subject: { format: 'email', email: `c${i}@example.com` }, event: { credential_type: 'password', change_type: 'update' } }),
+      })
+      assert.equal(res.status, 202, await res.text())
+    }
+    const type = 'https://schemas.openid.net/secevent/caep/event-type/credential-change'
+    const direct = parseMetrics(await (await fetch(`${broker.url}/metrics`)).text())
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${cluster.url}/metrics`, { headers: { connection: 'close' } })
+      const m = parseMetrics(await res.text())
+      assert.equal(value(m, `ssf_broker_events_ingested_total{type="${type}"}`), N, `scrape ${i}`)
+      // Shared state once, not once per process: the same as the single broker of this file reports.
+      assert.equal(value(m, 'ssf_broker_ready'), 1)
+      assert.ok(value(m, 'ssf_broker_streams{status="enabled"}') <= value(direct, 'ssf_broker_streams{status="enabled"}') + 1)
+    }
+  } finally {
+    await cluster.kill('SIGTERM')
+  }
+})

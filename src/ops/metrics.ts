@@ -6,9 +6,13 @@
  * through injected providers, so every process reports the same values; they are cached for a few
  * seconds so a scrape stays cheap, and a scrape never waits long on an unreachable Redis (the last values
  * are kept). No label takes unbounded values: no stream ids, subjects or jtis.
+ *
+ * With SSF_BROKER_PROCESSES > 1 the processes share a port; the one a scrape reaches answers for all of
+ * them (cluster-metrics.ts), so one scrape target per machine is correct.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Activity } from '../observe/activity.js'
+import { clusterExposition } from './cluster-metrics.js'
 
 export interface StateGaugeProviders {
   /** SETs waiting for delivery, over all streams. */
@@ -38,10 +42,12 @@ export class Metrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>
   readonly httpSeconds: Histogram<'method' | 'route'>
   #unsubscribe: (() => void)[] = []
+  readonly #exposition: () => Promise<string>
 
   /** `ready`: the readiness verdict (as /readyz), exported as ssf_broker_ready for alerting. */
   constructor(activity: Activity, state: StateGaugeProviders, ready?: () => Promise<boolean>) {
     const registers = [this.registry]
+    this.#exposition = clusterExposition(this.registry) ?? (() => this.registry.metrics())
     collectDefaultMetrics({ register: this.registry })
     this.ingested = new Counter({ name: 'ssf_broker_events_ingested_total', help: 'Events acknowledged to emitters, by event type URI.', labelNames: ['type'], registers })
     this.minted = new Counter({ name: 'ssf_broker_sets_minted_total', help: 'SETs signed and queued for a stream.', registers })
@@ -78,6 +84,8 @@ export class Metrics {
     const cached = cachedState(state)
     new Gauge({
       name: 'ssf_broker_outbox_sets',
+      // Shared state: the same value in every process, so a machine's total is its maximum, not a sum.
+      aggregator: 'max',
       help: 'SETs waiting for delivery, over all streams (shared state, read from Redis).',
       registers,
       async collect() {
@@ -87,6 +95,8 @@ export class Metrics {
     })
     new Gauge({
       name: 'ssf_broker_dead_letters',
+      // Shared state: the same value in every process, so a machine's total is its maximum, not a sum.
+      aggregator: 'max',
       help: 'SETs in the dead-letter list (shared state, read from Redis).',
       registers,
       async collect() {
@@ -96,6 +106,8 @@ export class Metrics {
     })
     new Gauge({
       name: 'ssf_broker_streams',
+      // Shared state: the same value in every process, so a machine's total is its maximum, not a sum.
+      aggregator: 'max',
       help: 'Streams by status (shared state, read from Redis).',
       labelNames: ['status'],
       registers,
@@ -108,6 +120,7 @@ export class Metrics {
 
     new Gauge({
       name: 'ssf_broker_ready',
+      aggregator: 'min',
       help: '1 when this process is ready (Redis answers, the delivery loop runs), else 0; as GET /readyz.',
       registers,
       async collect() {
@@ -141,8 +154,9 @@ export class Metrics {
     return this.registry.contentType
   }
 
+  /** This process's metrics; in a cluster worker, the whole machine's (cluster-metrics.ts). */
   exposition(): Promise<string> {
-    return this.registry.metrics()
+    return this.#exposition()
   }
 
   close(): void {
