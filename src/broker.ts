@@ -53,6 +53,14 @@ import type { ValidEvent } from './ingest/validate.js'
 
 /** Ingest partitions: the durable log is spread over this many Redis Streams (and Cluster slots). */
 const INGEST_PARTITIONS = 16
+import { Metrics } from './ops/metrics.js'
+import { stateGauges } from './ops/state-gauges.js'
+import { opsRoutes, readiness } from './ops/health.js'
+import { logDeliveries } from './ops/delivery-log.js'
+import { closeWithin } from './ops/shutdown.js'
+import { throttledWarn } from './ops/throttled-log.js'
+import { ActivityFeed } from './admin/activity-feed.js'
+import { operatorStatusChange } from './admin/stream-status.js'
 
 export interface Broker {
   /** Base URL the HTTP server answers on (not necessarily the issuer). */
@@ -60,8 +68,18 @@ export interface Broker {
   port: number
   /** Set when this start generated the bootstrap admin token; shown once, never stored. */
   generatedAdminToken: string | undefined
-  close(): Promise<void>
+  /** What this process does, as events (metrics, logs and the admin feed listen). */
+  activity: Activity
+  metrics: Metrics
+  /**
+   * Stops accepting, answers long polls, lets in-flight pushes and requests finish for up to
+   * `graceSeconds` (default SSF_BROKER_SHUTDOWN_GRACE_SECONDS), then closes everything, each step bounded.
+   */
+  close(graceSeconds?: number): Promise<void>
 }
+
+/** A delivery loop that has not gone round for this long is stuck (it waits at most ~1 s per round). */
+const DELIVERY_LOOP_STALE_MS = 15_000
 
 /** Event types every stream may receive: the CAEP and RISC types an emitter can post. */
 export const STREAM_EVENTS_SUPPORTED: readonly string[] = EVENT_TYPES.filter((t) => t.ingestible).map((t) => t.uri)
@@ -160,12 +178,27 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   // Upstream transmitters' events enter through the same durable ingest path as POST /events.
   const acceptor = { accept: async (events: readonly ValidEvent[], clientId: string) => (await ingest.accept(events, clientId)).map((e) => ({ txn: e.txn })) }
   const upstreams = startUpstreams({ ...upstreamOptions(config), keys: ks, redis, log, audit, clients, admin, acceptor, defaultEventsRequested: STREAM_EVENTS_SUPPORTED })
+
+  let closing: Promise<void> | undefined
+  const ready = readiness({
+    ping: () => redis.ping(),
+    deliveryAlive: () => dispatcher.loopAt > 0 && Date.now() - dispatcher.loopAt < DELIVERY_LOOP_STALE_MS,
+    stopping: () => closing !== undefined,
+  })
+  const metrics = new Metrics(activity, stateGauges(streams, outbox), async () => (await ready()).ready)
+  const stopDeliveryLog = logDeliveries(activity, log)
+  const feed = new ActivityFeed(activity)
+  const changeStatus = operatorStatusChange({ lifecycle, control, pusher: pushClient, log })
+  const ops = opsRoutes({ ready, metrics, ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}) })
+
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
   const app = createApp({
     issuer: config.issuer,
     metadata: { defaultSubjects: config.defaultSubjects, criticalSubjectMembers: [AGENT_SUBJECT_MEMBER] },
     keys,
     log,
+    ops,
+    metrics,
     routes: [
       streamRoutes({
         issuer: config.issuer,
@@ -197,7 +230,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         maxBodyBytes: 64 * 1024,
       }),
       auditRoutes({ audit, clients, admin }),
-      adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true) }),
+      adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true), changeStatus, feed }),
       upstreams.routes,
     ],
   })
@@ -214,26 +247,35 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   })
   const port = (server.address() as AddressInfo).port
 
-  let closing: Promise<void> | undefined
-  const close = () =>
+  const close = (graceSeconds = config.shutdownGraceSeconds) =>
     (closing ??= (async () => {
+      const graceMs = graceSeconds * 1000
+      // Stop accepting; answer waiting long polls and live feeds at once.
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+      const closeIdle = () => ('closeIdleConnections' in server ? server.closeIdleConnections() : undefined)
+      closeIdle()
+      const idleTimer = setInterval(closeIdle, 50)
       inactivity.stop()
       stopExpirySweep()
       stopPruning()
       poll.stop()
       await upstreams.close()
+      feed.closeAll()
+      // In-flight pushes and requests may finish within the grace period; the rest is redelivered later.
+      await closeWithin(graceMs, [serverClosed, ingest.stop(graceMs), dispatcher.stop(graceMs)], log, 'in-flight work')
+      clearInterval(idleTimer)
       if ('closeAllConnections' in server) server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      await ingest.stop()
-      await dispatcher.stop()
+      // Each remaining close is bounded: with Redis unreachable none of them would ever finish.
+      await closeWithin(1500, [pushClient.close(), audit.flush().catch(() => {})], log, 'connections')
+      stopDeliveryLog()
+      metrics.close()
       routing.stop()
-      await pushClient.close()
-      await audit.flush().catch(() => {})
-      await redis.quit().catch(() => redis.disconnect())
-      await embedded?.stop()
+      await closeWithin(300, [redis.quit().catch(() => {})], log, 'redis')
+      redis.disconnect()
+      if (embedded) await closeWithin(5000, [embedded.stop()], log, 'embedded redis')
     })())
 
-  return { url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, generatedAdminToken, close }
+  return { url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, generatedAdminToken, activity, metrics, close }
 }
 
 async function checkEvictionPolicy(redis: ReturnType<typeof connectRedis>, log: Logger): Promise<void> {

@@ -1,74 +1,23 @@
 #!/usr/bin/env node
-/** `npm start`: runs the broker (one process, or SSF_BROKER_PROCESSES of them) until SIGINT/SIGTERM. */
-import cluster from 'node:cluster'
-import { ConfigError, loadConfig } from './config/config.js'
-import { createLogger } from './lib/log.js'
-import { RedisServerMissingError } from './redis/embedded.js'
-import { startBroker } from './broker.js'
-import { supervise } from './supervisor.js'
+/** The `ssf-broker` command: `serve` (the default, so `npm start` runs the broker) or a client command. */
+import { runCli } from './cli/commands.js'
 
 async function main(): Promise<void> {
-  let config
-  try {
-    config = loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`ssf-broker: invalid configuration: ${err.message}\n`)
-      process.exit(2)
-    }
-    throw err
-  }
-  const log = createLogger(config.logLevel)
-  if (config.allowPrivatePush) {
-    log.warn('!!! SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH is on: push endpoints may be http: and loopback/private addresses. Never use this in production. !!!')
-  }
-  if (config.processes > 1 && cluster.isPrimary) {
-    try {
-      await supervise(config, log)
-    } catch (err) {
-      if (err instanceof RedisServerMissingError) {
-        process.stderr.write(`ssf-broker: ${err.message}\n`)
-        process.exit(2)
-      }
-      throw err
-    }
+  const result = await runCli(process.argv.slice(2), {
+    env: process.env,
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    onInterrupt: (callback) => void process.once('SIGINT', callback),
+  })
+  if (result === 'serve') {
+    const { serve } = await import('./cli/serve.js')
+    await serve()
     return
   }
-  let broker
-  try {
-    broker = await startBroker(config, log)
-  } catch (err) {
-    if (err instanceof RedisServerMissingError) {
-      process.stderr.write(`ssf-broker: ${err.message}\n`)
-      process.exit(2)
-    }
-    throw err
-  }
-  if (broker.generatedAdminToken) {
-    process.stdout.write(
-      `\nGenerated the admin token. It is shown only this once and only its hash is stored:\n\n  ${broker.generatedAdminToken}\n\n` +
-        'Set SSF_BROKER_ADMIN_TOKEN to use a token of your own instead.\n\n',
-    )
-  }
-  log.info('ssf-broker listening', { pid: process.pid, url: broker.url, port: broker.port, issuer: config.issuer, redis: config.redisUrl === undefined ? 'embedded' : 'external' })
-  let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) return
-    stopping = true
-    log.info('shutting down', { signal })
-    broker.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('shutdown failed', { error: String(err) })
-        process.exit(1)
-      },
-    )
-  }
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.exitCode = result
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`ssf-broker: failed to start: ${(err as Error).stack ?? String(err)}\n`)
+  process.stderr.write(`ssf-broker: failed: ${(err as Error).stack ?? String(err)}\n`)
   process.exit(1)
 })

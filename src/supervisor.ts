@@ -8,6 +8,7 @@ import cluster, { type Worker } from 'node:cluster'
 import type { Config } from './config/config.js'
 import type { Logger } from './lib/log.js'
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js'
+import { serveClusterMetrics } from './ops/cluster-metrics.js'
 
 const EARLY_EXIT_MS = 5000
 const MAX_EARLY_EXITS = 5
@@ -20,6 +21,7 @@ export async function supervise(config: Config, log: Logger): Promise<void> {
     env.SSF_BROKER_REDIS_URL = embedded.url
     log.info('embedded redis-server running', { url: embedded.url })
   }
+  serveClusterMetrics()
   let stopping = false
   let earlyExits = 0
   const startedAt = new Map<Worker, number>()

@@ -106,11 +106,11 @@ describe('POST /agents', () => {
     assert.equal(registered[0]!.record.registered_by, registered[0]!.by)
   })
 
-  test('authentication and role: 401 without or with a bad token, 403 for a receiver or the admin', async () => {
+  test('authentication and role: 401 without or with a bad token, 403 for a receiver or the admin token', async () => {
     assertError(await call('POST', '/agents', { json: registration(agent('a'), alice) }), 401, 'invalid_token')
     assertError(await call('POST', '/agents', { token: 'nope', json: registration(agent('a'), alice) }), 401, 'invalid_token')
     assertError(await call('POST', '/agents', { token: tokens.receiver, json: registration(agent('a'), alice) }), 403, 'access_denied', /"emitter" role/)
-    assertError(await call('POST', '/agents', { token: ADMIN, json: registration(agent('a'), alice) }), 401, 'invalid_token')
+    assertError(await call('POST', '/agents', { token: ADMIN, json: registration(agent('a'), alice) }), 403, 'access_denied', /admin token/)
   })
 
   test('bad bodies: 415, 400 invalid_json, 413, 400 naming the member', async () => {
@@ -233,10 +233,10 @@ describe('route documentation', () => {
         .filter((r) => r.method !== 'ALL')
         .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`),
     )
-    assert.deepEqual([...served].sort(), ['DELETE /agents/{agent_id}', 'GET /admin/audit', 'GET /agents', 'GET /agents/{agent_id}', 'POST /agents'])
+    assert.deepEqual([...served].sort(), ['DELETE /agents/{agent_id}', 'GET /admin/audit', 'GET /admin/audit/verify', 'GET /agents', 'GET /agents/{agent_id}', 'POST /agents'])
     const doc = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, unknown>> }
     const documented = new Set<string>()
-    for (const path of ['/agents', '/agents/{agent_id}', '/admin/audit']) {
+    for (const path of ['/agents', '/agents/{agent_id}', '/admin/audit', '/admin/audit/verify']) {
       for (const method of Object.keys(doc.paths[path] ?? {})) if (method !== 'parameters') documented.add(`${method.toUpperCase()} ${path}`)
     }
     assert.deepEqual([...documented].sort(), [...served].sort())

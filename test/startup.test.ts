@@ -113,7 +113,7 @@ test('SSF_BROKER_PROCESSES=2: two broker processes share the port and the embedd
   const dataDir = mkdtempSync(join(tmpdir(), 'ssf-broker-cluster-'))
   try {
     const port = await freePort()
-    const pids = (out: string) => [...out.matchAll(/"msg":"ssf-broker listening","pid":(\d+)/g)].map((m) => Number(m[1]))
+    const pids = (out: string) => [...out.matchAll(/"pid":(\d+)[^\n]*"msg":"ssf-broker listening"/g)].map((m) => Number(m[1]))
     const env = { PATH: process.env.PATH ?? '', SSF_BROKER_PORT: String(port), SSF_BROKER_HOST: '127.0.0.1', SSF_BROKER_DATA_DIR: dataDir, SSF_BROKER_PROCESSES: '2', SSF_BROKER_ADMIN_TOKEN: 'cluster-admin-token-0123456789abcdef0123' }
     const primary = run(env, (o) => new Set(pids(o)).size >= 2)
     const out = await primary.ready

@@ -1,6 +1,6 @@
 /**
- * Operator API (admin role): clients and their tokens, signing-key rotation, dead letters, and a stream's
- * recent delivery outcomes.
+ * Operator API (admin role): clients and their tokens, signing-key rotation, dead letters, every stream
+ * (listed, and its status set), a stream's recent delivery outcomes, and a live feed of delivery outcomes.
  */
 import { Hono } from 'hono'
 import type { AuthEnv } from '../auth/middleware.js'
@@ -15,6 +15,9 @@ import type { StreamRecord } from '../streams/model.js'
 import { queuesSets } from '../streams/delivery-policy.js'
 import { asObject, readJsonBody, rejectUnknown } from '../http/json-body.js'
 import { badRequest, notFound } from '../http/errors.js'
+import { STREAM_STATUSES, isPush, type StreamStatus } from '../streams/model.js'
+import type { ChangeStatus } from './stream-status.js'
+import type { ActivityFeed } from './activity-feed.js'
 
 const MAX_BODY = 64 * 1024
 
@@ -27,7 +30,12 @@ export interface AdminDeps {
   lifecycle: StreamLifecycle
   /** A stream got SETs back (redrive): schedule its delivery. */
   schedule(stream: StreamRecord): Promise<void>
+  /** Sets a stream's status as the operator (admin/stream-status.ts). */
+  changeStatus?: ChangeStatus
+  feed?: ActivityFeed
 }
+
+const MAX_REASON = 1024
 
 function limitParam(raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback
@@ -136,6 +144,51 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
     }
     for (const stream of touched.values()) await deps.schedule(stream)
     return c.json({ redriven, skipped })
+  })
+
+  app.get('/admin/streams', async (c) => {
+    const q = c.req.query()
+    for (const key of Object.keys(q)) if (!['status', 'client_id', 'cursor', 'limit'].includes(key)) throw badRequest(`${key.slice(0, 100)}: unknown query parameter (use status, client_id, cursor, limit)`)
+    if (q.status !== undefined && !STREAM_STATUSES.includes(q.status as StreamStatus)) throw badRequest(`status: must be one of ${STREAM_STATUSES.join(', ')}`)
+    const limit = limitParam(q.limit, 100, 1000)
+    const page = await deps.streams.list({
+      limit,
+      ...(q.status !== undefined ? { status: q.status } : {}),
+      ...(q.client_id ? { clientId: q.client_id } : {}),
+      ...(q.cursor ? { cursor: q.cursor } : {}),
+    })
+    const backlogs = await Promise.all(page.streams.map((s) => deps.outbox.pending(s.stream_id)))
+    const streams = page.streams.map((s, i) => ({
+      stream_id: s.stream_id,
+      client_id: s.client_id,
+      status: s.status,
+      ...(s.reason !== undefined ? { reason: s.reason } : {}),
+      delivery_method: s.delivery.method,
+      ...(isPush(s) ? { endpoint_url: s.delivery.endpoint_url } : {}),
+      backlog: backlogs[i]!,
+      ...(s.description !== undefined ? { description: s.description } : {}),
+      created_at: s.created_at,
+      updated_at: s.updated_at,
+    }))
+    return c.json({ streams, ...(page.next_cursor !== undefined ? { next_cursor: page.next_cursor } : {}) })
+  })
+
+  app.post('/admin/streams/:stream_id/status', async (c) => {
+    const body = asObject(await readJsonBody(c, MAX_BODY))
+    rejectUnknown(body, ['status', 'reason'])
+    if (!STREAM_STATUSES.includes(body.status as StreamStatus)) throw badRequest(`status: must be one of ${STREAM_STATUSES.join(', ')}`)
+    if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > MAX_REASON)) throw badRequest(`reason: must be a string of at most ${MAX_REASON} characters`)
+    const current = await deps.streams.get(c.req.param('stream_id'))
+    if (!current) throw notFound('stream not found')
+    if (!deps.changeStatus) throw new Error('changeStatus not configured')
+    const next = await deps.changeStatus(current, body.status as StreamStatus, body.reason as string | undefined)
+    if (!next) throw notFound('stream not found')
+    return c.json({ stream_id: next.stream_id, status: next.status, ...(next.reason !== undefined ? { reason: next.reason } : {}) })
+  })
+
+  app.get('/admin/activity', (c) => {
+    if (!deps.feed) throw notFound('the activity feed is not available')
+    return deps.feed.respond(c)
   })
 
   app.get('/admin/streams/:stream_id/deliveries', async (c) => {

@@ -7,6 +7,8 @@
  *
  * Keys combine (AND). `format=jsonl` streams every matching record (`limit`, when given, caps the total)
  * as `application/jsonl`, one record per line; `json` answers `{records, next_cursor?}`.
+ *
+ * `GET /admin/audit/verify`: checks the hash chain; `{ok, checked, ...}` (see AuditLog.verify).
  */
 import { Hono } from 'hono'
 import type { AuthEnv } from '../auth/middleware.js'
@@ -49,6 +51,11 @@ function subjectParam(raw: string | undefined): Subject | undefined {
 
 export function auditRoutes(deps: AuditRoutesDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>()
+  // The hash chain checked end to end (as `npm run audit:verify` does on Redis directly).
+  app.get('/admin/audit/verify', requireRole(deps.clients, deps.admin, 'admin'), async (c) => {
+    c.header('Cache-Control', 'no-store')
+    return c.json(await deps.audit.verify())
+  })
   app.get('/admin/audit', requireRole(deps.clients, deps.admin, 'admin'), async (c) => {
     const q = c.req.query()
     for (const key of Object.keys(q)) if (!QUERY_PARAMS.includes(key)) throw badRequest(`${key.slice(0, 100)}: unknown query parameter (use ${QUERY_PARAMS.join(', ')})`)

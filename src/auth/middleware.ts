@@ -52,7 +52,11 @@ export function requireRole(clients: ClientRegistry, admin: BootstrapAdmin, role
       const identity = await oauth.verify(token)
       if (identity) principal = { kind: 'client', client: identity.client, scopes: identity.scopes }
     }
-    if (!principal) throw unauthorized('the bearer token is not valid')
+    if (!principal) {
+      // The bootstrap admin token is valid, but only for the admin API: a wrong role, not a bad token.
+      if (role !== 'admin' && (await admin.matches(token))) throw forbidden(`the admin token cannot be used here: this endpoint requires the "${role}" role`)
+      throw unauthorized('the bearer token is not valid')
+    }
     if (!hasRole(principal, role)) throw forbidden(`this endpoint requires the "${role}" role`)
     if (principal.kind === 'client' && principal.scopes) {
       const scope = requiredScope(c.req.method, c.req.path)

@@ -59,6 +59,10 @@ export interface Config {
   /** Cascade policy JSON file (agents/cascade-policy.ts); unset: the built-in policy. */
   cascadePolicyFile: string | undefined
   logLevel: 'debug' | 'info' | 'warn' | 'error'
+  /** Bearer token `GET /metrics` requires; unset: the endpoint is open. */
+  metricsToken: string | undefined
+  /** How long shutdown waits for in-flight pushes and requests before exiting. */
+  shutdownGraceSeconds: number
 }
 
 export class ConfigError extends Error {
@@ -145,7 +149,11 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_CASCADE_POLICY_FILE', default: '(unset: built-in)', meaning: 'JSON file replacing the cascade policy: which event types about a principal reach the agents acting for it, and as what (see docs/agents.md).' },
   { name: 'SSF_BROKER_SECRETS_KEY', default: '(unset)', meaning: 'Secret (at least 32 characters) that seals the credentials stored for upstream transmitters (`POST /admin/upstreams`) with AES-256-GCM. Unset: they are stored unsealed in Redis, and still never returned or logged. Keep it stable: sealed credentials need the same key.' },
   { name: 'SSF_BROKER_AUDIT_RETENTION_SECONDS', default: '7776000', meaning: 'How long audit records are kept.' },
-  { name: 'SSF_BROKER_LOG_LEVEL', default: 'info', meaning: '`debug`, `info`, `warn` or `error`.' },
+  { name: 'SSF_BROKER_LOG_LEVEL', default: 'info', meaning: '`debug` (adds a line per delivered SET), `info` (lifecycle), `warn` (adds failed push attempts, dead letters) or `error`.' },
+  { name: 'SSF_BROKER_METRICS_TOKEN', default: '(unset: open)', meaning: 'Bearer token required by `GET /metrics`. Unset: the endpoint answers anyone who can reach it.' },
+  { name: 'SSF_BROKER_SHUTDOWN_GRACE_SECONDS', default: '10', meaning: 'On SIGTERM/SIGINT: how long in-flight pushes and requests may take before the process exits anyway (what is left is redelivered). The process is gone within this plus 2 s, even with Redis unreachable.' },
+  { name: 'SSF_BROKER_URL', default: '(unset)', meaning: 'Used by the `ssf-broker` client commands (the broker\'s base URL); the server ignores it.' },
+  { name: 'SSF_BROKER_TOKEN', default: '(unset)', meaning: 'Used by the `ssf-broker` client commands (bearer token); the server ignores it.' },
 ]
 
 type Env = Record<string, string | undefined>
@@ -290,5 +298,7 @@ export function loadConfig(env: Env = process.env): Config {
     cascadePolicyFile: env.SSF_BROKER_CASCADE_POLICY_FILE || undefined,
     secretsKey,
     logLevel: logLevel as Config['logLevel'],
+    metricsToken: env.SSF_BROKER_METRICS_TOKEN || undefined,
+    shutdownGraceSeconds: int(env, 'SSF_BROKER_SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
   })
 }

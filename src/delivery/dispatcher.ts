@@ -70,8 +70,8 @@ export class Dispatcher {
   #renewTimer: NodeJS.Timeout | undefined
   #sweepTimer: NodeJS.Timeout | undefined
   #subscriber: Redis | undefined
-  /** Last time the claim loop ran (ms): readiness. */
-  lastLoopAt = Date.now()
+  /** Last time the scheduling sweep ran (ms): readiness. */
+  loopAt = Date.now()
 
   constructor(
     private readonly redis: Redis,
@@ -97,7 +97,7 @@ export class Dispatcher {
     this.#renewTimer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.config.leaseMs / 3)))
     // Every shard is looked at at least once a second: lapsed leases and retries fall due there.
     this.#sweepTimer = setInterval(() => {
-      this.lastLoopAt = Date.now()
+      this.loopAt = Date.now()
       for (let k = 0; k < this.scheduler.shards; k++) if (!this.#timers.has(k)) this.#claimSoon(k, 0)
     }, 1000)
     for (let k = 0; k < this.scheduler.shards; k++) this.#claimSoon(k, 0)

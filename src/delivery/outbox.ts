@@ -262,7 +262,7 @@ export class Outbox {
     return out
   }
 
-  async countDeadLetters(): Promise<number> {
+  async deadLetterCount(): Promise<number> {
     return this.redis.zcard(this.ks.dlq.index)
   }
 

@@ -118,6 +118,8 @@ export class PollService {
         return { sets: Object.fromEntries(items.map((i) => [i.jti, i.set])), ...(more ? { moreAvailable: true as const } : {}) }
       }
       await wait.done
+      // Shutting down: answer now, without another store read (the store may be what is going away).
+      if (this.#stopped) return { sets: {} }
     }
   }
 

@@ -2,37 +2,78 @@
  * The HTTP application: routes, the JSON error mapper, and 404/405 answers. Every error leaves as
  * `{"error", "error_description"}` with its status; unexpected ones as a generic 500 (detail in the log).
  */
+import { randomUUID } from 'node:crypto'
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import type { Logger } from '../lib/log.js'
+import { matchedRoutes } from 'hono/route'
+import { logContext, type Logger } from '../lib/log.js'
+import type { Metrics } from '../ops/metrics.js'
 import { HttpError } from './errors.js'
 import { isRedisUnavailable } from '../redis/connection.js'
 import { issuerPath, jwksRoutes, wellKnownRoutes, type MetadataOptions } from './metadata.js'
 import { docsRoutes } from './docs.js'
 import type { KeyStore } from '../keys/keystore.js'
 
-export function createApp(options: { issuer: string; metadata: MetadataOptions; keys: KeyStore; log: Logger; routes: Hono<any>[] }): Hono {
-  const root = new Hono()
+export const REQUEST_ID_HEADER = 'x-request-id'
+/** An incoming request id is echoed only when it is of this form; otherwise one is generated. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/
+
+type AppEnv = { Variables: { requestId: string } }
+
+/** The route pattern that answered (bounded label values), or `unmatched`. */
+function routeLabel(c: Parameters<typeof matchedRoutes>[0]): string {
+  const handlers = matchedRoutes(c).filter((r) => r.method !== 'ALL')
+  return handlers.length > 0 ? handlers[handlers.length - 1]!.path : 'unmatched'
+}
+
+export interface AppOptions {
+  issuer: string
+  metadata: MetadataOptions
+  keys: KeyStore
+  log: Logger
+  routes: Hono<any>[]
+  /** Served at the root path (health, readiness, metrics). */
+  ops?: Hono<any>
+  metrics?: Metrics
+}
+
+export function createApp(options: AppOptions): Hono {
+  const root = new Hono<AppEnv>()
+  root.use('*', async (c, next) => {
+    const incoming = c.req.header(REQUEST_ID_HEADER)
+    const requestId = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    c.set('requestId', requestId)
+    const started = performance.now()
+    // Every line logged while handling the request carries its id.
+    await logContext.run({ request_id: requestId }, next)
+    c.header(REQUEST_ID_HEADER, requestId)
+    const seconds = (performance.now() - started) / 1000
+    const route = routeLabel(c)
+    options.metrics?.observeHttp(c.req.method, route, c.res.status, seconds)
+    options.log.debug('http request', { request_id: requestId, method: c.req.method, route, status: c.res.status, duration_ms: Math.round(seconds * 1000) })
+  })
   root.onError((err, c) => {
+    const requestId = c.get('requestId')
     if (err instanceof HttpError) {
       for (const [name, value] of Object.entries(err.headers)) c.header(name, value)
       return c.json(err.body(), err.status)
     }
     if (isRedisUnavailable(err)) {
-      options.log.warn('Redis unavailable', { path: c.req.path, method: c.req.method, error: String(err) })
+      options.log.warn('Redis unavailable', { request_id: requestId, path: c.req.path, method: c.req.method, error: String(err) })
       c.header('Retry-After', '5')
       return c.json({ error: 'temporarily_unavailable', error_description: 'the broker\'s store did not answer; the request was not acknowledged, retry later' }, 503)
     }
     if (err instanceof HTTPException) return c.json({ error: 'invalid_request', error_description: err.message || 'bad request' }, err.status)
-    options.log.error('unhandled error', { path: c.req.path, method: c.req.method, error: String(err), stack: (err as Error).stack })
+    options.log.error('unhandled error', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
     return c.json({ error: 'server_error', error_description: 'internal error' }, 500)
   })
   root.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404))
+  if (options.ops) root.route('/', options.ops)
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()
   api.route('/', jwksRoutes(options.keys))
   api.route('/', docsRoutes(options.issuer))
   for (const routes of options.routes) api.route('/', routes)
   root.route(issuerPath(options.issuer) || '/', api)
-  return root
+  return root as unknown as Hono
 }

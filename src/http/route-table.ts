@@ -12,6 +12,7 @@ import { adminRoutes } from '../admin/routes.js'
 import { upstreamRoutes } from '../upstream/routes.js'
 import { jwksRoutes, wellKnownRoutes } from './metadata.js'
 import { docsRoutes } from './docs.js'
+import { opsRoutes } from '../ops/health.js'
 
 function collect(app: Hono<any>): { method: string; path: string }[] {
   return app.routes
@@ -25,6 +26,7 @@ export function routeTable(): { method: string; path: string }[] {
     wellKnownRoutes('http://localhost', { defaultSubjects: 'ALL', criticalSubjectMembers: [] }),
     jwksRoutes(none),
     docsRoutes('http://localhost'),
+    opsRoutes({ ready: none, metrics: none }),
     streamRoutes({ issuer: 'http://localhost', eventsSupported: [], requestOnlyEvents: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, lifecycle: none, clients: none, admin: none }),
     ssfRoutes({ redis: none, keyspace: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
     ingestRoutes({ ingest: none, clients: none, admin: none, maxBodyBytes: 0 }),

@@ -12,6 +12,7 @@ import { validateEventsBody } from './validate.js'
 import type { EventAcceptor } from './pipeline.js'
 import type { AuditLog } from '../audit/log.js'
 import { remoteAddress } from '../http/remote-address.js'
+import type { Activity } from '../observe/activity.js'
 
 const ENQUEUE_TIMEOUT_MS = 5000
 
@@ -21,6 +22,7 @@ export interface IngestDeps {
   admin: BootstrapAdmin
   maxBodyBytes: number
   audit?: AuditLog
+  activity?: Activity
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -43,6 +45,8 @@ export function ingestRoutes(deps: IngestDeps): Hono<AuthEnv> {
     deps.audit?.submit(
       ingested.map((e) => ({ kind: 'event.ingested' as const, txn: e.txn, type: e.type, subject: e.subject, client_id: clientId, event_id: e.id, ...(remoteAddr ? { remote_addr: remoteAddr } : {}) })),
     )
+    const at = Date.now()
+    for (const e of ingested) deps.activity?.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
     c.header('Cache-Control', 'no-store')
     return batch ? c.json({ txns: ingested.map((e) => e.txn) }, 202) : c.json({ txn: ingested[0]!.txn }, 202)
   })

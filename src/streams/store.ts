@@ -46,6 +46,27 @@ export class StreamStore {
     return streams.sort((a, b) => a.created_at - b.created_at)
   }
 
+  /**
+   * Streams in stream-id order, a page at a time: `cursor` is the last stream id of the previous page.
+   * Optionally only one status and/or one client's streams.
+   */
+  async list(options: { status?: string; clientId?: string; cursor?: string; limit: number }): Promise<{ streams: StreamRecord[]; next_cursor?: string }> {
+    let ids = options.clientId !== undefined ? await this.redis.smembers(this.ks.streams.byClient(options.clientId)) : await this.redis.hkeys(this.ks.streams.records)
+    ids = [...new Set(ids)].sort()
+    if (options.cursor !== undefined) ids = ids.filter((id) => id > options.cursor!)
+    const out: StreamRecord[] = []
+    for (let i = 0; i < ids.length && out.length < options.limit; i += 500) {
+      for (const stream of await this.getMany(ids.slice(i, i + 500))) {
+        if (!stream || (options.status !== undefined && stream.status !== options.status)) continue
+        if (out.length === options.limit) return { streams: out, next_cursor: out[out.length - 1]!.stream_id }
+        out.push(stream)
+      }
+    }
+    const last = out[out.length - 1]
+    const more = last !== undefined && out.length === options.limit && ids[ids.length - 1] !== last.stream_id
+    return more ? { streams: out, next_cursor: last.stream_id } : { streams: out }
+  }
+
   /** Every record, in pages (HSCAN): for a process building its routing cache. */
   async *all(): AsyncGenerator<StreamRecord[]> {
     let cursor = '0'

@@ -58,17 +58,20 @@ export interface SpawnedBroker {
   url: string
   child: ChildProcess
   stderr: string[]
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited: Promise<number | string>
   kill(signal?: NodeJS.Signals): Promise<void>
 }
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url))
 
 /** Starts `node dist/main.js` (built by `npm test`'s pretest) and waits until it listens. */
-export async function spawnBroker(env: Record<string, string>): Promise<SpawnedBroker> {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env, SSF_BROKER_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function spawnBroker(env: Record<string, string>, options: { logLevel?: 'debug' | 'info' } = {}): Promise<SpawnedBroker> {
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env, SSF_BROKER_LOG_LEVEL: options.logLevel ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
   const stderr: string[] = []
   let exited = false
-  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve() }))
+  let exitCode: number | string = -1
+  const exit = new Promise<void>((resolve) => child.once('exit', (code, signal) => { exited = true; exitCode = code ?? signal ?? -1; resolve() }))
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker did not start:\n${stderr.join('')}`)), 20_000)
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -82,6 +85,7 @@ export async function spawnBroker(env: Record<string, string>): Promise<SpawnedB
     url: `http://127.0.0.1:${env.SSF_BROKER_PORT}`,
     child,
     stderr,
+    exited: exit.then(() => exitCode),
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (!exited) child.kill(signal)
       await exit
