@@ -251,18 +251,18 @@ describe('dependents', () => {
     const deps = await reg.dependents(user('alice'))
     assert.deepEqual(deps.map((d) => d.agent_id), [b.agent_id])
     assert.deepEqual(deps[0]!.path, [user('alice'), agent('a'), agent('b')])
-    assert.ok((await redis.client.ttl(`ssf:agent:rec:${a.agent_id}`)) > 0, 'retired records expire')
-    assert.equal(await redis.client.ttl(`ssf:agent:rec:${b.agent_id}`), -1)
+    assert.ok((await redis.client.ttl(`ssf:{agents}:rec:${a.agent_id}`)) > 0, 'retired records expire')
+    assert.equal(await redis.client.ttl(`ssf:{agents}:rec:${b.agent_id}`), -1)
     // A retired agent with nothing below it leaves its delegator's edge set at once ...
     const lone = (await reg.register(body(agent('lone'), user('alice')), 'c')).record
     await reg.retire(lone.agent_id, 'done')
-    assert.ok(!(await redis.client.sismember(`ssf:agent:dlg:${nodeId(user('alice'))}`, lone.agent_id)))
+    assert.ok(!(await redis.client.sismember(`ssf:{agents}:dlg:${nodeId(user('alice'))}`, lone.agent_id)))
     // ... one with agents below stays until its record is gone (past its retention), then the walk drops the edge.
-    assert.ok(await redis.client.sismember(`ssf:agent:dlg:${nodeId(user('alice'))}`, a.agent_id))
-    await redis.client.del(`ssf:agent:rec:${a.agent_id}`)
+    assert.ok(await redis.client.sismember(`ssf:{agents}:dlg:${nodeId(user('alice'))}`, a.agent_id))
+    await redis.client.del(`ssf:{agents}:rec:${a.agent_id}`)
     assert.deepEqual(await reg.dependents(user('alice')), [])
     await new Promise((r) => setTimeout(r, 20))
-    assert.ok(!(await redis.client.sismember(`ssf:agent:dlg:${nodeId(user('alice'))}`, a.agent_id)))
+    assert.ok(!(await redis.client.sismember(`ssf:{agents}:dlg:${nodeId(user('alice'))}`, a.agent_id)))
   })
 
   test('complex principals: {user, session} reaches the user\'s delegations from that session (or without one); {user, agent} what is below the agent; jwt_id the token holder', async () => {
@@ -286,7 +286,7 @@ describe('dependents', () => {
     await reg.register(body(agent('below'), agent('s2'), { token_jti: 'jti-43' }), 'c')
     assert.deepEqual(await reg.dependents({ format: 'jwt_id', iss: 'https://as.example.com', jti: 'jti-42' }), [])
     await new Promise((r) => setTimeout(r, 20))
-    assert.deepEqual(await redis.client.smembers(`ssf:agent:jti:${createHash('sha256').update('jti-42').digest('hex').slice(0, 32)}`), [], 'stale token entry dropped')
+    assert.deepEqual(await redis.client.smembers(`ssf:{agents}:jti:${createHash('sha256').update('jti-42').digest('hex').slice(0, 32)}`), [], 'stale token entry dropped')
     assert.deepEqual((await reg.dependents({ format: 'jwt_id', iss: 'https://as.example.com', jti: 'jti-43' })).map((d) => d.agent_id), [below.agent_id, under.agent_id])
   })
 

@@ -119,7 +119,7 @@ describe('POST /agents', () => {
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: { ...registration(agent('a'), alice), task: 'x'.repeat(20_000) } }), 413, 'payload_too_large')
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: { ...registration(agent('a'), alice), colour: 'red' } }), 400, 'invalid_request', /^colour: unknown member/)
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: registration({ format: 'uri' } as Subject, alice) }), 400, 'invalid_subject', /^agent\.uri: required/)
-    assert.deepEqual(await redis.client.keys('ssf:agent:*'), [])
+    assert.deepEqual(await redis.client.keys('ssf:{agents}:*'), [])
   })
 
   test('missing or excessive expiry, cycle, over-deep chain, unknown delegator, conflict: clear 4xx, nothing written', async () => {
@@ -127,15 +127,15 @@ describe('POST /agents', () => {
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: noExpiry }), 400, 'invalid_request', /expires_in: required/)
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: registration(agent('a'), alice, { expires_in: 3601 }) }), 400, 'invalid_request', /at most 3600 seconds/)
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: { ...registration(agent('a'), alice), delegator: undefined, delegator_agent_id: nodeId(agent('ghost')) } }), 404, 'unknown_delegator')
-    assert.deepEqual(await redis.client.keys('ssf:agent:*'), [])
+    assert.deepEqual(await redis.client.keys('ssf:{agents}:*'), [])
     for (const [name, parent] of [['a', alice], ['b', agent('a')], ['c', agent('b')]] as const) {
       assert.equal((await call('POST', '/agents', { token: tokens.emitter, json: registration(agent(name), parent) })).status, 201)
     }
-    const keys = (await redis.client.keys('ssf:agent:*')).sort()
+    const keys = (await redis.client.keys('ssf:{agents}:*')).sort()
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: registration(agent('d'), agent('c')) }), 400, 'delegation_too_deep', /deeper than 3/)
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: registration(alice, agent('b')) }), 400, 'delegation_cycle')
     assertError(await call('POST', '/agents', { token: tokens.emitter, json: registration(agent('b'), alice) }), 409, 'agent_conflict')
-    assert.deepEqual((await redis.client.keys('ssf:agent:*')).sort(), keys)
+    assert.deepEqual((await redis.client.keys('ssf:{agents}:*')).sort(), keys)
   })
 })
 

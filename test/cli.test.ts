@@ -4,6 +4,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { overwriteRecord, storedRecord } from './helpers/audit-tamper.js'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -217,9 +218,7 @@ test('dead-letters list and redrive (by id and --all); audit verify and export',
     assert.ok(records.some((r) => r.kind === 'event.ingested'))
 
     // A tampered trail: audit verify exits 1 and names the broken record.
-    const recKey = 'ssf:audit:rec'
-    const [field, raw] = (await redis.client.hscan(recKey, '0', 'COUNT', 1))[1] as [string, string]
-    await redis.client.hset(recKey, field, JSON.stringify({ ...JSON.parse(raw), rewritten: true }))
+    await overwriteRecord(redis.client, 1, { ...(await storedRecord(redis.client, 1)), rewritten: true })
     const broken = await cli(['audit', 'verify'])
     assert.equal(broken.code, 1)
     assert.match(broken.stdout, /^broken at record/)

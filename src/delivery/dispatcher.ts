@@ -284,7 +284,8 @@ export class Dispatcher {
         )
         audit.push({ ...entry, outcome: 'dead_letter', error: reason })
         this.log.warn('SET dead-lettered', { stream_id: sid, jti: item.jti, outcome: 'dead_letter', status: outcome.status, latency_ms: pushMs, reason })
-        this.activity.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: 'dead_letter', error: reason, push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
+        // 'failed': the receiver refused it for good; 'dead_letter': given up after the maximum age.
+        this.activity.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: outcome.kind === 'failed' ? 'failed' : 'dead_letter', error: reason, push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
         continue
       }
       retried.set(item.jti, attempts)
