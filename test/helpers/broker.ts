@@ -19,11 +19,14 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-export function testEnv(redisUrl: string, port: number, extra: Record<string, string> = {}): Record<string, string> {
+/** Where the broker's Redis is: a URL (SSF_BROKER_REDIS_URL), or a backend's variables (see backends.ts). */
+export type RedisTarget = string | { env: Record<string, string> }
+
+export function testEnv(redis: RedisTarget, port: number, extra: Record<string, string> = {}): Record<string, string> {
   return {
     SSF_BROKER_PORT: String(port),
     SSF_BROKER_HOST: '127.0.0.1',
-    SSF_BROKER_REDIS_URL: redisUrl,
+    ...(typeof redis === 'string' ? { SSF_BROKER_REDIS_URL: redis } : redis.env),
     SSF_BROKER_ADMIN_TOKEN: ADMIN_TOKEN,
     SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH: 'true',
     SSF_BROKER_LOG_LEVEL: 'error',
@@ -41,9 +44,9 @@ export interface TestBroker {
   close(): Promise<void>
 }
 
-export async function startTestBroker(redisUrl: string, extra: Record<string, string> = {}): Promise<TestBroker> {
+export async function startTestBroker(redis: RedisTarget, extra: Record<string, string> = {}): Promise<TestBroker> {
   const port = await freePort()
-  const env = testEnv(redisUrl, port, extra)
+  const env = testEnv(redis, port, extra)
   const config = loadConfig(env)
   const broker = await startBroker(config, createLogger(config.logLevel))
   return { url: broker.url, issuer: config.issuer, api: new Api(broker.url), broker, close: () => broker.close() }
