@@ -149,3 +149,16 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
   return out
 }
+
+/** A scenario cannot run against this broker (e.g. it refuses a setting the scenario needs). */
+export class NotSupported extends Error {}
+
+/**
+ * The settings among `names` that a broker refused at start-up: it exits naming an unknown SSF_BROKER_
+ * variable (or one it cannot use) in its start-up error.
+ */
+export function refusedSettings(err: unknown, names: readonly string[]): string[] {
+  const text = String((err as Error)?.message ?? err)
+  if (!/exited at start/.test(text)) return []
+  return names.filter((n) => text.includes(n))
+}

@@ -33,6 +33,8 @@ export interface ClusterOptions {
   masters?: number
   /** Called with each redis-server child (for callers that track their processes). */
   onChild?: (child: ChildProcess, name: string) => void
+  /** Called with each node's temporary directory (removed by `stop()`). */
+  onDir?: (dir: string) => void
   /** Extra redis-server arguments, e.g. `['--appendfsync', 'everysec']`. */
   extraArgs?: string[]
   /** How long start-up may take in all (ms). */
@@ -140,6 +142,7 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
     const list = [...ports]
     for (let i = 0; i < masters; i++) {
       const dir = mkdtempSync(join(tmpdir(), 'ssf-redis-cluster-'))
+      options.onDir?.(dir)
       nodes.push(launch({ port: list[i]!, busPort: list[masters + i]!, dir }))
     }
     for (const n of nodes) await answering(n, deadline)
