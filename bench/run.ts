@@ -145,7 +145,7 @@ async function main(): Promise<number> {
 
   // Whatever happens, nothing outlives the run.
   let aborting = false
-  const watchdogMs = opts.quick ? 240_000 : 25 * 60_000
+  const watchdogMs = opts.quick ? 300_000 : 25 * 60_000
   const watchdog = setTimeout(() => {
     aborting = true
     log(`watchdog: the run took longer than ${watchdogMs / 1000} s; stopping everything`)
@@ -309,7 +309,6 @@ async function main(): Promise<number> {
         r = await s.run(ctx)
       } catch (err) {
         if (err instanceof NotSupported) {
-          log(`  not run: ${err.message}`)
           r = { status: 'not_available', reason: err.message, figures: [], details: {} }
         } else {
         log(`  failed: ${(err as Error).stack ?? String(err)}`)

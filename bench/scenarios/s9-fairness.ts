@@ -102,7 +102,7 @@ export const scenario: Scenario = {
       const yMissing = [...ySent.keys()].filter((t) => !got.byTxn?.[t]).length
       if (yMissing > 0) notes.push(`${yMissing} Y SETs missing (counted as infinite)`)
       const note = notes.length ? notes.join('; ') : undefined
-      const fig = (name: string, value: number, unit: Figure['unit'], target?: Figure['target']): Figure => ({ name, value, unit, ratio: unit === 'ms' ? { kind: 'latency' } : { kind: 'none' }, ...(target ? { target } : {}), ...(note ? { note } : {}) })
+      const fig = (name: string, value: number, unit: Figure['unit'], target?: Figure['target']): Figure => ({ name, value, unit, ratio: name.startsWith('stream Y') ? { kind: 'latency' } : { kind: 'none' }, ...(target ? { target } : {}), ...(note ? { note } : {}) })
       return {
         status: 'ok',
         figures: [
