@@ -154,11 +154,12 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
 export class NotSupported extends Error {}
 
 /**
- * The settings among `names` that a broker refused at start-up: it exits naming an unknown SSF_BROKER_
- * variable (or one it cannot use) in its start-up error.
+ * The settings among `names` that a broker did not know: it exited at start-up with an error line naming
+ * the variable as unknown. (A known setting with a bad value is a failure, not this.)
  */
 export function refusedSettings(err: unknown, names: readonly string[]): string[] {
   const text = String((err as Error)?.message ?? err)
   if (!/exited at start/.test(text)) return []
-  return names.filter((n) => text.includes(n))
+  const lines = text.split('\n')
+  return names.filter((n) => lines.some((l) => l.includes(n) && /not a known|unknown/i.test(l)))
 }
