@@ -121,6 +121,21 @@ for (const backend of backends()) {
       }
     })
 
+    test('pause freezes it until resume', async () => {
+      await store.client.set('p', '1')
+      store.pause()
+      let answered = false
+      const pending = store.client.get('p').then((v) => {
+        answered = true
+        return v
+      })
+      // Nothing can answer while every node is stopped; a short grace shows it does not.
+      await new Promise((r) => setTimeout(r, 300))
+      assert.equal(answered, false)
+      store.resume()
+      assert.equal(await pending, '1')
+    })
+
     test('flush empties it and commandStats counts what was sent', async () => {
       const a = await store.commandStats()
       for (let i = 0; i < 20; i++) await store.client.set(`k:${i}`, String(i))

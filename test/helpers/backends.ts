@@ -28,6 +28,9 @@ export interface BackendStore {
   env: Record<string, string>
   /** A client for inspecting what the broker wrote (a Cluster client on the cluster). */
   client: Redis | Cluster
+  /** Freezes every node (SIGSTOP) until `resume()`: a Redis that does not answer. */
+  pause(): void
+  resume(): void
   /** Empties every node. */
   flush(): Promise<void>
   /** Calls per command so far (INFO commandstats, summed over the nodes). */
@@ -53,6 +56,8 @@ const plain: Backend = {
       name: 'redis',
       env: { SSF_BROKER_REDIS_URL: redis.url },
       client: redis.client,
+      pause: () => redis.pause(),
+      resume: () => redis.resume(),
       flush: async () => void (await redis.client.flushall()),
       commandStats: async () => parseCommandStats(await redis.client.info('commandstats')),
       stop: () => redis.stop(),
@@ -68,6 +73,8 @@ const cluster: Backend = {
       name: 'cluster',
       env: { SSF_BROKER_REDIS_CLUSTER_NODES: c.nodes },
       client: c.client,
+      pause: () => c.pause(),
+      resume: () => c.resume(),
       flush: () => c.flushAll(),
       commandStats: () => c.commandStats(),
       stop: () => c.stop(),

@@ -22,6 +22,9 @@ export interface TestRedisCluster {
   nodeOf(key: string): Promise<number>
   /** Stops master i (SIGTERM: the AOF is written) and starts it again on the same port and files; resolves once the cluster is ok again. */
   restartNode(i: number): Promise<void>
+  /** Freezes every node (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void
+  resume(): void
   /** FLUSHALL on every master. */
   flushAll(): Promise<void>
   /** Calls per command summed over the masters (INFO commandstats). */
@@ -124,6 +127,7 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
   }
   let client: Cluster | undefined
   const stopAll = async () => {
+    for (const n of nodes) n.child.kill('SIGCONT')
     client?.disconnect()
     for (const n of nodes) n.conn.disconnect()
     await Promise.all(nodes.map((n) => stopProcess(n.child, n.exited)))
@@ -187,6 +191,8 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
       await answering(again, restartDeadline)
       for (const m of nodes) await until(clusterOk(m), restartDeadline, `node ${m.port} did not reach cluster_state:ok after the restart`)
     },
+    pause: () => nodes.forEach((n) => n.child.kill('SIGSTOP')),
+    resume: () => nodes.forEach((n) => n.child.kill('SIGCONT')),
     async flushAll() {
       await Promise.all(nodes.map((n) => n.conn.flushall()))
     },
