@@ -311,10 +311,10 @@ async function main(): Promise<number> {
         if (err instanceof NotSupported) {
           r = { status: 'not_available', reason: err.message, figures: [], details: {} }
         } else {
-        log(`  failed: ${(err as Error).stack ?? String(err)}`)
-        if (broker) log(`  broker stderr (tail):\n${broker.stderrTail()}`)
-        r = { status: 'failed', reason: String((err as Error).message ?? err).split('\n')[0]!, figures: [], details: {} }
-        exitCode = 1
+          log(`  failed: ${(err as Error).stack ?? String(err)}`)
+          if (broker) log(`  broker stderr (tail):\n${broker.stderrTail()}`)
+          r = { status: 'failed', reason: String((err as Error).message ?? err).split('\n')[0]!, figures: [], details: {} }
+          exitCode = 1
         }
       }
       // A scenario that failed half-way may have left the broker stopped: the next one needs it.
