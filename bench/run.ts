@@ -7,7 +7,7 @@
  * load generator (this process). Writes a table to the terminal and JSON to bench/results/.
  *
  * Options:
- *   --quick                 short runs (under a minute), for development
+ *   --quick                 short runs (a few minutes), for development
  *   --only=1,3,priority     run only these scenarios (numbers or keys)
  *   --alg=ES256|EdDSA|RS256 signing algorithm of the receiver's streams (default ES256)
  *   --sink-ports=N          loopback ports the push sinks listen on (default 8)
@@ -366,6 +366,7 @@ async function main(): Promise<number> {
   const targets = results.flatMap((r) => r.figures.filter((f) => f.target).map((f) => ({ scenario: r.id, figure: f.name, target: f.target!.text, value: f.value, unit: f.unit, pass: f.target!.pass })))
   const configuration = {
     mode: opts.quick ? 'quick' : 'full',
+    ...(opts.only ? { only: [...opts.only] } : {}),
     alg: opts.alg,
     broker_env: Object.fromEntries(Object.entries(brokerEnv).filter(([k]) => !['SSF_BROKER_ADMIN_TOKEN', 'SSF_BROKER_REDIS_URL', 'SSF_BROKER_PORT'].includes(k))),
     broker_cpu_profile: opts.cpuProf,
@@ -391,7 +392,8 @@ async function main(): Promise<number> {
   }
   mkdirSync(RESULTS, { recursive: true })
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
-  const file = join(RESULTS, `${opts.quick ? 'quick' : 'full'}-${stamp}.json`)
+  // Only a complete full run is named full-*; runs of some scenarios are partial-* (not kept in git).
+  const file = join(RESULTS, `${opts.quick ? 'quick' : opts.only ? 'partial' : 'full'}-${stamp}.json`)
   const json = JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n'
   writeFileSync(file, json)
   const knobs = Object.entries(configuration.broker_env).map(([k, v]) => `${k}=${v}`).join(' ')
