@@ -6,15 +6,15 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Redis } from 'ioredis'
 import { Cluster } from 'ioredis'
-import { startTestCluster, type TestCluster } from './helpers/redis-cluster.js'
+import { startTestRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js'
 import { AuditLog, type AuditEntryInput } from '../src/audit/log.js'
 import { createKeyspace } from '../src/redis/keyspace.js'
 
-let cluster: TestCluster
+let cluster: TestRedisCluster
 const keyspace = createKeyspace('ssf')
 
 before(async () => {
-  cluster = await startTestCluster()
+  cluster = await startTestRedisCluster()
 })
 after(async () => {
   await cluster?.stop()
@@ -27,7 +27,7 @@ const story = (txn: string, at?: number): AuditEntryInput[] => [
 ]
 
 test('append from two writers, query, verify, tamper and prune on Redis Cluster', async () => {
-  const other = new Cluster(cluster.nodes)
+  const other = new Cluster(cluster.nodes.split(',').map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })))
   other.on('error', () => {})
   try {
     const a = new AuditLog(cluster.client as unknown as Redis, { retentionSeconds: 60, keyspace })

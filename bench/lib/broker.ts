@@ -149,3 +149,17 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
   return out
 }
+
+/** A scenario cannot run against this broker (e.g. it refuses a setting the scenario needs). */
+export class NotSupported extends Error {}
+
+/**
+ * The settings among `names` that a broker did not know: it exited at start-up with an error line naming
+ * the variable as unknown. (A known setting with a bad value is a failure, not this.)
+ */
+export function refusedSettings(err: unknown, names: readonly string[]): string[] {
+  const text = String((err as Error)?.message ?? err)
+  if (!/exited at start/.test(text)) return []
+  const lines = text.split('\n')
+  return names.filter((n) => lines.some((l) => l.includes(n) && /not a known|unknown/i.test(l)))
+}

@@ -69,7 +69,7 @@ export async function latencyAtRate(ctx: BenchContext, rate: number, setup: (tag
     const figures = [
       fig('p50', s.p50),
       fig('p95', s.p95),
-      fig('p99', s.p99, target ? { text: `p99 < ${target.p99Ms} ms`, pass: s.p99 < target.p99Ms && lost === 0 } : undefined),
+      fig('p99', s.p99, target ? { text: `p99 ≤ ${target.p99Ms} ms`, pass: s.p99 <= target.p99Ms && lost === 0 } : undefined),
       fig('max', s.max),
     ]
     return {

@@ -1,13 +1,18 @@
 /**
  * Where a backlog sits while a scenario runs, read from the broker's Redis (read-only): ingest jobs not
  * yet fanned out (the BullMQ `fanout` queue: waiting + active), and SETs queued in the outboxes of the
- * given streams. Sampled every 100 ms; the maxima say which stage fell behind.
+ * given streams (the sorted-set outbox, or the per-stream lanes of the keyspace module, whichever the
+ * broker under test uses). Sampled every 100 ms; the maxima say which stage fell behind.
+ *
+ * Also: Redis commands per unit of work from INFO commandstats, less what the same processes issue idle.
  */
 import type { Redis } from 'ioredis'
+import { createKeyspace } from '../../src/redis/keyspace.js'
 
 const WAIT = 'ssf:bull:fanout:wait'
 const ACTIVE = 'ssf:bull:fanout:active'
 const outboxKey = (sid: string) => `ssf:ob:${sid}:q`
+const keyspace = createKeyspace()
 
 export interface ProbeResult {
   samples: number
@@ -24,7 +29,7 @@ export function startProbe(redis: Redis, streamIds: readonly string[], everyMs =
     while (!stopped && Date.now() < deadline) {
       try {
         const p = redis.pipeline().llen(WAIT).llen(ACTIVE)
-        for (const sid of streamIds.slice(0, 100)) p.zcard(outboxKey(sid))
+        for (const sid of streamIds.slice(0, 100)) p.zcard(outboxKey(sid)).xlen(keyspace.stream(sid).lane).xlen(keyspace.stream(sid).priority)
         const res = (await p.exec()) ?? []
         const n = res.map(([, v]) => (typeof v === 'number' ? v : 0))
         result.samples++
@@ -54,14 +59,53 @@ export async function commandCalls(redis: Redis): Promise<Map<string, number>> {
   return calls
 }
 
-/** Redis commands issued between two readings, per unit of work, most frequent first (the probe's own excluded approximately). */
-export function commandsPer(a: Map<string, number>, b: Map<string, number>, units: number): { total_per_unit: number; top: Record<string, number> } {
-  const diff: [string, number][] = []
+/** Commands per second per command while nothing is sent (timers, lease renewals, the probe if it runs). */
+export interface IdleRate {
+  perSec: Map<string, number>
+  total_per_sec: number
+  measured_ms: number
+}
+
+/** Reads the command counts `ms` apart with nothing else going on. */
+export async function idleCommandRate(read: () => Promise<Map<string, number>>, ms: number): Promise<IdleRate> {
+  const t0 = performance.now()
+  const a = await read()
+  await new Promise((r) => setTimeout(r, ms))
+  const b = await read()
+  const wall = performance.now() - t0
+  const perSec = new Map<string, number>()
+  let total = 0
   for (const [cmd, n] of b) {
     const d = n - (a.get(cmd) ?? 0)
+    if (d > 0 && cmd !== 'info') {
+      perSec.set(cmd, (d * 1000) / wall)
+      total += (d * 1000) / wall
+    }
+  }
+  return { perSec, total_per_sec: Number(total.toFixed(1)), measured_ms: Math.round(wall) }
+}
+
+/**
+ * Redis commands issued between two readings, per unit of work, most frequent first (INFO itself
+ * excluded). With `idle`, what the same processes issue idle over `idle.wallMs` is subtracted first.
+ */
+export function commandsPer(a: Map<string, number>, b: Map<string, number>, units: number, idle?: { rate: IdleRate; wallMs: number }): { total_per_unit: number; top: Record<string, number>; idle_subtracted?: number } {
+  const diff: [string, number][] = []
+  let subtracted = 0
+  for (const [cmd, n] of b) {
+    let d = n - (a.get(cmd) ?? 0)
+    if (idle) {
+      const less = Math.min(d, ((idle.rate.perSec.get(cmd) ?? 0) * idle.wallMs) / 1000)
+      d -= less
+      subtracted += less
+    }
     if (d > 0 && cmd !== 'info') diff.push([cmd, d])
   }
   diff.sort((x, y) => y[1] - x[1])
   const per = (n: number) => Number((n / Math.max(1, units)).toFixed(2))
-  return { total_per_unit: per(diff.reduce((s, [, n]) => s + n, 0)), top: Object.fromEntries(diff.slice(0, 12).map(([c, n]) => [c, per(n)])) }
+  return {
+    total_per_unit: per(diff.reduce((s, [, n]) => s + n, 0)),
+    top: Object.fromEntries(diff.slice(0, 12).map(([c, n]) => [c, per(n)])),
+    ...(idle ? { idle_subtracted: Math.round(subtracted) } : {}),
+  }
 }

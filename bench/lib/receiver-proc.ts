@@ -5,6 +5,8 @@
  *   signature is verified with jose against the broker's JWKS (imported once; verifications run many in
  *   flight, one per open request) before the sink answers 202; a SET that fails verification gets a 400.
  * - The raw HTTP baseline sink: `POST /b` reads the body and answers 202, nothing else.
+ * - A sink can be told to answer a fixed status instead (e.g. 503, a receiver that is down); those
+ *   requests are counted, not verified or recorded.
  * - Long-polling clients (RFC 8936), one loop per poll stream, verifying and acknowledging every SET.
  *
  * A SET is recorded with the time its request (push) or poll response (poll) had fully arrived, before
@@ -191,6 +193,16 @@ function reset(): void {
 
 // ---- push sinks -----------------------------------------------------------------------------------
 
+/** Sinks answering a fixed status (an outage): key -> status and what they refused. */
+const outages = new Map<string, { status: number; refused: number; first: number | null; last: number | null }>()
+
+function setSinkStatus(key: string, status: number | null): { refused: number; first: number | null; last: number | null } {
+  const before = outages.get(key)
+  if (status === null) outages.delete(key)
+  else outages.set(key, { status, refused: 0, first: null, last: null })
+  return { refused: before?.refused ?? 0, first: before?.first ?? null, last: before?.last ?? null }
+}
+
 function handle(req: IncomingMessage, res: ServerResponse): void {
   const chunks: Buffer[] = []
   req.on('error', () => {}) // a sender that went away; nothing to record
@@ -212,6 +224,14 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       return
     }
     const key = url.slice(3)
+    const outage = outages.get(key)
+    if (outage) {
+      outage.refused++
+      outage.first ??= t
+      outage.last = t
+      res.writeHead(outage.status).end()
+      return
+    }
     const body = chunks.length === 1 ? chunks[0]!.toString('latin1') : Buffer.concat(chunks).toString('latin1')
     verify(body).then(
       ({ jti, txn }) => {
@@ -352,6 +372,8 @@ async function run(msg: ReceiverCommand): Promise<unknown> {
       return {}
     case 'pollStop':
       return stopPoll(msg.key)
+    case 'sinkStatus':
+      return setSinkStatus(msg.key, msg.status)
     case 'stop':
       for (const key of [...pollers.keys()]) await stopPoll(key)
       for (const s of servers) s.closeAllConnections()

@@ -55,4 +55,13 @@ export type ReceiverCommand =
   | { cmd: 'collect'; options: CollectOptions }
   | { cmd: 'pollStart'; options: PollStartOptions }
   | { cmd: 'pollStop'; key: string }
+  /** Sink `key` answers `status` (without verifying or recording) until called again with null. */
+  | { cmd: 'sinkStatus'; key: string; status: number | null }
   | { cmd: 'stop' }
+
+/** What a sink answered while told to answer a fixed status: how many requests, first and last (receiver clock). */
+export interface OutageCounts {
+  refused: number
+  first: number | null
+  last: number | null
+}

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { stopChild, track } from './procs.js'
-import type { CollectOptions, CollectResult, PollStartOptions, ReceiverCommand, ReceiverStats } from './receiver-protocol.js'
+import type { CollectOptions, CollectResult, OutageCounts, PollStartOptions, ReceiverCommand, ReceiverStats } from './receiver-protocol.js'
 
 const SCRIPT = fileURLToPath(new URL('./receiver-proc.ts', import.meta.url))
 
@@ -113,6 +113,16 @@ export class Receivers {
     if (r.last !== null) r.last -= o
     if (r.byTxn) for (const v of Object.values(r.byTxn)) (v.first -= o), (v.last -= o)
     return r
+  }
+
+  /**
+   * Makes sink `key` answer `status` to every SET (an outage), or (null) receive normally again; returns
+   * what it refused during the previous outage, times on this process's clock.
+   */
+  async sinkStatus(key: string, status: number | null): Promise<OutageCounts> {
+    const r = (await this.call({ cmd: 'sinkStatus', key, status })) as OutageCounts
+    const o = this.clockOffsetMs
+    return { refused: r.refused, first: r.first === null ? null : r.first - o, last: r.last === null ? null : r.last - o }
   }
 
   async startPoll(options: PollStartOptions): Promise<void> {

@@ -24,6 +24,6 @@ export function fmtNumber(v: number, unit: string): string {
   if (unit === 'ms') return v >= 100 ? `${v.toFixed(0)} ms` : v >= 10 ? `${v.toFixed(1)} ms` : `${v.toFixed(2)} ms`
   if (unit === '/s') return `${Math.round(v).toLocaleString('en-US')}/s`
   if (unit === 'B') return v >= 1024 * 1024 ? `${(v / 1024 / 1024).toFixed(1)} MiB` : v >= 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(0)} B`
-  if (unit === 'count') return Math.round(v).toLocaleString('en-US')
+  if (unit === 'count') return v < 100 && !Number.isInteger(v) ? v.toFixed(1) : Math.round(v).toLocaleString('en-US')
   return `${round(v)} ${unit}`
 }

@@ -5,6 +5,7 @@ import type { BenchContext } from './types.js'
 export const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
 export const PUSH = 'urn:ietf:rfc:8935'
 export const POLL = 'urn:ietf:rfc:8936'
+export const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/'
 
 export interface PushStream {
   streamId: string
@@ -12,13 +13,13 @@ export interface PushStream {
   key: string
 }
 
-/** Creates `n` push streams for session-revoked events, spread round-robin over the sink ports. */
-export async function createPushStreams(ctx: BenchContext, n: number, keyPrefix: string, concurrency = 32): Promise<PushStream[]> {
+/** Creates `n` push streams for session-revoked events (or `eventsRequested`), spread round-robin over the sink ports. */
+export async function createPushStreams(ctx: BenchContext, n: number, keyPrefix: string, concurrency = 32, eventsRequested: string[] = [SESSION_REVOKED]): Promise<PushStream[]> {
   return mapLimited(Array.from({ length: n }, (_, i) => i), concurrency, async (i) => {
     const key = `${keyPrefix}${i}`
     const body = await ctx.api.must([201], 'POST', '/ssf/streams', {
       token: ctx.tokens.receiver,
-      json: { delivery: { method: PUSH, endpoint_url: ctx.receivers.sinkUrl(key, i) }, events_requested: [SESSION_REVOKED] },
+      json: { delivery: { method: PUSH, endpoint_url: ctx.receivers.sinkUrl(key, i) }, events_requested: eventsRequested },
     })
     return { streamId: body.stream_id as string, key }
   })

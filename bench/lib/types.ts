@@ -83,9 +83,17 @@ export interface BenchContext {
   log(message: string): void
   /**
    * Stops the broker and starts a fresh one with the same settings plus `env`, with new clients; Redis is
-   * emptied first unless `keepData`.
+   * emptied first unless `keepData`. A broker that refuses a setting of `env` at start-up is started again
+   * with the run's settings, and this throws `NotSupported` (the scenario is reported as not run).
    */
   restartBroker(env?: Record<string, string>, keepData?: boolean): Promise<void>
+  /** The broker entry and node flags the run uses (for scenarios that start brokers of their own). */
+  brokerMain: string
+  brokerNodeArgs: string[]
+  /** The run's broker settings (port and Redis included; callers replace those). */
+  brokerEnv(): Record<string, string>
+  /** Points the receiver process at the run's broker again (issuer, audience, JWKS). */
+  reconfigureReceivers(): Promise<void>
   /** Pids of the processes whose CPU time is accounted (broker, redis-server, receiver process). */
   pids(): Record<string, number>
   /** Root of the repository (to look for built artefacts such as dist/receiver). */

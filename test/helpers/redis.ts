@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { startTestCluster } from './redis-cluster.js'
+import { startTestRedisCluster } from './redis-cluster.js'
 
 export interface TestRedis {
   url: string
@@ -26,12 +26,12 @@ export const testBackend = process.env.SSF_TEST_REDIS === 'cluster' ? 'cluster' 
 
 export async function startTestRedis(): Promise<TestRedis> {
   if (testBackend === 'cluster') {
-    const cluster = await startTestCluster()
+    const cluster = await startTestRedisCluster()
     return {
-      url: `cluster://${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`,
+      url: `cluster://${cluster.nodes}`,
       client: cluster.client as unknown as Redis,
-      pause: () => cluster.signal('SIGSTOP'),
-      resume: () => cluster.signal('SIGCONT'),
+      pause: () => cluster.pause(),
+      resume: () => cluster.resume(),
       stop: () => cluster.stop(),
     }
   }
