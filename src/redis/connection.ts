@@ -31,7 +31,4 @@ export function connectRedis(url: string, name: string): Redis {
 }
 
 /** Whether an error means Redis could not be reached or did not answer (the request may be retried). */
-export function isRedisUnavailable(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : ''
-  return message === 'Command timed out' || message === 'Connection is closed.' || /ECONNREFUSED|ENOENT|ETIMEDOUT/.test(message)
-}
+export { isRedisUnavailable } from './errors.js'
