@@ -30,6 +30,7 @@ import { createFanOutWorker, createIngestQueue } from './ingest/queue.js'
 import { ingestRoutes } from './ingest/routes.js'
 import { adminRoutes } from './admin/routes.js'
 import { createApp } from './http/app.js'
+import { answerClientErrorsAsJson } from './http/client-errors.js'
 import { EVENT_TYPES, EVENT_URIS } from './events/catalog.js'
 import { AgentRegistry, type AgentRecord } from './agents/registry.js'
 import { agentRoutes } from './agents/routes.js'
@@ -60,7 +61,7 @@ export const REQUEST_ONLY_EVENTS: readonly string[] = AGENT_EVENT_TYPES.map((t) 
 export async function startBroker(config: Config, log: Logger): Promise<Broker> {
   let embedded: EmbeddedRedis | undefined
   if (config.redisUrl === undefined) {
-    embedded = await startEmbeddedRedis(config.dataDir)
+    embedded = await startEmbeddedRedis(config.dataDir, { log })
     log.info('embedded redis-server running', { url: embedded.url })
   }
   const redisUrl = config.redisUrl ?? embedded!.url
@@ -136,6 +137,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     metadata: { defaultSubjects: config.defaultSubjects, criticalSubjectMembers: [AGENT_SUBJECT_MEMBER] },
     keys,
     log,
+    maxJsonDepth: config.maxJsonDepth,
     routes: [
       streamRoutes({
         issuer: config.issuer,
@@ -178,6 +180,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host, ...tls }, () => resolve(s))
     s.once('error', reject)
   })
+  answerClientErrorsAsJson(server)
   const port = (server.address() as AddressInfo).port
 
   let closing: Promise<void> | undefined

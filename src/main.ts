@@ -3,7 +3,7 @@
 import cluster from 'node:cluster'
 import { ConfigError, loadConfig } from './config/config.js'
 import { createLogger } from './lib/log.js'
-import { RedisServerMissingError } from './redis/embedded.js'
+import { DataDirInUseError, RedisServerMissingError } from './redis/embedded.js'
 import { startBroker } from './broker.js'
 import { supervise } from './supervisor.js'
 
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     try {
       await supervise(config, log)
     } catch (err) {
-      if (err instanceof RedisServerMissingError) {
+      if (err instanceof RedisServerMissingError || err instanceof DataDirInUseError) {
         process.stderr.write(`ssf-broker: ${err.message}\n`)
         process.exit(2)
       }
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   try {
     broker = await startBroker(config, log)
   } catch (err) {
-    if (err instanceof RedisServerMissingError) {
+    if (err instanceof RedisServerMissingError || err instanceof DataDirInUseError) {
       process.stderr.write(`ssf-broker: ${err.message}\n`)
       process.exit(2)
     }

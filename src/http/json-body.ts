@@ -105,10 +105,21 @@ function tooLarge(maxBytes: number): HttpError {
   return new HttpError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`)
 }
 
-/** Object-shaped body or 400: every endpoint here takes a JSON object. */
+/**
+ * Object-shaped body or 400: every endpoint here takes a JSON object. A member given as `null` is refused
+ * rather than taken as absent: leave an optional member out instead.
+ */
 export function asObject(value: unknown, what = 'request body'): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest(`${what} must be a JSON object`)
+  rejectNullMembers(value as Record<string, unknown>)
   return value as Record<string, unknown>
+}
+
+/** 400 for the first member whose value is `null`. */
+export function rejectNullMembers(obj: Record<string, unknown>, prefix = ''): void {
+  for (const [key, value] of Object.entries(obj)) {
+    if (value === null) throw badRequest(`${prefix}${key.slice(0, 64)}: must not be null; leave an optional member out instead`)
+  }
 }
 
 /** Rejects members outside `allowed`, naming the first unknown one. */
