@@ -11,6 +11,7 @@ import { isRedisUnavailable } from '../redis/connection.js'
 import { REQUEST_DEADLINE_MS, requestDeadline } from './deadline.js'
 import { OutageLog, unavailableResponse } from './unavailable.js'
 import { DEFAULT_MAX_JSON_DEPTH, jsonLimits } from './json-body.js'
+import { JwksDocument } from './jwks-document.js'
 import { issuerPath, jwksRoutes, wellKnownRoutes, type MetadataOptions } from './metadata.js'
 import { docsRoutes } from './docs.js'
 import type { KeyStore } from '../keys/keystore.js'
@@ -36,7 +37,7 @@ export function createApp(options: { issuer: string; metadata: MetadataOptions; 
   root.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404))
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()
-  api.route('/', jwksRoutes(options.keys))
+  api.route('/', jwksRoutes(new JwksDocument(options.keys)))
   api.route('/', docsRoutes(options.issuer))
   for (const routes of options.routes) api.route('/', routes)
   root.route(issuerPath(options.issuer) || '/', api)
