@@ -8,8 +8,9 @@
  * - `ReplyError` whose code is `CLUSTERDOWN`, `TRYAGAIN`, `LOADING` (a restarted server still reading its
  *   AOF), `MASTERDOWN` or `READONLY` (a failover in progress).
  * - System errors by `code`: ECONNREFUSED, ENOENT (unix socket gone), ETIMEDOUT, ECONNRESET, EPIPE.
- * - ioredis's two plain `Error`s that carry no class of their own (the command timeout and "Connection is
- *   closed."): matched by their exact, constant message, the only thing ioredis gives them.
+ * - ioredis's plain `Error`s that carry no class of their own (the command timeout, "Connection is closed.",
+ *   and the "isn't writeable/ready" refusals of a client without an offline queue): matched by their exact,
+ *   constant message, the only thing ioredis gives them.
  *
  * The `cause` chain and `AggregateError` members are followed, since queue libraries wrap these errors.
  */
@@ -18,8 +19,13 @@ import { ReplyError } from 'ioredis'
 const UNAVAILABLE_CLASSES = new Set(['AbortError', 'MaxRetriesPerRequestError', 'InterruptError', 'ClusterAllFailedError'])
 const UNAVAILABLE_REPLY_CODES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'LOADING', 'MASTERDOWN', 'READONLY'])
 const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH'])
-// ioredis: Command.js ("Command timed out") and utils CONNECTION_CLOSED_ERROR_MSG.
-const UNCLASSED_IOREDIS_MESSAGES = new Set(['Command timed out', 'Connection is closed.'])
+// ioredis: Command.js, utils CONNECTION_CLOSED_ERROR_MSG, Redis.js and cluster/index.js sendCommand.
+const UNCLASSED_IOREDIS_MESSAGES = new Set([
+  'Command timed out',
+  'Connection is closed.',
+  "Stream isn't writeable and enableOfflineQueue options is false",
+  "Cluster isn't ready and enableOfflineQueue options is false",
+])
 
 function classOf(err: Error): string {
   // redis-errors classes report their constructor's name; walk the prototype chain for subclasses.
