@@ -81,7 +81,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
     default: '(unset: embedded)',
     meaning: 'Redis URL (`redis://`, `rediss://`, or `unix:///path`). Unset: the broker starts its own `redis-server` from PATH on a unix socket under the data directory, with AOF persistence, and stops it on exit.',
   },
-  { name: 'SSF_BROKER_DATA_DIR', default: './.ssf-broker', meaning: 'Directory for the embedded Redis (socket, AOF files, log).' },
+  { name: 'SSF_BROKER_DATA_DIR', default: './.ssf-broker', meaning: 'Directory for the embedded Redis (socket, AOF files, log, and `broker.pid` naming the broker that owns it; a second broker on the same directory is refused).' },
   {
     name: 'SSF_BROKER_ADMIN_TOKEN',
     default: '(unset: generated)',
