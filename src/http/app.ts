@@ -19,6 +19,9 @@ import type { KeyStore } from '../keys/keystore.js'
 export function createApp(options: { issuer: string; metadata: MetadataOptions; keys: KeyStore; log: Logger; routes: Hono<any>[]; maxJsonDepth?: number; requestDeadlineMs?: number }): Hono {
   const root = new Hono()
   const outages = new OutageLog(options.log)
+  const jwks = new JwksDocument(options.keys)
+  // Loaded now, so the JWKS is in memory before Redis can go away (route tests build apps without keys).
+  if (options.keys) jwks.start()
   root.use('*', requestDeadline(options.requestDeadlineMs ?? REQUEST_DEADLINE_MS, outages))
   root.use('*', jsonLimits(options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH))
   root.onError((err, c) => {
@@ -37,7 +40,7 @@ export function createApp(options: { issuer: string; metadata: MetadataOptions; 
   root.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404))
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()
-  api.route('/', jwksRoutes(new JwksDocument(options.keys)))
+  api.route('/', jwksRoutes(jwks))
   api.route('/', docsRoutes(options.issuer))
   for (const routes of options.routes) api.route('/', routes)
   root.route(issuerPath(options.issuer) || '/', api)

@@ -19,14 +19,22 @@ export class JwksDocument {
   #failures = 0
   #refreshing: Promise<void> | undefined
 
-  constructor(private readonly keys: KeyStore) {
-    keys.onChange(() => this.#refreshQuietly())
+  #started = false
+
+  constructor(private readonly keys: KeyStore) {}
+
+  /** Loads the document and starts refreshing it (also done by the first request). */
+  start(): void {
+    if (this.#started) return
+    this.#started = true
+    this.keys.onChange(() => this.#refreshQuietly())
     this.#refreshQuietly()
     this.#start()
   }
 
   /** The current document; waits (on Redis) only until the first load has succeeded. */
   async current(): Promise<{ keys: JWK[] }> {
+    this.start()
     if (this.#timer === undefined) this.#start()
     if (this.#document === undefined) await this.#refresh()
     return this.#document!
