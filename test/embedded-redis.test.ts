@@ -104,3 +104,34 @@ test('embedded redis-server killed: the broker restarts it, service resumes, not
     rmSync(dataDir, { recursive: true, force: true })
   }
 })
+
+test('a broker killed with SIGKILL leaves its redis-server: the next broker adopts it (stale owner), keeps its data and supervises it', { timeout: 90_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ssf-broker-adopt-'))
+  const socket = join(dataDir, 'redis.sock')
+  const first = await spawnBroker(envFor(dataDir, await freePort()))
+  let second: Awaited<ReturnType<typeof spawnBroker>> | undefined
+  try {
+    const rx = await new Api(first.url).createClient(['receiver'])
+    const orphan = await redisPid(socket)
+    await first.kill('SIGKILL')
+    assert.ok(existsSync(join(dataDir, 'broker.pid')), 'the dead owner left its lock')
+
+    second = await spawnBroker(envFor(dataDir, await freePort()))
+    assert.equal(await redisPid(socket), orphan, 'adopted, not replaced')
+    assert.match(second.stderr.join(''), /adopted the running embedded redis-server/)
+    const api = new Api(second.url)
+    assert.equal((await api.request('GET', '/ssf/streams', { token: rx.token })).status, 200, 'data kept')
+
+    // The adopted server is not its child, but it is watched all the same.
+    process.kill(orphan, 'SIGKILL')
+    await until(() => (second!.stderr.join('').includes('embedded redis-server restarted') ? true : undefined), 20_000, 'the restart of the adopted server')
+    assert.notEqual(await redisPid(socket), orphan)
+    await until(async () => ((await api.request('GET', '/ssf/streams', { token: rx.token })).status === 200 ? true : undefined), 15_000, 'service after the restart')
+  } finally {
+    await second?.kill('SIGTERM')
+    await first.kill('SIGKILL')
+    // Whatever happened above, leave no redis-server behind.
+    if (existsSync(socket)) await new Redis({ path: socket, maxRetriesPerRequest: 0, retryStrategy: () => null }).on('error', () => {}).call('SHUTDOWN', 'NOSAVE').catch(() => {})
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+})
