@@ -36,6 +36,16 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, tim
   }
 }
 
+/** SIGTERM, then SIGKILL if it has not exited within `ms`; whether it stopped by itself. */
+async function stopWithin(broker: Awaited<ReturnType<typeof spawnBroker>>, ms = 15_000): Promise<boolean> {
+  if (broker.child.exitCode !== null || broker.child.signalCode !== null) return true
+  const exited = new Promise<boolean>((r) => broker.child.once('exit', () => r(true)))
+  broker.child.kill('SIGTERM')
+  const stopped = await Promise.race([exited, new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
+  if (!stopped) await broker.kill('SIGKILL')
+  return stopped
+}
+
 function envFor(dataDir: string, port: number): Record<string, string> {
   return { PATH: process.env.PATH ?? '', SSF_BROKER_PORT: String(port), SSF_BROKER_HOST: '127.0.0.1', SSF_BROKER_DATA_DIR: dataDir, SSF_BROKER_ADMIN_TOKEN: ADMIN_TOKEN }
 }
@@ -95,12 +105,12 @@ test('embedded redis-server killed: the broker restarts it, service resumes, not
     const list = await api.request('GET', '/ssf/streams', { token: rx.token })
     assert.equal(list.status, 200, 'the first broker still answers')
 
-    await first.kill('SIGTERM')
-    assert.equal(first.child.exitCode, 0, 'stopped on SIGTERM')
+    assert.ok(await stopWithin(first), 'stopped on SIGTERM')
+    assert.equal(first.child.exitCode, 0, 'exit code 0')
     assert.ok(!existsSync(join(dataDir, 'broker.pid')), 'ownership released')
     assert.ok(!existsSync(socket), 'its redis-server stopped')
   } finally {
-    await first.kill('SIGTERM')
+    await stopWithin(first)
     rmSync(dataDir, { recursive: true, force: true })
   }
 })
@@ -127,8 +137,9 @@ test('a broker killed with SIGKILL leaves its redis-server: the next broker adop
     await until(() => (second!.stderr.join('').includes('embedded redis-server restarted') ? true : undefined), 20_000, 'the restart of the adopted server')
     assert.notEqual(await redisPid(socket), orphan)
     await until(async () => ((await api.request('GET', '/ssf/streams', { token: rx.token })).status === 200 ? true : undefined), 15_000, 'service after the restart')
+    assert.ok(await stopWithin(second), 'stopped on SIGTERM after its Redis was restarted')
   } finally {
-    await second?.kill('SIGTERM')
+    if (second) await stopWithin(second)
     await first.kill('SIGKILL')
     // Whatever happened above, leave no redis-server behind.
     if (existsSync(socket)) await new Redis({ path: socket, maxRetriesPerRequest: 0, retryStrategy: () => null }).on('error', () => {}).call('SHUTDOWN', 'NOSAVE').catch(() => {})
