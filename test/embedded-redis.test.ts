@@ -138,6 +138,8 @@ test('a broker killed with SIGKILL leaves its redis-server: the next broker adop
     assert.notEqual(await redisPid(socket), orphan)
     await until(async () => ((await api.request('GET', '/ssf/streams', { token: rx.token })).status === 200 ? true : undefined), 15_000, 'service after the restart')
     assert.ok(await stopWithin(second), 'stopped on SIGTERM after its Redis was restarted')
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nbroker log:\n${(second?.stderr ?? first.stderr).join('').slice(-3000)}`, { cause: err })
   } finally {
     if (second) await stopWithin(second)
     await first.kill('SIGKILL')
