@@ -122,7 +122,7 @@ test('NUL, lone surrogates and bidi controls are refused in identifiers, audienc
       const method = field === 'update description' ? 'PATCH' : 'POST'
       const res = await broker.api.request(method, path, { ...(token ? { token } : {}), body: JSON.stringify(json) })
       assert.equal(res.status, 400, `${what} in ${field}: ${res.status} ${res.text}`)
-      assert.ok(!/[\u0000\u202A-\u202E\u2066-\u2069\u200F]/.test(res.text) && !/[\uD800-\uDFFF]/.test(res.text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, "")), `${what} in ${field}: not echoed`)
+      assert.ok(!/[\u0000\u202A-\u202E\u2066-\u2069\u200F]/.test(res.text) && !/[\uD800-\uDFFF]/.test(res.text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')), `${what} in ${field}: not echoed`)
     }
   }
   assert.equal(await ingestCount(), before, 'no event stored')
