@@ -37,6 +37,7 @@ import { FanOut } from './ingest/fan-out.js'
 import { ingestRoutes } from './ingest/routes.js'
 import { adminRoutes } from './admin/routes.js'
 import { createApp } from './http/app.js'
+import { answerClientErrorsAsJson } from './http/client-errors.js'
 import { EVENT_TYPES, EVENT_URIS } from './events/catalog.js'
 import { AgentRegistry, type AgentRecord } from './agents/registry.js'
 import { agentRoutes } from './agents/routes.js'
@@ -89,7 +90,7 @@ export const REQUEST_ONLY_EVENTS: readonly string[] = AGENT_EVENT_TYPES.map((t) 
 export async function startBroker(config: Config, log: Logger): Promise<Broker> {
   let embedded: EmbeddedRedis | undefined
   if (config.redisUrl === undefined && config.redisClusterNodes === undefined) {
-    embedded = await startEmbeddedRedis(config.dataDir)
+    embedded = await startEmbeddedRedis(config.dataDir, { log })
     log.info('embedded redis-server running', { url: embedded.url })
   }
   const target: RedisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : { url: config.redisUrl ?? embedded!.url }
@@ -199,6 +200,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     log,
     ops,
     metrics,
+    maxJsonDepth: config.maxJsonDepth,
     routes: [
       streamRoutes({
         issuer: config.issuer,
@@ -245,6 +247,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host, ...tls }, () => resolve(s))
     s.once('error', reject)
   })
+  answerClientErrorsAsJson(server)
   const port = (server.address() as AddressInfo).port
 
   const close = (graceSeconds = config.shutdownGraceSeconds) =>

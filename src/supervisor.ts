@@ -17,7 +17,7 @@ export async function supervise(config: Config, log: Logger): Promise<void> {
   const env: Record<string, string> = {}
   let embedded: EmbeddedRedis | undefined
   if (config.redisUrl === undefined) {
-    embedded = await startEmbeddedRedis(config.dataDir)
+    embedded = await startEmbeddedRedis(config.dataDir, { log })
     env.SSF_BROKER_REDIS_URL = embedded.url
     log.info('embedded redis-server running', { url: embedded.url })
   }

@@ -18,6 +18,7 @@ import { badRequest, notFound } from '../http/errors.js'
 import { STREAM_STATUSES, isPush, type StreamStatus } from '../streams/model.js'
 import type { ChangeStatus } from './stream-status.js'
 import type { ActivityFeed } from './activity-feed.js'
+import { unsafeIdentifier, unsafeText } from '../lib/safe-text.js'
 
 const MAX_BODY = 64 * 1024
 
@@ -43,9 +44,13 @@ function limitParam(raw: string | undefined, fallback: number, max: number): num
   return Number(raw)
 }
 
-async function optionalBody(c: Parameters<typeof readJsonBody>[0]): Promise<Record<string, unknown>> {
+// Dead letters redriven per request, by ids or by filter; the body cap leaves room for that many ids.
+const MAX_REDRIVE = 10_000
+const MAX_REDRIVE_BODY = 512 * 1024
+
+async function optionalBody(c: Parameters<typeof readJsonBody>[0], maxBytes = MAX_BODY): Promise<Record<string, unknown>> {
   const hasBody = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined
-  return hasBody ? asObject(await readJsonBody(c, MAX_BODY)) : {}
+  return hasBody ? asObject(await readJsonBody(c, maxBytes)) : {}
 }
 
 export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
@@ -62,11 +67,15 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
     if (typeof body.name !== 'string' || body.name.trim() === '' || body.name.length > 200) throw badRequest('name: required, a string of 1 to 200 characters')
     if (!Array.isArray(body.roles) || body.roles.length === 0) throw badRequest(`roles: required, a non-empty array of ${ROLES.join(', ')}`)
     for (const role of body.roles) if (!ROLES.includes(role as Role)) throw badRequest(`roles: unknown role ${JSON.stringify(role)}; roles are ${ROLES.join(', ')}`)
-    const alg = body.signing_alg ?? 'RS256'
+    const nameProblem = unsafeText(body.name)
+    if (nameProblem) throw badRequest(`name: ${nameProblem}`)
+    const alg = body.signing_alg === undefined ? 'RS256' : body.signing_alg
     if (!SIGNING_ALGS.includes(alg as SigningAlg)) throw badRequest(`signing_alg: must be one of ${SIGNING_ALGS.join(', ')}`)
     if (body.audience !== undefined && (typeof body.audience !== 'string' || body.audience === '' || body.audience.length > 512)) {
       throw badRequest('audience: must be a non-empty string of at most 512 characters')
     }
+    const audienceProblem = typeof body.audience === 'string' ? unsafeIdentifier(body.audience) : undefined
+    if (audienceProblem) throw badRequest(`audience: ${audienceProblem}`)
     const { client, token } = await deps.clients.create({
       name: body.name,
       roles: body.roles as Role[],
@@ -119,15 +128,19 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
   })
 
   app.post('/admin/dead-letters/redrive', async (c) => {
-    const body = await optionalBody(c)
-    rejectUnknown(body, ['ids', 'stream_id'])
-    if (body.ids !== undefined && (!Array.isArray(body.ids) || body.ids.length === 0 || body.ids.length > 10_000 || body.ids.some((id) => typeof id !== 'string'))) {
-      throw badRequest('ids: must be a non-empty array of dead-letter ids (at most 10000)')
+    const body = await optionalBody(c, MAX_REDRIVE_BODY)
+    rejectUnknown(body, ['ids', 'stream_id', 'before', 'limit'])
+    if (body.ids !== undefined && (!Array.isArray(body.ids) || body.ids.length === 0 || body.ids.length > MAX_REDRIVE || body.ids.some((id) => typeof id !== 'string' || id.length > 64))) {
+      throw badRequest(`ids: must be a non-empty array of dead-letter ids (at most ${MAX_REDRIVE})`)
     }
     if (body.stream_id !== undefined && typeof body.stream_id !== 'string') throw badRequest('stream_id: must be a string')
+    if (body.before !== undefined && (!Number.isSafeInteger(body.before) || (body.before as number) < 0)) throw badRequest('before: must be a time in milliseconds; letters that failed before it are redriven')
+    if (body.limit !== undefined && (!Number.isSafeInteger(body.limit) || (body.limit as number) < 1 || (body.limit as number) > MAX_REDRIVE)) throw badRequest(`limit: must be a whole number from 1 to ${MAX_REDRIVE}`)
+    if (body.ids !== undefined && (body.before !== undefined || body.limit !== undefined)) throw badRequest('ids: give either ids or a filter (stream_id, before, limit), not both')
+    const limit = (body.limit as number | undefined) ?? MAX_REDRIVE
     const letters = body.ids
       ? await deps.outbox.getDeadLetters(body.ids as string[])
-      : await deps.outbox.listDeadLetters({ limit: 10_000, ...(typeof body.stream_id === 'string' ? { streamId: body.stream_id } : {}) })
+      : await deps.outbox.listDeadLetters({ limit, ...(typeof body.stream_id === 'string' ? { streamId: body.stream_id } : {}), ...(typeof body.before === 'number' ? { before: body.before } : {}) })
     const redriven: string[] = []
     const skipped: { id: string; reason: string }[] = []
     const touched = new Map<string, StreamRecord>()
@@ -143,7 +156,8 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
       redriven.push(letter.id)
     }
     for (const stream of touched.values()) await deps.schedule(stream)
-    return c.json({ redriven, skipped })
+    // A filter that filled its limit may have left more behind: the caller repeats the request.
+    return c.json({ redriven, skipped, ...(body.ids === undefined && letters.length === limit ? { more: true } : {}) })
   })
 
   app.get('/admin/streams', async (c) => {

@@ -41,7 +41,10 @@ function insufficientScope(scope: string): HttpError {
 export function requireRole(clients: ClientRegistry, admin: BootstrapAdmin, role: Role, oauth?: OAuthVerifier): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     if (new URL(c.req.url).searchParams.has('access_token')) throw badRequest('access tokens are accepted only in the Authorization header')
-    const token = bearer(c.req.header('authorization'))
+    const header = c.req.header('authorization')
+    // Several Authorization headers arrive joined by ", "; a bearer token never contains a comma.
+    if (header?.includes(',')) throw badRequest('send exactly one Authorization header, with one bearer token')
+    const token = bearer(header)
     if (!token) throw unauthorized()
     let principal: Principal | undefined
     if (role === 'admin' && (await admin.matches(token))) principal = { kind: 'bootstrap-admin' }

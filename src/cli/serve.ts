@@ -5,7 +5,7 @@
 import cluster from 'node:cluster'
 import { ConfigError, loadConfig } from '../config/config.js'
 import { createLogger } from '../lib/log.js'
-import { RedisServerMissingError } from '../redis/embedded.js'
+import { DataDirInUseError, RedisServerMissingError } from '../redis/embedded.js'
 import { startBroker } from '../broker.js'
 import { supervise } from '../supervisor.js'
 
@@ -31,7 +31,7 @@ export async function serve(): Promise<void> {
     try {
       await supervise(config, log)
     } catch (err) {
-      if (err instanceof RedisServerMissingError) {
+      if (err instanceof RedisServerMissingError || err instanceof DataDirInUseError) {
         process.stderr.write(`ssf-broker: ${err.message}\n`)
         process.exit(2)
       }
@@ -43,7 +43,7 @@ export async function serve(): Promise<void> {
   try {
     broker = await startBroker(config, log)
   } catch (err) {
-    if (err instanceof RedisServerMissingError) {
+    if (err instanceof RedisServerMissingError || err instanceof DataDirInUseError) {
       process.stderr.write(`ssf-broker: ${err.message}\n`)
       process.exit(2)
     }

@@ -49,7 +49,10 @@ export interface Config {
   inactivityTimeoutSeconds: number
   pollMaxWaitSeconds: number
   pollRedeliverySeconds: number
-  oauth: { issuer: string; jwksUrl: string; audience: string } | undefined
+  /** Deepest nesting of arrays/objects accepted in a JSON request body. */
+  maxJsonDepth: number
+  /** subjectFallback: take `sub` as the receiver when a token has no `client_id` (off by default). */
+  oauth: { issuer: string; jwksUrl: string; audience: string; subjectFallback: boolean } | undefined
   tls: { certFile: string; keyFile: string } | undefined
   agentMaxExpiresInSeconds: number
   agentMaxChainDepth: number
@@ -99,7 +102,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
     meaning: 'Redis Cluster seed nodes, `host:port,host:port,...`: the broker runs on that cluster (every multi-key operation stays in one hash slot). Not together with SSF_BROKER_REDIS_URL.',
   },
   { name: 'SSF_BROKER_REDIS_PREFIX', default: 'ssf', meaning: 'Starts every Redis key the broker writes (BullMQ\'s included), so several brokers can share one Redis. Letters, digits, `_`, `-`, `.`, `:`.' },
-  { name: 'SSF_BROKER_DATA_DIR', default: './.ssf-broker', meaning: 'Directory for the embedded Redis (socket, AOF files, log).' },
+  { name: 'SSF_BROKER_DATA_DIR', default: './.ssf-broker', meaning: 'Directory for the embedded Redis (socket, AOF files, log, and `broker.pid` naming the broker that owns it; a second broker on the same directory is refused).' },
   {
     name: 'SSF_BROKER_ADMIN_TOKEN',
     default: '(unset: generated)',
@@ -134,6 +137,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   },
   { name: 'SSF_BROKER_LEASE_MS', default: '3000', meaning: 'Delivery lease per stream. A crashed process\'s streams are taken over by another process after this long.' },
   { name: 'SSF_BROKER_MAX_EVENT_BODY_BYTES', default: '1048576', meaning: 'Largest accepted `POST /events` body.' },
+  { name: 'SSF_BROKER_MAX_JSON_DEPTH', default: '32', meaning: 'Deepest nesting of arrays and objects accepted anywhere in a JSON request body; deeper bodies get 400 before any work.' },
   { name: 'SSF_BROKER_DEFAULT_SUBJECTS', default: 'ALL', meaning: '`ALL`: a new stream receives events about every subject until the receiver removes some; `NONE`: only subjects the receiver adds. Advertised as `default_subjects`.' },
   { name: 'SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS', default: '15', meaning: 'Shortest interval between verification requests per stream; faster requests get 429.' },
   { name: 'SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS', default: '2592000', meaning: 'A stream with no management call (or poll, for poll streams) for this long is paused, and told so by a stream-updated event. 0 turns it off.' },
@@ -142,6 +146,11 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_OAUTH_ISSUER', default: '(unset)', meaning: 'Issuer of OAuth 2.0 JWT access tokens accepted besides the broker\'s own client tokens. Set together with the JWKS URL and audience.' },
   { name: 'SSF_BROKER_OAUTH_JWKS_URL', default: '(unset)', meaning: 'JWKS URL of that authorization server.' },
   { name: 'SSF_BROKER_OAUTH_AUDIENCE', default: '(unset)', meaning: 'Required `aud` of those access tokens (usually the broker\'s issuer URL).' },
+  {
+    name: 'SSF_BROKER_OAUTH_SUBJECT_FALLBACK',
+    default: 'false',
+    meaning: '`true`: an access token without a `client_id` claim is taken as the receiver named by its `sub`. Only safe when the authorization server never issues a token (a user\'s, say) whose `sub` can equal a receiver\'s client id: such a token would act as that receiver. Off: tokens without `client_id` get 401.',
+  },
   { name: 'SSF_BROKER_TLS_CERT_FILE', default: '(unset)', meaning: 'PEM certificate chain: with the key file, the broker serves HTTPS itself (TLS 1.2 minimum, 1.3 preferred).' },
   { name: 'SSF_BROKER_TLS_KEY_FILE', default: '(unset)', meaning: 'PEM private key for SSF_BROKER_TLS_CERT_FILE.' },
   { name: 'SSF_BROKER_AGENT_MAX_EXPIRES_IN_SECONDS', default: '86400', meaning: 'Longest `expires_in` an agent registration may ask for (`POST /agents`).' },
@@ -283,13 +292,14 @@ export function loadConfig(env: Env = process.env): Config {
     disableAfterFailingSeconds: int(env, 'SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS', 259_200, 0, 31_536_000),
     leaseMs: int(env, 'SSF_BROKER_LEASE_MS', 3000, 500, 600_000),
     maxEventBodyBytes: int(env, 'SSF_BROKER_MAX_EVENT_BODY_BYTES', 1_048_576, 1024, 67_108_864),
+    maxJsonDepth: int(env, 'SSF_BROKER_MAX_JSON_DEPTH', 32, 2, 1000),
     defaultSubjects,
     minVerificationIntervalSeconds: int(env, 'SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS', 15, 0, 86_400),
     inactivityTimeoutSeconds: int(env, 'SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS', 2_592_000, 0, 31_536_000),
     pollMaxWaitSeconds: int(env, 'SSF_BROKER_POLL_MAX_WAIT_SECONDS', 30, 0, 300),
     pollRedeliverySeconds: int(env, 'SSF_BROKER_POLL_REDELIVERY_SECONDS', 30, 1, 86_400),
     oauth: env.SSF_BROKER_OAUTH_ISSUER
-      ? { issuer: env.SSF_BROKER_OAUTH_ISSUER, jwksUrl: env.SSF_BROKER_OAUTH_JWKS_URL!, audience: env.SSF_BROKER_OAUTH_AUDIENCE! }
+      ? { issuer: env.SSF_BROKER_OAUTH_ISSUER, jwksUrl: env.SSF_BROKER_OAUTH_JWKS_URL!, audience: env.SSF_BROKER_OAUTH_AUDIENCE!, subjectFallback: bool(env, 'SSF_BROKER_OAUTH_SUBJECT_FALLBACK') }
       : undefined,
     tls: env.SSF_BROKER_TLS_CERT_FILE ? { certFile: env.SSF_BROKER_TLS_CERT_FILE, keyFile: env.SSF_BROKER_TLS_KEY_FILE! } : undefined,
     agentMaxExpiresInSeconds: int(env, 'SSF_BROKER_AGENT_MAX_EXPIRES_IN_SECONDS', 86_400, 1, 31_536_000),

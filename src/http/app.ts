@@ -1,6 +1,7 @@
 /**
  * The HTTP application: routes, the JSON error mapper, and 404/405 answers. Every error leaves as
  * `{"error", "error_description"}` with its status; unexpected ones as a generic 500 (detail in the log).
+ * Redis being unavailable, or a request outliving its deadline, is a 503 `temporarily_unavailable`.
  */
 import { randomUUID } from 'node:crypto'
 import { Hono } from 'hono'
@@ -10,6 +11,10 @@ import { logContext, type Logger } from '../lib/log.js'
 import type { Metrics } from '../ops/metrics.js'
 import { HttpError } from './errors.js'
 import { isRedisUnavailable } from '../redis/connection.js'
+import { REQUEST_DEADLINE_MS, requestDeadline } from './deadline.js'
+import { OutageLog, unavailableResponse } from './unavailable.js'
+import { DEFAULT_MAX_JSON_DEPTH, jsonLimits } from './json-body.js'
+import { JwksDocument } from './jwks-document.js'
 import { issuerPath, jwksRoutes, wellKnownRoutes, type MetadataOptions } from './metadata.js'
 import { docsRoutes } from './docs.js'
 import type { KeyStore } from '../keys/keystore.js'
@@ -35,10 +40,16 @@ export interface AppOptions {
   /** Served at the root path (health, readiness, metrics). */
   ops?: Hono<any>
   metrics?: Metrics
+  maxJsonDepth?: number
+  requestDeadlineMs?: number
 }
 
 export function createApp(options: AppOptions): Hono {
   const root = new Hono<AppEnv>()
+  const outages = new OutageLog(options.log)
+  const jwks = new JwksDocument(options.keys)
+  // Loaded now, so the JWKS is in memory before Redis can go away (route tests build apps without keys).
+  if (options.keys) jwks.start()
   root.use('*', async (c, next) => {
     const incoming = c.req.header(REQUEST_ID_HEADER)
     const requestId = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
@@ -52,6 +63,8 @@ export function createApp(options: AppOptions): Hono {
     options.metrics?.observeHttp(c.req.method, route, c.res.status, seconds)
     options.log.debug('http request', { request_id: requestId, method: c.req.method, route, status: c.res.status, duration_ms: Math.round(seconds * 1000) })
   })
+  root.use('*', requestDeadline(options.requestDeadlineMs ?? REQUEST_DEADLINE_MS, outages))
+  root.use('*', jsonLimits(options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH))
   root.onError((err, c) => {
     const requestId = c.get('requestId')
     if (err instanceof HttpError) {
@@ -59,9 +72,8 @@ export function createApp(options: AppOptions): Hono {
       return c.json(err.body(), err.status)
     }
     if (isRedisUnavailable(err)) {
-      options.log.warn('Redis unavailable', { request_id: requestId, path: c.req.path, method: c.req.method, error: String(err) })
-      c.header('Retry-After', '5')
-      return c.json({ error: 'temporarily_unavailable', error_description: 'the broker\'s store did not answer; the request was not acknowledged, retry later' }, 503)
+      outages.unavailable(c, 'Redis command failed', err)
+      return unavailableResponse(c)
     }
     if (err instanceof HTTPException) return c.json({ error: 'invalid_request', error_description: err.message || 'bad request' }, err.status)
     options.log.error('unhandled error', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
@@ -71,7 +83,7 @@ export function createApp(options: AppOptions): Hono {
   if (options.ops) root.route('/', options.ops)
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()
-  api.route('/', jwksRoutes(options.keys))
+  api.route('/', jwksRoutes(jwks))
   api.route('/', docsRoutes(options.issuer))
   for (const routes of options.routes) api.route('/', routes)
   root.route(issuerPath(options.issuer) || '/', api)

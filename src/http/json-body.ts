@@ -1,9 +1,67 @@
 /**
  * Reads a JSON request body: `Content-Type: application/json` required (415), size capped (413),
- * syntax checked (400). hono's own validator would silently validate `{}` on a wrong content type.
+ * nesting depth capped (400, checked on the text before parsing, without recursion), syntax checked
+ * (400), and no string or member name holding NUL or an unpaired surrogate (400). hono's own validator
+ * would silently validate `{}` on a wrong content type.
  */
-import type { Context } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { HttpError, badRequest } from './errors.js'
+import { notText } from '../lib/safe-text.js'
+
+export const DEFAULT_MAX_JSON_DEPTH = 32
+
+const depthLimits = new WeakMap<Request, number>()
+
+/** Sets the nesting depth readJsonBody allows for the requests of this app (SSF_BROKER_MAX_JSON_DEPTH). */
+export function jsonLimits(maxDepth: number): MiddlewareHandler {
+  return async function jsonDepthLimit(c, next) {
+    depthLimits.set(c.req.raw, maxDepth)
+    await next()
+  }
+}
+
+/**
+ * The deepest nesting of arrays and objects in JSON text, stopping as soon as it exceeds `limit`. A linear
+ * scan that skips string contents; it does not check syntax (JSON.parse does that next).
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i)
+    if (inString) {
+      if (ch === 0x5c) i++ // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false
+      continue
+    }
+    if (ch === 0x22) inString = true
+    else if (ch === 0x7b || ch === 0x5b) {
+      if (++depth > limit) return true
+    } else if (ch === 0x7d || ch === 0x5d) depth--
+  }
+  return false
+}
+
+/** First string or member name in `value` that is not text (NUL, lone surrogate), with its path. */
+function firstNonText(value: unknown): string | undefined {
+  const pending: [unknown, string][] = [[value, '']]
+  while (pending.length > 0) {
+    const [current, path] = pending.pop()!
+    if (typeof current === 'string') {
+      const problem = notText(current)
+      if (problem) return `${path || 'body'}: ${problem}`
+    } else if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) pending.push([current[i], `${path}[${i}]`])
+    } else if (typeof current === 'object' && current !== null) {
+      for (const [key, member] of Object.entries(current)) {
+        const problem = notText(key)
+        if (problem) return `${path || 'body'}: a member name ${problem}`
+        pending.push([member, path ? `${path}.${key.slice(0, 64)}` : key.slice(0, 64)])
+      }
+    }
+  }
+  return undefined
+}
 
 export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
   const type = c.req.header('content-type') ?? ''
@@ -30,21 +88,38 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
   }
   const text = Buffer.concat(chunks).toString('utf8')
   if (text.trim() === '') throw badRequest('request body is empty', 'invalid_json')
+  const maxDepth = depthLimits.get(c.req.raw) ?? DEFAULT_MAX_JSON_DEPTH
+  if (jsonDepthExceeds(text, maxDepth)) throw badRequest(`request body is nested deeper than ${maxDepth} levels`, 'invalid_json')
+  let value: unknown
   try {
-    return JSON.parse(text)
+    value = JSON.parse(text)
   } catch (err) {
     throw badRequest(`request body is not valid JSON: ${(err as Error).message}`, 'invalid_json')
   }
+  const problem = firstNonText(value)
+  if (problem) throw badRequest(problem)
+  return value
 }
 
 function tooLarge(maxBytes: number): HttpError {
   return new HttpError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`)
 }
 
-/** Object-shaped body or 400: every endpoint here takes a JSON object. */
+/**
+ * Object-shaped body or 400: every endpoint here takes a JSON object. A member given as `null` is refused
+ * rather than taken as absent: leave an optional member out instead.
+ */
 export function asObject(value: unknown, what = 'request body'): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest(`${what} must be a JSON object`)
+  rejectNullMembers(value as Record<string, unknown>)
   return value as Record<string, unknown>
+}
+
+/** 400 for the first member whose value is `null`. */
+export function rejectNullMembers(obj: Record<string, unknown>, prefix = ''): void {
+  for (const [key, value] of Object.entries(obj)) {
+    if (value === null) throw badRequest(`${prefix}${key.slice(0, 64)}: must not be null; leave an optional member out instead`)
+  }
 }
 
 /** Rejects members outside `allowed`, naming the first unknown one. */

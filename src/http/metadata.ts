@@ -4,7 +4,7 @@
  * members are omitted.
  */
 import { Hono } from 'hono'
-import type { KeyStore } from '../keys/keystore.js'
+import type { JwksDocument } from './jwks-document.js'
 import { POLL_METHOD, PUSH_METHOD, type DefaultSubjects } from '../streams/model.js'
 import { CONFIGURATION_PATH, STATUS_PATH } from '../streams/routes.js'
 import { ADD_SUBJECT_PATH, REMOVE_SUBJECT_PATH, VERIFICATION_PATH } from '../streams/ssf-routes.js'
@@ -50,12 +50,13 @@ export function wellKnownRoutes(issuer: string, options: MetadataOptions): Hono 
   return app
 }
 
-export function jwksRoutes(keys: KeyStore): Hono {
+/** Served from memory, refreshed in the background: answered while Redis is away (see JwksDocument). */
+export function jwksRoutes(jwks: JwksDocument): Hono {
   const app = new Hono()
-  // Keys may rotate in another process: always read the published set from Redis.
   app.get(JWKS_PATH, async (c) => {
+    const document = await jwks.current()
     c.header('Cache-Control', 'public, max-age=60')
-    return c.json(await keys.publicJwks())
+    return c.json(document)
   })
   return app
 }

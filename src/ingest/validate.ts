@@ -6,6 +6,8 @@
 import { resolveAnyEventType } from '../agents/cascade-policy.js'
 import { canonicalSubject, parseSubject, subjectKey, type Subject } from '../subjects/subject.js'
 import { badRequest } from '../http/errors.js'
+import { rejectNullMembers } from '../http/json-body.js'
+import { unsafeIdentifier } from '../lib/safe-text.js'
 
 export const MAX_BATCH = 1000
 const EVENT_MEMBERS = ['type', 'subject', 'event', 'txn'] as const
@@ -29,6 +31,7 @@ function validateOne(input: unknown, where: string): ValidEvent {
   for (const key of Object.keys(input)) {
     if (!(EVENT_MEMBERS as readonly string[]).includes(key)) throw badRequest(`${at(key)}: unknown member`)
   }
+  rejectNullMembers(input, where ? `${where}.` : '')
   if (typeof input.type !== 'string' || input.type === '') throw badRequest(`${at('type')}: required, an event-type URI or alias such as "caep/session-revoked"`)
   const def = resolveAnyEventType(input.type)
   if (!def) throw badRequest(`${at('type')}: unknown event type "${input.type.slice(0, 200)}"`, 'invalid_event_type')
@@ -49,6 +52,8 @@ function validateOne(input: unknown, where: string): ValidEvent {
   if (input.txn !== undefined && (typeof input.txn !== 'string' || input.txn.length === 0 || input.txn.length > 256)) {
     throw badRequest(`${at('txn')}: must be a non-empty string of at most 256 characters`)
   }
+  const txnProblem = typeof input.txn === 'string' ? unsafeIdentifier(input.txn) : undefined
+  if (txnProblem) throw badRequest(`${at('txn')}: ${txnProblem}`)
   return {
     type: def.uri,
     family: def.family,
@@ -63,6 +68,7 @@ function validateOne(input: unknown, where: string): ValidEvent {
 export function validateEventsBody(body: unknown): { events: ValidEvent[]; batch: boolean } {
   if (!isObject(body)) throw badRequest('body: must be a JSON object')
   if ('events' in body) {
+    if (body.events === null) throw badRequest('events: must not be null; an array of events')
     for (const key of Object.keys(body)) if (key !== 'events') throw badRequest(`${key}: unknown member (a batch body holds only "events")`)
     if (!Array.isArray(body.events)) throw badRequest('events: must be an array')
     if (body.events.length === 0) throw badRequest('events: must hold at least one event')

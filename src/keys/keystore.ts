@@ -56,6 +56,7 @@ export class KeyStore {
   #signing = new Map<SigningAlg, SigningKey>()
   #version: string | null = null
   #loading: Promise<void> | null = null
+  #changeListeners = new Set<() => void>()
 
   readonly #k: Keyspace['keys']
 
@@ -76,6 +77,11 @@ export class KeyStore {
       else await this.redis.hdel(this.#k.all, key.kid)
     }
     await this.#reload()
+  }
+
+  /** Called after this process changed the keys (rotation), e.g. to republish the JWKS at once. */
+  onChange(listener: () => void): void {
+    this.#changeListeners.add(listener)
   }
 
   /** The cached key to sign with for `alg`. Callers `refresh()` once per batch, not per signature. */
@@ -165,6 +171,7 @@ export class KeyStore {
     multi.incr(this.#k.version)
     await multi.exec()
     await this.#reload()
+    for (const listener of this.#changeListeners) listener()
     return created.map((k) => ({ kid: k.kid, alg: k.alg, created_at: k.created_at, active: true }))
   }
 }

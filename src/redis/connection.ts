@@ -45,8 +45,4 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
 /** Whether a client is a Redis Cluster client. */
 export const isCluster = (redis: Redis): boolean => (redis as unknown) instanceof Cluster
 
-/** Whether an error means Redis could not be reached or did not answer (the request may be retried). */
-export function isRedisUnavailable(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : ''
-  return message === 'Command timed out' || message === 'Connection is closed.' || /ECONNREFUSED|ENOENT|ETIMEDOUT|Command aborted|CLUSTERDOWN|TRYAGAIN|Failed to refresh slots/.test(message)
-}
+export { isRedisUnavailable } from './errors.js'

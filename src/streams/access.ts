@@ -7,6 +7,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { requireRole, type AuthEnv, type Principal } from '../auth/middleware.js'
 import type { BootstrapAdmin, Client, ClientRegistry } from '../auth/clients.js'
 import { badRequest, notFound } from '../http/errors.js'
+import { unsafeIdentifier } from '../lib/safe-text.js'
 import type { StreamStore } from './store.js'
 import type { StreamRecord } from './model.js'
 import type { OAuthVerifier } from '../auth/oauth.js'
@@ -25,6 +26,8 @@ export function streamAccess(streams: StreamStore, clients: ClientRegistry, admi
   return {
     auth: requireRole(clients, admin, 'receiver', oauth),
     async ownStream(c, id) {
+      const problem = unsafeIdentifier(id)
+      if (problem) throw badRequest(`stream_id: ${problem}`)
       const stream = await streams.get(id)
       if (!stream || stream.client_id !== clientOf(c.get('principal')).client_id) throw notFound(`stream "${id.slice(0, 100)}" not found`)
       await streams.touch(id)

@@ -8,6 +8,7 @@
  */
 import { checkPushUrl } from '../delivery/address-guard.js'
 import { badRequest } from '../http/errors.js'
+import { unsafeText } from '../lib/safe-text.js'
 import { POLL_METHOD, PUSH_METHOD, type PushDelivery } from './model.js'
 
 /** A requested delivery: push as given, or poll (whose endpoint_url the transmitter mints). */
@@ -36,6 +37,7 @@ function parseDelivery(value: unknown, allowPrivate: boolean): RequestedDelivery
   for (const key of Object.keys(d)) {
     if (!['method', 'endpoint_url', 'authorization_header'].includes(key)) throw badRequest(`delivery.${key}: unknown member`)
   }
+  for (const [key, member] of Object.entries(d)) if (member === null) throw badRequest(`delivery.${key}: must not be null; leave an optional member out instead`)
   if (d.method === POLL_METHOD) {
     if (d.authorization_header !== undefined) throw badRequest('delivery.authorization_header: only for push delivery')
     if (d.endpoint_url !== undefined && typeof d.endpoint_url !== 'string') throw badRequest('delivery.endpoint_url: must be a string')
@@ -65,6 +67,8 @@ export function parseReceiverFields(body: Record<string, unknown>, allowPrivate:
   if (body.delivery !== undefined) fields.delivery = parseDelivery(body.delivery, allowPrivate)
   if (body.description !== undefined) {
     if (typeof body.description !== 'string' || body.description.length > MAX_DESCRIPTION) throw badRequest(`description: must be a string of at most ${MAX_DESCRIPTION} characters`)
+    const problem = unsafeText(body.description)
+    if (problem) throw badRequest(`description: ${problem}`)
     fields.description = body.description
   }
   return fields

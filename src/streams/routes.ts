@@ -11,6 +11,7 @@ import type { OAuthVerifier } from '../auth/oauth.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { asObject, readJsonBody } from '../http/json-body.js'
 import { badRequest, notFound } from '../http/errors.js'
+import { unsafeText } from '../lib/safe-text.js'
 import { randomId } from '../lib/ids.js'
 import { POLL_METHOD, STREAM_STATUSES, statusWire, toWire, type Delivery, type DefaultSubjects, type StreamPolicy, type StreamRecord, type StreamStatus } from './model.js'
 import { checkTransmitterMembers, eventsDelivered, eventsSupportedFor, parseReceiverFields, rejectUnknownStreamMembers, TRANSMITTER_MEMBERS, type RequestedDelivery } from './request.js'
@@ -162,6 +163,8 @@ export function streamRoutes(deps: StreamDeps): Hono<AuthEnv> {
     for (const key of Object.keys(body)) if (!['stream_id', 'status', 'reason'].includes(key)) throw badRequest(`${key}: unknown member`)
     if (!STREAM_STATUSES.includes(body.status as StreamStatus)) throw badRequest(`status: must be one of ${STREAM_STATUSES.join(', ')}`)
     if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > MAX_REASON)) throw badRequest(`reason: must be a string of at most ${MAX_REASON} characters`)
+    const reasonProblem = typeof body.reason === 'string' ? unsafeText(body.reason) : undefined
+    if (reasonProblem) throw badRequest(`reason: ${reasonProblem}`)
     const next = await deps.lifecycle.setStatus(current, body.status as StreamStatus, body.reason as string | undefined)
     if (!next) throw notFound('stream not found')
     return c.json(statusWire(next), 200)

@@ -10,6 +10,8 @@ import type { OAuthVerifier } from '../auth/oauth.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { asObject, readJsonBody } from '../http/json-body.js'
 import { HttpError, badRequest, notFound } from '../http/errors.js'
+import { suspendRequestDeadline } from '../http/deadline.js'
+import { unsafeText } from '../lib/safe-text.js'
 import { parseSubject, type Subject } from '../subjects/subject.js'
 import type { SubjectIndex } from '../subjects/index-store.js'
 import type { PollRequest, PollService } from '../delivery/poll.js'
@@ -119,6 +121,8 @@ export function ssfRoutes(deps: SsfDeps): Hono<AuthEnv> {
     const stream = await ownStream(c, streamIdMember(body))
     only(body, ['stream_id', 'state'])
     if (body.state !== undefined && (typeof body.state !== 'string' || body.state.length > MAX_STATE)) throw badRequest(`state: must be a string of at most ${MAX_STATE} characters`)
+    const stateProblem = typeof body.state === 'string' ? unsafeText(body.state) : undefined
+    if (stateProblem) throw badRequest(`state: ${stateProblem}`)
     const interval = deps.minVerificationIntervalSeconds
     if (interval > 0) {
       const fresh = await deps.redis.set(deps.keyspace.stream(stream.stream_id).verifyLast, '1', 'PX', interval * 1000, 'NX')
@@ -136,6 +140,8 @@ export function ssfRoutes(deps: SsfDeps): Hono<AuthEnv> {
     const stream = await ownStream(c, c.req.param('stream_id'))
     if (stream.delivery.method !== POLL_METHOD) throw notFound('this stream does not use poll delivery')
     const request = parsePollRequest(body)
+    // A long poll waits up to the poll's maximum wait; each Redis command it sends keeps its own timeout.
+    if (request.returnImmediately !== true) suspendRequestDeadline(c)
     c.header('Cache-Control', 'no-store')
     return c.json(await deps.poll.poll(stream, request, c.req.raw.signal), 200)
   })

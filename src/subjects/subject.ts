@@ -12,11 +12,16 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { unsafeIdentifier } from '../lib/safe-text.js'
 
 const text = () =>
   z
     .string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') })
     .min(1, { error: 'must not be empty', abort: true })
+    .superRefine((value, ctx) => {
+      const problem = unsafeIdentifier(value)
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value, abort: true })
+    })
 
 const matching = (pattern: RegExp, message: string) => text().regex(pattern, { error: message })
 
@@ -188,6 +193,10 @@ function parseSimple(input: unknown, path: Path, issues: Issue[], where: 'subjec
     return parseAliases(input, path, issues)
   }
   const schema = LEAF_BY_FORMAT.get(format)
+  if (!schema && unsafeIdentifier(format)) {
+    issues.push({ path: [...path, 'format'], message: `unknown subject format (${unsafeIdentifier(format)})` })
+    return undefined
+  }
   if (!schema) {
     issues.push({ path: [...path, 'format'], message: `unknown subject format ${JSON.stringify(format.slice(0, 100))}` })
     return undefined
