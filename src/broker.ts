@@ -10,7 +10,7 @@ import { serve, type ServerType } from '@hono/node-server'
 import type { Config } from './config/config.js'
 import type { Logger } from './lib/log.js'
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js'
-import { connectRedis, type RedisTarget } from './redis/connection.js'
+import { connectRedis, logConnectionOutages, type RedisTarget } from './redis/connection.js'
 import { createKeyspace } from './redis/keyspace.js'
 import { Activity } from './observe/activity.js'
 import { RoutingCache } from './streams/routing-cache.js'
@@ -59,7 +59,6 @@ import { stateGauges } from './ops/state-gauges.js'
 import { opsRoutes, readiness } from './ops/health.js'
 import { logDeliveries } from './ops/delivery-log.js'
 import { closeWithin } from './ops/shutdown.js'
-import { throttledWarn } from './ops/throttled-log.js'
 import { ActivityFeed } from './admin/activity-feed.js'
 import { operatorStatusChange } from './admin/stream-status.js'
 
@@ -95,6 +94,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   }
   const target: RedisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : { url: config.redisUrl ?? embedded!.url }
   const redis = connectRedis(target, 'main')
+  logConnectionOutages(redis, log)
   await checkEvictionPolicy(redis, log)
   const ks = createKeyspace(config.redisPrefix)
   const activity = new Activity()

@@ -12,6 +12,7 @@ import fc from 'fast-check'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './helpers/broker.js'
+import { eventsIngested, ingestEntriesWaiting } from './helpers/ingest.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_201)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 4000)
@@ -126,24 +127,18 @@ const requestArb = (): fc.Arbitrary<Req> => fc.oneof(
 async function snapshot(): Promise<string> {
   const [streams, seq, deliveries] = await Promise.all([
     broker.api.request('GET', '/ssf/streams', { token: rx.token }),
-    redis.client.get('ssf:seq'),
+    eventsIngested(broker.url),
     broker.api.request('GET', `/admin/streams/${baseline}/deliveries?limit=1`, { token: ADMIN_TOKEN }),
   ])
   const list = (streams.body as Record<string, unknown>[]).map((s) => JSON.stringify(s)).sort()
   return JSON.stringify({ list, seq, pending: deliveries.body?.pending })
 }
 
-/** The state once accepted events have been fanned out (the ingest queue is empty). */
+/** The state once accepted events have been fanned out (no ingest entry waits). */
 async function settledSnapshot(): Promise<string> {
   const deadline = Date.now() + 10_000
   for (;;) {
-    const [wait, active, delayed, prioritized] = await Promise.all([
-      redis.client.llen('ssf:bull:fanout:wait'),
-      redis.client.llen('ssf:bull:fanout:active'),
-      redis.client.zcard('ssf:bull:fanout:delayed'),
-      redis.client.zcard('ssf:bull:fanout:prioritized'),
-    ])
-    if (wait + active + delayed + prioritized === 0) return snapshot()
+    if ((await ingestEntriesWaiting(redis.client)) === 0) return snapshot()
     if (Date.now() > deadline) throw new Error('ingest queue did not drain')
     await new Promise((r) => setTimeout(r, 5))
   }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './helpers/broker.js'
+import { eventsIngested } from './helpers/ingest.js'
 
 let redis: TestRedis
 let broker: TestBroker
@@ -31,9 +32,7 @@ after(async () => {
 
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth)
 
-async function ingestCount(): Promise<number> {
-  return Number((await redis.client.get('ssf:seq')) ?? 0)
-}
+const ingestCount = () => eventsIngested(broker.url)
 
 test('JSON nested deeper than SSF_BROKER_MAX_JSON_DEPTH is 400 before any work, at any depth', async () => {
   const before = await ingestCount()

@@ -6,7 +6,6 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Activity } from '../src/observe/activity.js'
 import { Metrics, type StateGaugeProviders } from '../src/ops/metrics.js'
-import { throttledWarn } from '../src/ops/throttled-log.js'
 import { closeWithin } from '../src/ops/shutdown.js'
 import { redisCheck } from '../src/ops/health.js'
 import { loadConfig, ConfigError } from '../src/config/config.js'
@@ -105,16 +104,6 @@ test('redis readiness check: cached, bounded by its timeout', async () => {
   assert.equal(result.ok, false)
   assert.match(result.error ?? '', /no answer/)
   assert.ok(Date.now() - started < 1500)
-})
-
-test('throttled warnings: the first at once, repeats counted into the next one', () => {
-  const log = memoryLog()
-  const warn = throttledWarn(log, 'conn error', 60_000)
-  warn({ error: 'a' })
-  warn({ error: 'b' })
-  warn({ error: 'c' })
-  assert.equal(log.lines.length, 1)
-  assert.deepEqual(log.lines[0], { level: 'warn', msg: 'conn error', fields: { error: 'a' } })
 })
 
 test('closeWithin gives up after its time and says so', async () => {

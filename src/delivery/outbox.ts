@@ -140,11 +140,6 @@ export class Outbox {
     await this.redis.ssfOutboxComplete(k.control, k.priority, k.lane, k.pending, k.attempts, k.log, ...args)
   }
 
-  /** Records outcomes without removing anything (retries). */
-  async record(sid: string, records: readonly DeliveryRecord[]): Promise<void> {
-    await this.complete(sid, [], records)
-  }
-
   async attempts(sid: string, jtis: readonly string[]): Promise<Map<string, Attempts>> {
     if (jtis.length === 0) return new Map()
     const raws = await this.redis.hmget(this.#k(sid).attempts, ...jtis)

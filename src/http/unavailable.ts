@@ -14,8 +14,12 @@ function description(c: Context): string {
   return `the broker's store did not answer in time; ${what}, retry later`
 }
 
+/** Set by a route that answers in the RFC 8935 error shape (`{err, description}`), as a SET receiver does. */
+export const RFC8935_ERRORS = 'rfc8935Errors'
+
 export function unavailableResponse(c: Context): Response {
-  return new Response(JSON.stringify({ error: 'temporarily_unavailable', error_description: description(c) }), {
+  const body = (c as Context<{ Variables: Record<string, unknown> }>).get(RFC8935_ERRORS) === true ? { err: 'temporarily_unavailable', description: description(c) } : { error: 'temporarily_unavailable', error_description: description(c) }
+  return new Response(JSON.stringify(body), {
     status: 503,
     headers: { 'content-type': 'application/json', 'retry-after': String(RETRY_AFTER_SECONDS), 'cache-control': 'no-store' },
   })

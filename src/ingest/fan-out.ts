@@ -129,7 +129,13 @@ export class FanOut {
     await this.d.keys.refresh()
     const audit: AuditEntryInput[] = []
     const events = [...posted, ...(await this.#derive(posted, audit))]
-    const candidates = events.map((e) => [...this.d.routing.forType(e.type)].filter((s) => queuesSets(s.status)))
+    const byType = new Map<string, StreamRecord[]>()
+    const streamsFor = (type: string) => {
+      let list = byType.get(type)
+      if (!list) byType.set(type, (list = [...this.d.routing.forType(type)].filter((s) => queuesSets(s.status))))
+      return list
+    }
+    const candidates = events.map((e) => streamsFor(e.type))
     // Subject lookups only for events some stream could receive; ioredis sends them back to back.
     const listed = await Promise.all(events.map((e, i) => (candidates[i]!.length > 0 ? this.d.subjects.matches(e.subject) : new Set<string>())))
     const work: { event: IngestedEvent; stream: StreamRecord; order: number }[] = []

@@ -6,6 +6,7 @@
  * script or transaction touches one hash slot (src/redis/keyspace.ts), which is what Cluster requires.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { Logger } from '../lib/log.js'
 
 /** Where the broker's Redis is: a URL, or a cluster's seed nodes. */
 export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[] }
@@ -46,3 +47,18 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
 export const isCluster = (redis: Redis): boolean => (redis as unknown) instanceof Cluster
 
 export { isRedisUnavailable } from './errors.js'
+
+/** Logs one line when the connection to Redis is lost and one when it is back: not one per command. */
+export function logConnectionOutages(redis: Redis, log: Pick<Logger, 'warn' | 'info'>): void {
+  let downSince: number | undefined
+  redis.on('error', (err: Error) => {
+    if (downSince !== undefined) return
+    downSince = Date.now()
+    log.warn('Redis connection lost; retrying', { error: err })
+  })
+  redis.on('ready', () => {
+    if (downSince === undefined) return
+    log.info('Redis connection restored', { down_ms: Date.now() - downSince })
+    downSince = undefined
+  })
+}

@@ -17,6 +17,9 @@ export class RoutingCache {
   #version = -1
   #applying: Promise<void> = Promise.resolve()
   #subscriber: Redis | undefined
+  /** The version read in flight, and the one queued behind it (callers share reads issued after their call). */
+  #reading: Promise<void> | undefined
+  #nextRead: Promise<void> | undefined
 
   constructor(private readonly redis: Redis, private readonly ks: Keyspace, private readonly store: StreamStore, private readonly log: Logger) {}
 
@@ -40,9 +43,25 @@ export class RoutingCache {
     return this.#version
   }
 
-  /** Brings the cache to the current routing version (one GET when nothing changed). */
-  async sync(): Promise<void> {
-    await this.syncTo(await this.store.version())
+  /**
+   * Brings the cache to the routing version current at the time of the call. Concurrent callers share
+   * one read: a caller arriving while a read is in flight waits for the next one (which starts after its
+   * call), so at most two reads are in flight however many drains ask.
+   */
+  sync(): Promise<void> {
+    if (!this.#reading) return (this.#reading = this.#read())
+    return (this.#nextRead ??= this.#reading.then(() => {
+      this.#nextRead = undefined
+      return (this.#reading = this.#read())
+    }))
+  }
+
+  async #read(): Promise<void> {
+    try {
+      await this.syncTo(await this.store.version())
+    } finally {
+      this.#reading = undefined
+    }
   }
 
   /** Brings the cache to at least routing version `v` (no Redis call when it is there already). */

@@ -11,6 +11,7 @@ import { asObject, readJsonBody, rejectUnknown } from '../http/json-body.js'
 import { HttpError, badRequest, notFound } from '../http/errors.js'
 import type { TokenConfig } from './token.js'
 import { toWire } from './model.js'
+import { RFC8935_ERRORS } from '../http/unavailable.js'
 import { INBOUND_PATH, UpstreamRegistrationError, type RegisterInput, type UpstreamService } from './service.js'
 import type { UpstreamLeases } from './lease.js'
 
@@ -140,6 +141,8 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Hono<AuthEnv> {
   })
 
   app.post(`${INBOUND_PATH}/:upstream_id`, async (c) => {
+    // A 503 answered for this request (request deadline, Redis unavailable) takes the RFC 8935 shape too.
+    c.set(RFC8935_ERRORS as never, true as never)
     let runtime
     try {
       runtime = await deps.service.runtime(c.req.param('upstream_id'))
