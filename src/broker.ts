@@ -11,7 +11,7 @@ import type { Config } from './config/config.js'
 import type { Logger } from './lib/log.js'
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js'
 import { connectRedis, logConnectionOutages, type RedisTarget } from './redis/connection.js'
-import { createKeyspace } from './redis/keyspace.js'
+import { INGEST_PARTITIONS, createKeyspace } from './redis/keyspace.js'
 import { Activity } from './observe/activity.js'
 import { RoutingCache } from './streams/routing-cache.js'
 import { StreamLifecycle } from './streams/lifecycle.js'
@@ -51,9 +51,6 @@ import { agentRegisteredEntry, agentRetiredEntry } from './audit/entries.js'
 import { subjectKey } from './subjects/subject.js'
 import { startUpstreams, upstreamOptions } from './upstream/index.js'
 import type { ValidEvent } from './ingest/validate.js'
-
-/** Ingest partitions: the durable log is spread over this many Redis Streams (and Cluster slots). */
-const INGEST_PARTITIONS = 16
 import { Metrics } from './ops/metrics.js'
 import { stateGauges } from './ops/state-gauges.js'
 import { opsRoutes, readiness } from './ops/health.js'

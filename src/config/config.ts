@@ -115,7 +115,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   },
   { name: 'SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS', default: '604800', meaning: 'How long a rotated-out signing key stays published in the JWKS.' },
   { name: 'SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM', default: '16', meaning: 'SETs in flight per push stream. SETs about the same subject are always sent one after another, in order.' },
-  { name: 'SSF_BROKER_FANOUT_CONCURRENCY', default: '32', meaning: 'Ingest jobs (one per `POST /events`) one broker process turns into SETs at once.' },
+  { name: 'SSF_BROKER_FANOUT_CONCURRENCY', default: '32', meaning: 'Chunks of up to 64 events (of `POST /events` requests) one broker process turns into SETs at once; requests take turns, and chunks holding a priority event type go first.' },
   { name: 'SSF_BROKER_PUSH_STREAMS_IN_FLIGHT', default: '256', meaning: 'Push streams one broker process serves at once.' },
   { name: 'SSF_BROKER_PUSH_CONNECT_TIMEOUT_MS', default: '5000', meaning: 'Connect timeout for push requests.' },
   { name: 'SSF_BROKER_PUSH_TIMEOUT_MS', default: '10000', meaning: 'Timeout for a receiver to send response headers, and again for the body.' },

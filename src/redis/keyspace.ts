@@ -15,6 +15,9 @@
  */
 import { createHash } from 'node:crypto'
 
+/** Ingest log partitions: acknowledged requests are spread over this many Redis Streams (and slots). */
+export const INGEST_PARTITIONS = 16
+
 /** Delivery scheduling shards: due streams are spread over this many slots. */
 export const SCHED_SHARDS = 16
 

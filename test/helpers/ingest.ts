@@ -4,9 +4,7 @@
  * their fan-out (entries are deleted once fanned out).
  */
 import type { Redis } from 'ioredis'
-import { createKeyspace } from '../../src/redis/keyspace.js'
-
-const INGEST_PARTITIONS = 16
+import { INGEST_PARTITIONS, createKeyspace } from '../../src/redis/keyspace.js'
 
 export async function eventsIngested(brokerUrl: string): Promise<number> {
   const text = await (await fetch(`${brokerUrl}/metrics`)).text()
