@@ -1,41 +1,37 @@
 /**
- * Where a backlog sits while a scenario runs, read from the broker's Redis (read-only): ingest jobs not
- * yet fanned out (the BullMQ `fanout` queue: waiting + active), and SETs queued in the outboxes of the
- * given streams (the sorted-set outbox, or the per-stream lanes of the keyspace module, whichever the
- * broker under test uses). Sampled every 100 ms; the maxima say which stage fell behind.
+ * Where a backlog sits while a scenario runs, read from the broker's Redis (read-only): ingest entries not
+ * yet fanned out (the ingest log partitions), and SETs queued in the lanes of the given streams. Sampled
+ * every 100 ms; the maxima say which stage fell behind.
  *
  * Also: Redis commands per unit of work from INFO commandstats, less what the same processes issue idle.
  */
 import type { Redis } from 'ioredis'
-import { createKeyspace } from '../../src/redis/keyspace.js'
+import { INGEST_PARTITIONS, createKeyspace } from '../../src/redis/keyspace.js'
 
-const WAIT = 'ssf:bull:fanout:wait'
-const ACTIVE = 'ssf:bull:fanout:active'
-const outboxKey = (sid: string) => `ssf:ob:${sid}:q`
 const keyspace = createKeyspace()
 
 export interface ProbeResult {
   samples: number
-  max_fanout_jobs_waiting: number
-  max_fanout_jobs_active: number
+  max_ingest_entries_waiting: number
   max_outbox_sets: number
 }
 
 export function startProbe(redis: Redis, streamIds: readonly string[], everyMs = 100, maxMs = 600_000): { stop(): Promise<ProbeResult> } {
-  const result: ProbeResult = { samples: 0, max_fanout_jobs_waiting: 0, max_fanout_jobs_active: 0, max_outbox_sets: 0 }
+  const result: ProbeResult = { samples: 0, max_ingest_entries_waiting: 0, max_outbox_sets: 0 }
   let stopped = false
   const deadline = Date.now() + maxMs
   const loop = (async () => {
     while (!stopped && Date.now() < deadline) {
       try {
-        const p = redis.pipeline().llen(WAIT).llen(ACTIVE)
-        for (const sid of streamIds.slice(0, 100)) p.zcard(outboxKey(sid)).xlen(keyspace.stream(sid).lane).xlen(keyspace.stream(sid).priority)
+        const p = redis.pipeline()
+        for (let k = 0; k < INGEST_PARTITIONS; k++) p.xlen(keyspace.ingest.partition(k))
+        for (const sid of streamIds.slice(0, 100)) p.xlen(keyspace.stream(sid).control).xlen(keyspace.stream(sid).lane).xlen(keyspace.stream(sid).priority)
         const res = (await p.exec()) ?? []
         const n = res.map(([, v]) => (typeof v === 'number' ? v : 0))
+        const sum = (xs: number[]) => xs.reduce((s, v) => s + v, 0)
         result.samples++
-        result.max_fanout_jobs_waiting = Math.max(result.max_fanout_jobs_waiting, n[0] ?? 0)
-        result.max_fanout_jobs_active = Math.max(result.max_fanout_jobs_active, n[1] ?? 0)
-        result.max_outbox_sets = Math.max(result.max_outbox_sets, n.slice(2).reduce((s, v) => s + v, 0))
+        result.max_ingest_entries_waiting = Math.max(result.max_ingest_entries_waiting, sum(n.slice(0, INGEST_PARTITIONS)))
+        result.max_outbox_sets = Math.max(result.max_outbox_sets, sum(n.slice(INGEST_PARTITIONS)))
       } catch {
         // a probe must never fail the run
       }

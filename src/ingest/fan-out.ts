@@ -21,7 +21,7 @@ import type { KeyStore } from '../keys/keystore.js'
 import { signSet } from '../keys/sign-set.js'
 import type { StreamRecord } from '../streams/model.js'
 import type { RoutingCache } from '../streams/routing-cache.js'
-import { queuesSets } from '../streams/delivery-policy.js'
+import { deliverableLanes, queuesSets } from '../streams/delivery-policy.js'
 import type { SubjectIndex } from '../subjects/index-store.js'
 import type { Subject } from '../subjects/subject.js'
 import type { Outbox, OutboxItem } from '../delivery/outbox.js'
@@ -169,7 +169,8 @@ export class FanOut {
       }
       this.d.audit?.submit(minted)
       for (const item of items) this.d.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at: now, priority: item.lane === 'p' })
-      await this.d.queued(stream)
+      // A paused stream holds them until it is enabled again (which schedules it).
+      if (deliverableLanes(stream.status).includes('n')) await this.d.queued(stream)
     }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
       const jti = deriveJti(event.id, stream.stream_id)
