@@ -208,3 +208,17 @@ test('a stream created or changed through one broker process applies to the very
     assert.ok(!txns.includes(`late-t${trial}`), `trial ${trial}: the type dropped by the change was not delivered`)
   }
 })
+
+test('a priority event never overtakes an earlier-acknowledged event about the same subject still being fanned out', async () => {
+  const b = await broker({ SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM: '1' })
+  const r = await receiver()
+  const rx = await b.api.createClient(['receiver'])
+  const tx = await b.api.createClient(['emitter'])
+  await b.api.createPushStream(rx.token, r.url, { events_requested: [REVOKED, PRESENTED] })
+  // A large batch whose last event is about "late": fanned out chunk by chunk after its 202.
+  const batch = Array.from({ length: 400 }, (_, i) => event('caep/session-presented', i === 399 ? 'late' : `f${i}`))
+  assert.equal((await b.api.emit(tx.token, { events: batch })).status, 202)
+  assert.equal((await b.api.emit(tx.token, event('caep/session-revoked', 'late'))).status, 202)
+  const order = (await r.waitFor(401)).map(claims).map((c) => `${c.type === REVOKED ? 'revoked' : 'presented'}:${c.user}`)
+  assert.ok(order.indexOf('revoked:late') > order.indexOf('presented:late'), `revocation after the earlier event about its subject: at ${order.indexOf('revoked:late')}, the earlier one at ${order.indexOf('presented:late')}`)
+})

@@ -79,15 +79,49 @@ async function mapLimited<T>(items: readonly T[], limit: number, fn: (item: T) =
 }
 
 export class FanOut {
+  /** Per subject key, the chunk (of any request) holding its latest event not yet queued. */
+  readonly #pendingBySubject = new Map<string, Promise<void>>()
+
   constructor(private readonly d: FanOutDeps) {}
 
-  /** Mints and queues the SETs of one request's events. */
+  /**
+   * Mints and queues the SETs of one request's events. Chunks are registered at once, in acceptance
+   * order: a chunk waits for the chunks of earlier requests that hold an event about one of its subjects,
+   * so a priority event never overtakes an earlier-acknowledged event about the same subject.
+   */
   async run(posted: readonly IngestedEvent[]): Promise<void> {
     const job = {}
+    const chunks: { events: IngestedEvent[]; after: Promise<void>[]; done: () => void }[] = []
     for (let i = 0; i < posted.length; i += CHUNK) {
-      const chunk = posted.slice(i, i + CHUNK)
-      const priority = chunk.some((e) => this.d.priorityTypes.has(e.type))
-      await this.d.limiter.run(job, priority, () => this.#chunk(chunk))
+      const events = posted.slice(i, i + CHUNK)
+      let done!: () => void
+      const queued = new Promise<void>((resolve) => (done = resolve))
+      const after = new Set<Promise<void>>()
+      for (const e of events) {
+        const earlier = this.#pendingBySubject.get(e.sk)
+        // (An earlier chunk of this request is done by then anyway: chunks of a request run in order.)
+        if (earlier) after.add(earlier)
+        this.#pendingBySubject.set(e.sk, queued)
+      }
+      chunks.push({
+        events,
+        after: [...after],
+        done: () => {
+          for (const e of events) if (this.#pendingBySubject.get(e.sk) === queued) this.#pendingBySubject.delete(e.sk)
+          done()
+        },
+      })
+    }
+    try {
+      for (const chunk of chunks) {
+        const priority = chunk.events.some((e) => this.d.priorityTypes.has(e.type))
+        await Promise.all(chunk.after)
+        await this.d.limiter.run(job, priority, () => this.#chunk(chunk.events))
+        chunk.done()
+      }
+    } finally {
+      // A failed request (retried later) must not hold back later ones.
+      for (const chunk of chunks) chunk.done()
     }
   }
 
