@@ -99,8 +99,8 @@ export class FanOut {
       const after = new Set<Promise<void>>()
       for (const e of events) {
         const earlier = this.#pendingBySubject.get(e.sk)
-        // (An earlier chunk of this request is done by then anyway: chunks of a request run in order.)
-        if (earlier) after.add(earlier)
+        // Not its own chunk; an earlier chunk of this request is done by then anyway (they run in order).
+        if (earlier && earlier !== queued) after.add(earlier)
         this.#pendingBySubject.set(e.sk, queued)
       }
       chunks.push({
