@@ -10,6 +10,7 @@ import { matchedRoutes } from 'hono/route'
 import { logContext, type Logger } from '../lib/log.js'
 import type { Metrics } from '../ops/metrics.js'
 import { HttpError } from './errors.js'
+import { BrokerError } from '../errors.js'
 import { isRedisUnavailable } from '../redis/connection.js'
 import { REQUEST_DEADLINE_MS, requestDeadline } from './deadline.js'
 import { OutageLog, unavailableResponse } from './unavailable.js'
@@ -70,6 +71,11 @@ export function createApp(options: AppOptions): Hono {
     if (err instanceof HttpError) {
       for (const [name, value] of Object.entries(err.headers)) c.header(name, value)
       return c.json(err.body(), err.status)
+    }
+    if (err instanceof BrokerError) {
+      if (err.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.max(0, Math.ceil(err.retryAfterSeconds))))
+      if (!err.expose) options.log.error('request failed', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
+      return c.json({ error: err.code, error_description: err.expose ? err.message : 'internal error' }, err.status)
     }
     if (isRedisUnavailable(err)) {
       outages.unavailable(c, 'Redis command failed', err)
