@@ -200,18 +200,23 @@ export class Dispatcher {
         await this.scheduler.release(sid, this.owner, 'backoff')
         return
       }
-      await this.routing.sync()
-      const stream = this.routing.get(sid)
-      if (!stream || !isPush(stream)) {
-        await this.scheduler.release(sid, this.owner, 'drop')
-        return
-      }
-      const lanes = deliverableLanes(stream.status)
-      if (lanes.length === 0) {
-        // Disabled drops what it held (SETs may have been queued while it was being disabled).
-        await this.outbox.purge(sid)
-        await this.scheduler.release(sid, this.owner, 'drop')
-        return
+      let stream = this.routing.get(sid)
+      let lanes = stream && isPush(stream) ? deliverableLanes(stream.status) : []
+      if (!stream || stream.status !== 'enabled' || lanes.length === 0) {
+        // Dropping, purging or holding needs the current record, not this process's possibly older copy.
+        await this.routing.sync()
+        stream = this.routing.get(sid)
+        if (!stream || !isPush(stream)) {
+          await this.scheduler.release(sid, this.owner, 'drop')
+          return
+        }
+        lanes = deliverableLanes(stream.status)
+        if (lanes.length === 0) {
+          // Disabled drops what it held (SETs may have been queued while it was being disabled).
+          await this.outbox.purge(sid)
+          await this.scheduler.release(sid, this.owner, 'drop')
+          return
+        }
       }
       const readCount = windowSize * 4
       this.#dirty.delete(sid)
@@ -221,8 +226,12 @@ export class Dispatcher {
         if ((await this.scheduler.release(sid, this.owner, 'idle')) === 'more') continue
         return
       }
-      const pending = head.p.length > 0 ? await this.outbox.pendingFor(sid, [...new Set(head.p.map((s) => s.sk))]) : new Map<string, number>()
-      const window = pickWindow(head, pending, failing ? 1 : windowSize, head.n.length < readCount)
+      // Each SET is delivered as routed when it was minted or later: the cache is brought at least to the
+      // newest version among them (no Redis read when it is there already; a SET of unknown version reads it).
+      if (await this.#catchUp(head)) {
+        if (this.routing.get(sid) !== stream) continue
+      }
+      const window = pickWindow(head, head.pending, failing ? 1 : windowSize, head.n.length < readCount)
       const result = await this.#deliverWindow(stream, window, failing)
       if (result.anyDelivered) failing = false
       if (result.backoffUntil !== undefined) {
@@ -232,6 +241,22 @@ export class Dispatcher {
         return
       }
     }
+  }
+
+  /** Brings the routing cache up to the SETs read; says whether it had to change anything. */
+  async #catchUp(head: { c: readonly QueuedSet[]; p: readonly QueuedSet[]; n: readonly QueuedSet[] }): Promise<boolean> {
+    let newest = -1
+    let unknown = false
+    for (const lane of [head.c, head.p, head.n]) {
+      for (const item of lane) {
+        if (item.v === undefined) unknown = true
+        else if (item.v > newest) newest = item.v
+      }
+    }
+    const before = this.routing.version
+    if (unknown) await this.routing.sync()
+    else await this.routing.syncTo(newest)
+    return this.routing.version !== before
   }
 
   /** Remembers since when a stream fails; past SSF_BROKER_DISABLE_AFTER_FAILING_SECONDS, hands it over. */

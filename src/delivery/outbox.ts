@@ -29,6 +29,12 @@ export interface OutboxItem {
   lane: Lane
   /** When its event was acknowledged to the emitter (ms): delivery latency and maximum age count from here. */
   at: number
+  /**
+   * The routing version it was minted under: its delivery uses a routing cache at least this fresh, so a
+   * stream change acknowledged before the event applies to its SET without a version read per delivery.
+   * Unknown (undefined): delivery reads the current version first.
+   */
+  v?: number
 }
 
 /** A queued SET: its lane entry id and its place in the stream's append order. */
@@ -78,6 +84,7 @@ const LANES: readonly Lane[] = ['c', 'p', 'n']
 
 const SCRIPTS = {
   ssfOutboxAppend: { file: new URL('./scripts/outbox-append.lua', import.meta.url), numberOfKeys: 5 },
+  ssfOutboxHead: { file: new URL('./scripts/outbox-head.lua', import.meta.url), numberOfKeys: 4 },
   ssfOutboxComplete: { file: new URL('./scripts/outbox-complete.lua', import.meta.url), numberOfKeys: 6 },
   ssfPollTake: { file: new URL('./scripts/poll-take.lua', import.meta.url), numberOfKeys: 4 },
   ssfPollAck: { file: new URL('./scripts/poll-ack.lua', import.meta.url), numberOfKeys: 6 },
@@ -90,7 +97,9 @@ function laneKey(k: StreamKeys, lane: Lane): string {
 function parseEntry(lane: Lane, id: string, fields: string[]): QueuedSet {
   const f: Record<string, string> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
-  return { id, lane, jti: f.j!, sk: f.s!, txn: f.t!, type: f.y!, at: Number(f.a), n: Number(f.n), set: f.d! }
+  const set: QueuedSet = { id, lane, jti: f.j!, sk: f.s!, txn: f.t!, type: f.y!, at: Number(f.a), n: Number(f.n), set: f.d! }
+  if (f.v) set.v = Number(f.v)
+  return set
 }
 
 export class Outbox {
@@ -109,25 +118,22 @@ export class Outbox {
     if (items.length === 0) return { dropped: 0, droppedJtis: [] }
     const k = this.#k(sid)
     const args: (string | number)[] = [this.backlogMax, Date.now(), this.priorityLane ? 1 : 0]
-    for (const item of items) args.push(item.lane, item.jti, item.sk, item.txn, item.type, item.at, item.set)
+    for (const item of items) args.push(item.lane, item.jti, item.sk, item.txn, item.type, item.at, item.set, item.v ?? '')
     const [dropped, ...jtis] = (await this.redis.ssfOutboxAppend(k.control, k.priority, k.lane, k.pending, k.dropped, ...args)) as [number, ...string[]]
     return { dropped, droppedJtis: jtis }
   }
 
-  /** The first SETs of each lane asked for, in append order. */
-  async head(sid: string, lanes: readonly Lane[], count: number): Promise<Record<Lane, QueuedSet[]>> {
+  /**
+   * The first `count` SETs of each lane asked for, in append order, and for the subjects of the priority
+   * SETs among them the number of normal-lane SETs queued about each (`pending`; absent means none), so a
+   * priority SET can be kept behind an earlier SET about its subject. One script call.
+   */
+  async head(sid: string, lanes: readonly Lane[], count: number): Promise<{ c: QueuedSet[]; p: QueuedSet[]; n: QueuedSet[]; pending: Map<string, number> }> {
     const k = this.#k(sid)
-    const out: Record<Lane, QueuedSet[]> = { c: [], p: [], n: [] }
-    const reads = await Promise.all(lanes.map((lane) => this.redis.xrange(laneKey(k, lane), '-', '+', 'COUNT', count) as Promise<[string, string[]][]>))
-    lanes.forEach((lane, i) => (out[lane] = reads[i]!.map(([id, fields]) => parseEntry(lane, id, fields))))
-    return out
-  }
-
-  /** Queued normal-lane SETs per subject key (for keeping priority SETs behind earlier ones). */
-  async pendingFor(sid: string, sks: readonly string[]): Promise<Map<string, number>> {
-    if (sks.length === 0) return new Map()
-    const counts = await this.redis.hmget(this.#k(sid).pending, ...sks)
-    return new Map(sks.map((sk, i) => [sk, Number(counts[i] ?? 0)]))
+    const [c, p, n, pending] = (await this.redis.ssfOutboxHead(k.control, k.priority, k.lane, k.pending, count, lanes.join(''))) as [[string, string[]][], [string, string[]][], [string, string[]][], string[]]
+    const counts = new Map<string, number>()
+    for (let i = 0; i + 1 < pending.length; i += 2) counts.set(pending[i]!, Number(pending[i + 1]))
+    return { c: c.map(([id, f]) => parseEntry('c', id, f)), p: p.map(([id, f]) => parseEntry('p', id, f)), n: n.map(([id, f]) => parseEntry('n', id, f)), pending: counts }
   }
 
   /** Removes SETs that are done with and records their outcomes, in one script call. */

@@ -127,12 +127,17 @@ export class FanOut {
 
   /** The events derived for every agent acting for each event's principal (none without a policy match). */
   async #derive(events: readonly IngestedEvent[], audit: AuditEntryInput[]): Promise<IngestedEvent[]> {
-    if (!this.d.cascade) return []
+    const cascade = this.d.cascade
+    if (!cascade) return []
+    const causes = events.flatMap((event) => {
+      const rule = cascadeFor(event.type, event.event, cascade.policy)
+      return rule ? [{ event, rule }] : []
+    })
+    // One graph walk per cause, all in flight at once (auto-pipelined), in the events' order afterwards.
+    const found = await Promise.all(causes.map(({ event }) => cascade.agents.dependents(event.subject)))
     const derived: IngestedEvent[] = []
-    for (const event of events) {
-      const rule = cascadeFor(event.type, event.event, this.d.cascade.policy)
-      if (!rule) continue
-      for (const dependent of await this.d.cascade.agents.dependents(event.subject)) {
+    causes.forEach(({ event, rule }, i) => {
+      for (const dependent of found[i]!) {
         const subject = dependentSubId(event.subject, dependent.record.agent, { principalIsAgent: dependent.principalIsAgent })
         derived.push({
           ...event,
@@ -155,23 +160,27 @@ export class FanOut {
           cause_event_id: event.id,
         })
       }
-    }
+    })
     return derived
   }
 
   async #chunk(posted: readonly IngestedEvent[]): Promise<void> {
-    await this.d.keys.refresh()
+    // The routing version this chunk is routed with (the caller synced to at least the ingest's version).
+    const version = this.d.routing.version
     const audit: AuditEntryInput[] = []
-    const events = [...posted, ...(await this.#derive(posted, audit))]
     const byType = new Map<string, StreamRecord[]>()
     const streamsFor = (type: string) => {
       let list = byType.get(type)
       if (!list) byType.set(type, (list = [...this.d.routing.forType(type)].filter((s) => queuesSets(s.status))))
       return list
     }
-    const candidates = events.map((e) => streamsFor(e.type))
     // Subject lookups only for events some stream could receive; ioredis sends them back to back.
-    const listed = await Promise.all(events.map((e, i) => (candidates[i]!.length > 0 ? this.d.subjects.matches(e.subject) : new Set<string>())))
+    const lookUp = (list: readonly IngestedEvent[]) => Promise.all(list.map((e) => (streamsFor(e.type).length > 0 ? this.d.subjects.matches(e.subject) : new Set<string>())))
+    // The posted events' lookups run while the cascade finds the agents acting for their subjects.
+    const [, postedListed, derived] = await Promise.all([this.d.keys.refresh(), lookUp(posted), this.#derive(posted, audit)])
+    const events = [...posted, ...derived]
+    const listed = [...postedListed, ...(await lookUp(derived))]
+    const candidates = events.map((e) => streamsFor(e.type))
     const work: { event: IngestedEvent; stream: StreamRecord; order: number }[] = []
     events.forEach((event, i) => {
       for (const stream of candidates[i]!) {
@@ -220,7 +229,7 @@ export class FanOut {
       let signed = perStream.get(stream.stream_id)
       if (!signed) perStream.set(stream.stream_id, (signed = []))
       const lane = this.d.priorityTypes.has(event.type) ? 'p' : 'n'
-      signed.push({ order, item: { jti, set, sk: event.sk, txn: event.txn, type: event.type, lane, at: event.received_at } })
+      signed.push({ order, item: { jti, set, sk: event.sk, txn: event.txn, type: event.type, lane, at: event.received_at, v: version } })
       const left = unsigned.get(stream.stream_id)! - 1
       unsigned.set(stream.stream_id, left)
       // Handled at once (a rejection left waiting would crash the process); rethrown below so the

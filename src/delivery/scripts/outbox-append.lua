@@ -2,15 +2,16 @@
 -- KEYS[1] control lane, KEYS[2] priority lane, KEYS[3] normal lane, KEYS[4] pending hash
 -- (subjectKey -> queued normal SETs; field '#n' is the stream's order counter), KEYS[5] dropped hash
 -- ARGV[1] backlog bound (normal + priority lanes), ARGV[2] now (ms), ARGV[3] count pending (1|0),
--- then 7 per SET: lane ('c'|'p'|'n'), jti, subject key, txn, type, acknowledged-at (ms), SET
+-- then 8 per SET: lane ('c'|'p'|'n'), jti, subject key, txn, type, acknowledged-at (ms), SET, routing version
+-- it was minted under ('' if unknown)
 -- Returns {dropped, jti...} (jtis of the first 100 dropped, oldest first).
 local lanes = { c = KEYS[1], p = KEYS[2], n = KEYS[3] }
-local count = (#ARGV - 3) / 7
+local count = (#ARGV - 3) / 8
 local n = redis.call('HINCRBY', KEYS[4], '#n', count) - count
-for i = 4, #ARGV, 7 do
+for i = 4, #ARGV, 8 do
   n = n + 1
   local lane = ARGV[i]
-  redis.call('XADD', lanes[lane], '*', 'j', ARGV[i + 1], 's', ARGV[i + 2], 't', ARGV[i + 3], 'y', ARGV[i + 4], 'a', ARGV[i + 5], 'n', n, 'd', ARGV[i + 6])
+  redis.call('XADD', lanes[lane], '*', 'j', ARGV[i + 1], 's', ARGV[i + 2], 't', ARGV[i + 3], 'y', ARGV[i + 4], 'a', ARGV[i + 5], 'n', n, 'v', ARGV[i + 7], 'd', ARGV[i + 6])
   if lane == 'n' and ARGV[3] == '1' then redis.call('HINCRBY', KEYS[4], ARGV[i + 2], 1) end
 end
 -- Beyond the bound the oldest SETs go, normal lane first (a revocation outlives informational events).
