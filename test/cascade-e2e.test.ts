@@ -106,10 +106,13 @@ test('user → A → B → C: one session-revoked reaches A, B and C with the sa
     assert.equal(kinds('event.ingested')[0].client_id, emitter.client_id)
     assert.ok(kinds('event.ingested')[0].remote_addr, 'where the event came from')
     assert.deepEqual(new Set(kinds('event.derived').map((r) => r.agent_id)), new Set([a.agent_id, b.agent_id, c.agent_id]))
-    assert.equal(kinds('set.minted').length, 3)
+    // One record per SET outcome: each agent's SET delivered, with its type, when it was queued, and how long the push took.
     const confirmed = kinds('delivery.attempt').filter((r) => r.outcome === 'delivered')
     assert.equal(confirmed.length, 3)
-    assert.ok(confirmed.every((r) => typeof r.latency_ms === 'number'))
+    assert.equal(new Set(confirmed.map((r) => r.stream_id)).size, 3)
+    assert.ok(confirmed.every((r) => typeof r.latency_ms === 'number' && r.type === SESSION_REVOKED))
+    const ingestedAt = kinds('event.ingested')[0].at
+    assert.ok(confirmed.every((r) => r.queued_at >= ingestedAt && r.queued_at <= r.at), 'queued after the ingest, before the delivery')
     const times = story.map((r) => r.at)
     assert.deepEqual(times, [...times].sort((x, y) => y - x), 'newest first')
     assert.ok(!JSON.stringify(story).includes(receiver.token) && !JSON.stringify(story).includes(emitter.token), 'no bearer tokens')

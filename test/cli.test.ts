@@ -213,7 +213,7 @@ test('dead-letters list and redrive (by id and --all); audit verify and export',
     const exported = await cli(['audit', 'export', '--txn', 'dl-e1@example.com'])
     assert.equal(exported.code, 0)
     const records = exported.stdout.trim().split('\n').map((l) => JSON.parse(l))
-    assert.ok(records.length >= 3, 'ingested, minted, attempts')
+    assert.ok(records.length >= 2, 'ingested, attempts')
     assert.ok(records.every((r) => r.txn === 'dl-e1@example.com'))
     assert.ok(records.some((r) => r.kind === 'event.ingested'))
 

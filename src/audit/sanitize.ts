@@ -57,11 +57,25 @@ function words(name: string): string[] {
     .filter(Boolean)
 }
 
-/** True for member names that hold (or may hold) a secret. */
-export function isSecretName(name: string): boolean {
+function judgeName(name: string): boolean {
   const w = words(name)
   if (!w.some((word) => SECRET_WORDS.has(word))) return false
   return !IDENTIFIER_WORDS.has(w[w.length - 1]!)
+}
+
+/** Member names seen, judged once each (records use a few dozen names; bounded for arbitrary input). */
+const judged = new Map<string, boolean>()
+const MAX_JUDGED = 10_000
+
+/** True for member names that hold (or may hold) a secret. */
+export function isSecretName(name: string): boolean {
+  let secret = judged.get(name)
+  if (secret === undefined) {
+    secret = judgeName(name)
+    if (judged.size >= MAX_JUDGED) judged.clear()
+    judged.set(name, secret)
+  }
+  return secret
 }
 
 const CREDENTIAL_PATTERNS: RegExp[] = [
@@ -72,9 +86,12 @@ const CREDENTIAL_PATTERNS: RegExp[] = [
   /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g,
 ]
 
+/** What every credential pattern needs somewhere in the string: most strings (ids, times) have none. */
+const MAY_HOLD_CREDENTIAL = /bearer|basic|dpop|ssf_|eyJ|-----BEGIN/i
+
 function scrubString(value: string): { value: string; changed: boolean } {
   let out = value
-  for (const pattern of CREDENTIAL_PATTERNS) out = out.replace(pattern, REDACTED)
+  if (MAY_HOLD_CREDENTIAL.test(value)) for (const pattern of CREDENTIAL_PATTERNS) out = out.replace(pattern, REDACTED)
   const changed = out !== value
   if (out.length > MAX_STRING) out = `${out.slice(0, MAX_STRING)}…`
   return { value: out, changed }

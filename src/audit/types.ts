@@ -49,6 +49,7 @@ export type AuditEntryInput =
       path: Subject[]
       cause_event_id?: string
     })
+  /** Written by earlier versions, one per SET minted; today a SET's outcome record says when it was queued. */
   | (Common & { kind: 'set.minted'; jti: string; stream_id: string; aud: string | string[]; txn: string; type: string })
   | (Common & {
       kind: 'delivery.attempt'
@@ -56,6 +57,9 @@ export type AuditEntryInput =
       stream_id: string
       outcome: string
       txn?: string
+      /** The SET's event type, and when it was queued for the stream (ms). */
+      type?: string
+      queued_at?: number
       attempt?: number
       status?: number
       latency_ms?: number

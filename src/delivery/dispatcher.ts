@@ -18,7 +18,7 @@ import { schedShardOf, type Keyspace } from '../redis/keyspace.js'
 import { isPush, type PushDelivery, type StreamRecord } from '../streams/model.js'
 import type { RoutingCache } from '../streams/routing-cache.js'
 import { deliverableLanes } from '../streams/delivery-policy.js'
-import type { Attempts, DeliveryRecord, Outbox, QueuedSet } from './outbox.js'
+import { queuedAt, type Attempts, type DeliveryRecord, type Outbox, type QueuedSet } from './outbox.js'
 import type { Scheduler } from './scheduler.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
@@ -297,7 +297,7 @@ export class Dispatcher {
       const attempt = (before?.a ?? 0) + 1
       const pushMs = Math.round(outcome.latencyMs)
       const base = { jti: item.jti, at: now, attempt, latency_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
-      const entry = { kind: 'delivery.attempt' as const, at: now, jti: item.jti, stream_id: sid, txn: item.txn, attempt, latency_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
+      const entry = { kind: 'delivery.attempt' as const, at: now, jti: item.jti, stream_id: sid, txn: item.txn, type: item.type, queued_at: queuedAt(item), attempt, latency_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
       if (outcome.kind === 'delivered') {
         done.push(item)
         records.push({ ...base, outcome: 'delivered' })

@@ -90,6 +90,9 @@ const SCRIPTS = {
   ssfPollAck: { file: new URL('./scripts/poll-ack.lua', import.meta.url), numberOfKeys: 6 },
 }
 
+/** When a queued SET was appended (ms): the time part of its lane entry id. */
+export const queuedAt = (set: QueuedSet): number => Number(set.id.slice(0, set.id.indexOf('-')))
+
 function laneKey(k: StreamKeys, lane: Lane): string {
   return lane === 'c' ? k.control : lane === 'p' ? k.priority : k.lane
 }

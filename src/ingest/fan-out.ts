@@ -203,14 +203,13 @@ export class FanOut {
       const sid = stream.stream_id
       const { dropped, droppedJtis } = await this.d.outbox.append(sid, items)
       const now = Date.now()
-      // Recorded before delivery is scheduled, so the trail reads minted → delivered.
-      const minted: AuditEntryInput[] = items.map((item) => ({ kind: 'set.minted', jti: item.jti, stream_id: sid, aud: stream.aud, txn: item.txn, type: item.type }))
+      // The trail holds one record per SET outcome (delivery.attempt, poll.ack, ...; each with the time
+      // the SET was queued), not one per SET minted: a minted SET costs no audit record of its own.
       if (dropped > 0) {
         this.d.log.warn('stream backlog bound reached; oldest SETs dropped', { stream_id: sid, dropped })
-        minted.push({ kind: 'stream.backlog_dropped', stream_id: sid, count: dropped, jtis: droppedJtis })
+        this.d.audit?.submit({ kind: 'stream.backlog_dropped', stream_id: sid, count: dropped, jtis: droppedJtis })
         this.d.activity.emit('dropped', { stream_id: sid, count: dropped, at: now })
       }
-      this.d.audit?.submit(minted)
       for (const item of items) this.d.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at: now, priority: item.lane === 'p' })
       // A paused stream holds them until it is enabled again (which schedules it).
       if (deliverableLanes(stream.status).includes('n')) await this.d.queued(stream)
