@@ -50,6 +50,7 @@ export class OutageLog {
       return
     }
     this.log.warn('Redis unavailable: answering 503', {
+      request_id: c.get('requestId') as string | undefined,
       reason,
       path: c.req.path,
       method: c.req.method,

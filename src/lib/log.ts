@@ -4,11 +4,7 @@
  * like credentials are redacted (REDACT_PATHS). An Error in any field is written as an object with its
  * `type`, `message` and `stack`, never as free multi-line text.
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { pino, stdSerializers, type DestinationStream } from 'pino'
-
-/** Fields added to every line logged while handling one request (its `request_id`). */
-export const logContext = new AsyncLocalStorage<Record<string, unknown>>()
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -50,7 +46,6 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: REDACTED },
-      mixin: () => logContext.getStore() ?? {},
       serializers: { err: stdSerializers.err, error: (v: unknown) => (v instanceof Error ? stdSerializers.err(v) : v) },
     },
     destination ?? pino.destination({ fd: 2, sync: true }),
