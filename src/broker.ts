@@ -156,7 +156,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     activity,
     cascade: { agents, policy: cascadePolicy },
     audit,
-    queued: (stream) => schedule(stream),
+    queued: (stream, appending) => (isPush(stream) ? dispatcher.queuedWhile(stream, appending) : appending.then(() => poll.announce([stream.stream_id]))),
   })
   const ingestLog = new IngestLog(redis, ks, INGEST_PARTITIONS, dispatcher.owner)
   await ingestLog.init()

@@ -109,14 +109,40 @@ export class Dispatcher {
   async queued(stream: StreamRecord, endBackoff = false): Promise<void> {
     const sid = stream.stream_id
     // Draining here already: a local mark does what the Redis dirty set would, without a round trip.
-    if (this.#active.has(sid) && !this.#lost.has(sid) && !this.#stopped && !endBackoff) {
+    if (this.#drainingHere(sid) && !endBackoff) {
       this.#dirty.add(sid)
       return
     }
-    const claim = !this.#stopped && this.#active.size < this.config.pushStreamsInFlight
+    const claim = this.#canClaim()
     const result = await this.scheduler.markDue(sid, claim ? this.owner : undefined, this.config.leaseMs, endBackoff)
     if (result === 'claimed') this.#startDrain(sid)
     else if (result === 'due') await this.redis.publish(this.ks.channels.wake, String(schedShardOf(sid)))
+  }
+
+  /**
+   * queued(), for SETs still being appended: the claim is asked for alongside the append (one round trip
+   * less before the first push), and the drain starts reading once `appending` is done. Only a claim is
+   * asked at first; anything else (held elsewhere, no room here) is marked the usual way after the append,
+   * so no holder can look before the SETs are there.
+   */
+  async queuedWhile(stream: StreamRecord, appending: Promise<unknown>): Promise<void> {
+    const sid = stream.stream_id
+    if (this.#drainingHere(sid) || !this.#canClaim()) {
+      await appending
+      return this.queued(stream)
+    }
+    const [claim, appended] = await Promise.allSettled([this.scheduler.markDue(sid, this.owner, this.config.leaseMs, false, true), appending])
+    if (claim.status === 'fulfilled' && claim.value === 'claimed') this.#startDrain(sid)
+    if (appended.status === 'rejected') throw appended.reason
+    if (claim.status === 'rejected' || claim.value === 'busy') return this.queued(stream)
+  }
+
+  #drainingHere(sid: string): boolean {
+    return this.#active.has(sid) && !this.#lost.has(sid) && !this.#stopped
+  }
+
+  #canClaim(): boolean {
+    return !this.#stopped && this.#active.size < this.config.pushStreamsInFlight
   }
 
   async stop(graceMs = 5000): Promise<void> {

@@ -17,7 +17,7 @@ const SCRIPTS = {
   ssfSchedRelease: { file: new URL('./scripts/sched-release.lua', import.meta.url), numberOfKeys: 3 },
 }
 
-export type MarkResult = 'held' | 'waiting' | 'claimed' | 'due'
+export type MarkResult = 'held' | 'busy' | 'waiting' | 'claimed' | 'due'
 
 export class Scheduler {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
@@ -30,9 +30,12 @@ export class Scheduler {
     return [this.ks.sched.ready(shard), this.ks.sched.lease(shard), this.ks.sched.dirty(shard)]
   }
 
-  /** The stream got SETs: claim it for `owner` if nobody holds it (owner undefined: only mark it due). */
-  async markDue(sid: string, owner: string | undefined, leaseMs: number, endBackoff = false): Promise<MarkResult> {
-    return (await this.redis.ssfSchedMark(...this.#keys(schedShardOf(sid)), sid, Date.now(), leaseMs, owner ?? '', endBackoff ? '1' : '0')) as MarkResult
+  /**
+   * The stream got SETs: claim it for `owner` if nobody holds it (owner undefined: only mark it due).
+   * `claimOnly`: the SETs are not in yet, so change nothing unless the claim succeeds ('busy' if held).
+   */
+  async markDue(sid: string, owner: string | undefined, leaseMs: number, endBackoff = false, claimOnly = false): Promise<MarkResult> {
+    return (await this.redis.ssfSchedMark(...this.#keys(schedShardOf(sid)), sid, Date.now(), leaseMs, owner ?? '', endBackoff ? '1' : '0', claimOnly ? '1' : '0')) as MarkResult
   }
 
   /** Claims up to `max` due streams of one shard; also says when its next stream falls due. */

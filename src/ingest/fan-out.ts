@@ -63,8 +63,8 @@ export interface FanOutDeps {
   activity: Activity
   cascade?: { agents: AgentRegistry; policy: CascadePolicy }
   audit?: AuditLog
-  /** The stream has new SETs: schedule its delivery. */
-  queued(stream: StreamRecord): Promise<void>
+  /** The stream gets new SETs once `appending` resolves: schedule its delivery (a claim may go ahead of it). */
+  queued(stream: StreamRecord, appending: Promise<unknown>): Promise<void>
 }
 
 const CHUNK = 64
@@ -201,7 +201,12 @@ export class FanOut {
     const append = async (stream: StreamRecord, signed: { order: number; item: OutboxItem }[]) => {
       const items = signed.sort((a, b) => a.order - b.order).map((s) => s.item)
       const sid = stream.stream_id
-      const { dropped, droppedJtis } = await this.d.outbox.append(sid, items)
+      const appending = this.d.outbox.append(sid, items)
+      // A paused stream holds them until it is enabled again (which schedules it).
+      const scheduled = deliverableLanes(stream.status).includes('n') ? this.d.queued(stream, appending) : undefined
+      // Handled at once (a rejection left waiting would crash the process); awaited below.
+      scheduled?.catch(() => {})
+      const { dropped, droppedJtis } = await appending
       const now = Date.now()
       // The trail holds one record per SET outcome (delivery.attempt, poll.ack, ...; each with the time
       // the SET was queued), not one per SET minted: a minted SET costs no audit record of its own.
@@ -211,8 +216,7 @@ export class FanOut {
         this.d.activity.emit('dropped', { stream_id: sid, count: dropped, at: now })
       }
       for (const item of items) this.d.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at: now, priority: item.lane === 'p' })
-      // A paused stream holds them until it is enabled again (which schedules it).
-      if (deliverableLanes(stream.status).includes('n')) await this.d.queued(stream)
+      await scheduled
     }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
       const jti = deriveJti(event.id, stream.stream_id)

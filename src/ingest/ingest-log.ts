@@ -60,7 +60,14 @@ export class IngestLog {
 
   /** Keeps entries whose fan-out is still running from being taken over (resets their idle time). */
   async keepAlive(entries: readonly LogEntry[]): Promise<void> {
-    await Promise.all(entries.map((e) => this.redis.xclaim(this.ks.ingest.partition(e.partition), this.ks.ingest.group, this.consumer, 0, e.id, 'JUSTID')))
+    // One XCLAIM per partition for all of its entries (many fan-outs are in flight under load).
+    const byPartition = new Map<number, string[]>()
+    for (const e of entries) {
+      let ids = byPartition.get(e.partition)
+      if (!ids) byPartition.set(e.partition, (ids = []))
+      ids.push(e.id)
+    }
+    await Promise.all([...byPartition].map(([k, ids]) => this.redis.xclaim(this.ks.ingest.partition(k), this.ks.ingest.group, this.consumer, 0, ...ids, 'JUSTID')))
   }
 
   /** Takes over entries idle for at least `minIdleMs` (their process died), up to `count` per partition. */
