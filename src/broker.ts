@@ -175,7 +175,18 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
 
   // Upstream transmitters' events enter through the same durable ingest path as POST /events.
   const acceptor = { accept: async (events: readonly ValidEvent[], clientId: string) => (await ingest.accept(events, clientId)).map((e) => ({ txn: e.txn })) }
-  const upstreams = startUpstreams({ ...upstreamOptions(config), keys: ks, redis, log, audit, clients, admin, acceptor, defaultEventsRequested: STREAM_EVENTS_SUPPORTED })
+  const upstreams = startUpstreams({
+    ...upstreamOptions(config),
+    keys: ks,
+    redis,
+    log,
+    audit,
+    clients,
+    admin,
+    acceptor,
+    defaultEventsRequested: STREAM_EVENTS_SUPPORTED,
+    onUpstreamEvent: (upstreamId) => activity.emit('upstream', { upstream_id: upstreamId, at: Date.now() }),
+  })
 
   let closing: Promise<void> | undefined
   const ready = readiness({

@@ -128,6 +128,8 @@ test('an event posted to A arrives at B\'s receiver signed by B, with A\'s txn, 
   const status = await b.api.request('GET', `/admin/upstreams/${pushUpstream.upstream_id}`, { token: ADMIN_TOKEN })
   assert.equal(status.body.events_received, 1)
   assert.ok(status.body.last_event_at > 0)
+  const metrics = await (await fetch(`${b.url}/metrics`)).text()
+  assert.match(metrics, new RegExp(`^ssf_broker_upstream_events_total\\{upstream="${pushUpstream.upstream_id}"\\} 1$`, 'm'))
   const audit = await until('the audit record', async () => {
     const r = await b.api.request('GET', `/admin/audit?txn=push-1&kind=event.ingested`, { token: ADMIN_TOKEN })
     return r.body.records[0]

@@ -14,6 +14,8 @@ export interface ActivityEvents {
   failed: { txn: string; stream_id: string; jti: string; at: number; outcome: 'retry' | 'failed' | 'dead_letter'; status?: number; error: string; push_ms?: number }
   /** SETs dropped because a stream's backlog exceeded SSF_BROKER_STREAM_BACKLOG_MAX. */
   dropped: { stream_id: string; count: number; at: number }
+  /** An event received from an upstream transmitter was ingested. */
+  upstream: { upstream_id: string; at: number }
 }
 
 export type ActivityName = keyof ActivityEvents

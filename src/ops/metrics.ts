@@ -37,6 +37,7 @@ export class Metrics {
   readonly pushAttempts: Counter<'outcome'>
   readonly pollAcks: Counter
   readonly dropped: Counter
+  readonly upstreamEvents: Counter<'upstream'>
   readonly deliverySeconds: Histogram
   readonly pushSeconds: Histogram
   readonly httpRequests: Counter<'method' | 'route' | 'status'>
@@ -59,6 +60,8 @@ export class Metrics {
     })
     this.pollAcks = new Counter({ name: 'ssf_broker_poll_acknowledged_total', help: 'SETs acknowledged by poll receivers.', registers })
     this.dropped = new Counter({ name: 'ssf_broker_sets_dropped_total', help: "SETs dropped because a stream's backlog was full.", registers })
+    // Upstream ids label it: upstreams are few, registered by an operator.
+    this.upstreamEvents = new Counter({ name: 'ssf_broker_upstream_events_total', help: 'Events received from an upstream transmitter and ingested, by upstream id.', labelNames: ['upstream'], registers })
     this.deliverySeconds = new Histogram({
       name: 'ssf_broker_event_delivery_seconds',
       help: "Time from the ingest acknowledgement to the receiver's 2xx (push) or acknowledgement (poll).",
@@ -142,6 +145,7 @@ export class Metrics {
         if (e.push_ms !== undefined) this.pushSeconds.observe(e.push_ms / 1000)
       }),
       activity.on('dropped', (e) => this.dropped.inc(e.count)),
+      activity.on('upstream', (e) => this.upstreamEvents.inc({ upstream: e.upstream_id })),
     )
   }
 
