@@ -13,6 +13,7 @@ import { defineScripts } from '../redis/scripts.js'
 const SCRIPTS = {
   ssfIngestAppend: { file: new URL('./scripts/ingest-append.lua', import.meta.url), numberOfKeys: 1 },
   ssfIngestGroup: { file: new URL('./scripts/ingest-group.lua', import.meta.url), numberOfKeys: 1 },
+  ssfIngestConsumers: { file: new URL('./scripts/ingest-consumers.lua', import.meta.url), numberOfKeys: 1 },
 }
 
 export interface LogEntry {
@@ -68,6 +69,14 @@ export class IngestLog {
       ids.push(e.id)
     }
     await Promise.all([...byPartition].map(([k, ids]) => this.redis.xclaim(this.ks.ingest.partition(k), this.ks.ingest.group, this.consumer, 0, ...ids, 'JUSTID')))
+  }
+
+  /** Forgets the group consumers of stopped processes: holding nothing, idle for at least `minIdleMs`. */
+  async pruneConsumers(minIdleMs: number): Promise<number> {
+    const removed = await Promise.all(
+      Array.from({ length: this.partitions }, (_, k) => this.redis.ssfIngestConsumers(this.ks.ingest.partition(k), this.ks.ingest.group, minIdleMs, this.consumer) as Promise<number>),
+    )
+    return removed.reduce((a, b) => a + b, 0)
   }
 
   /** Takes over entries idle for at least `minIdleMs` (their process died), up to `count` per partition. */

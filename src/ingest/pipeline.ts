@@ -14,6 +14,10 @@ import type { FanOut, IngestedEvent } from './fan-out.js'
 import type { IngestLog, LogEntry } from './ingest-log.js'
 import type { ValidEvent } from './validate.js'
 
+/** A group consumer idle this long and holding nothing is a stopped process's: it is removed. */
+const CONSUMER_IDLE_MS = 10 * 60_000
+const PRUNE_EVERY_MS = 60_000
+
 export interface EventAcceptor {
   /** Makes the events durable (resolves only then) and starts their fan-out; returns them with their txn. */
   accept(events: readonly ValidEvent[], clientId: string): Promise<IngestedEvent[]>
@@ -63,6 +67,10 @@ export class IngestPipeline implements EventAcceptor {
     // Entries of a process that died: idle for a lease, then anyone's.
     this.#timers.push(setInterval(() => void this.#reclaim(), Math.max(100, Math.floor(this.leaseMs / 2))))
     this.#timers.push(setInterval(() => void this.#keepAlive(), Math.max(100, Math.floor(this.leaseMs / 3))))
+    // Consumers of processes gone for a while (their entries taken over long since) leave the group.
+    const prune = setInterval(() => void this.log.pruneConsumers(CONSUMER_IDLE_MS).catch(() => {}), PRUNE_EVERY_MS)
+    prune.unref()
+    this.#timers.push(prune)
   }
 
   /** Stops taking over work and waits (at most `graceMs`) for fan-outs in flight; the rest is taken over later. */
