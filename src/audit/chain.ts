@@ -46,6 +46,12 @@ export function parsePointer(raw: string | null | undefined): ChainPointer {
 
 export const formatPointer = (p: ChainPointer): string => `${p.seq}:${p.hash}`
 
+/** The stored JSON line of records chained here: the hashed canonical text with `hash` appended (no second serialisation). */
+const storedLines = new WeakMap<AuditRecord, string>()
+
+/** The JSON text a record is stored as. */
+export const storedLine = (record: AuditRecord): string => storedLines.get(record) ?? JSON.stringify(record)
+
 /** Chains `entries` onto `head`: the records, in order, each linked to the one before. */
 export function chainRecords(head: ChainPointer, entries: readonly PreparedEntry[]): AuditRecord[] {
   let prev = head.hash
@@ -54,8 +60,11 @@ export function chainRecords(head: ChainPointer, entries: readonly PreparedEntry
     seq++
     const { at, kind, ...fields } = entry
     const base: Record<string, unknown> = { id: String(seq), seq, at, kind, ...fields, prev }
-    const hash = recordHash(base)
+    const text = canonicalJson(base)
+    const hash = createHash('sha256').update(text).digest('hex')
     prev = hash
-    return { ...base, hash } as AuditRecord
+    const record = { ...base, hash } as AuditRecord
+    storedLines.set(record, `${text.slice(0, -1)},"hash":"${hash}"}`)
+    return record
   })
 }

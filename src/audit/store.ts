@@ -19,6 +19,7 @@ import { createKeyspace, type Keyspace } from '../redis/keyspace.js'
 import { defineScripts } from '../redis/scripts.js'
 import type { TermType } from './index-terms.js'
 import type { AuditRecord } from './types.js'
+import { storedLine } from './chain.js'
 
 export interface BatchMeta {
   /** Records the batch still holds (retention may have removed an older prefix). */
@@ -45,7 +46,7 @@ type Scripted = Redis & {
   ssfAuditPrune(...args: (string | number)[]): Promise<[number, number]>
 }
 
-export const encodeBatch = (records: readonly AuditRecord[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('')
+export const encodeBatch = (records: readonly AuditRecord[]): string => records.map((r) => `${storedLine(r)}\n`).join('')
 
 export function decodeBatch(text: string): string[] {
   const lines = text.split('\n')
