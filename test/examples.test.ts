@@ -59,13 +59,14 @@ test('resource server (push) and agent runtime (poll): a session-revoked for the
 
   const res = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: { format: 'email', email: USER }, event: { reason_admin: { en: 'example test' }, initiating_entity: 'admin' } })
   assert.equal(res.status, 202, res.text)
+  const { txn } = res.body as { txn: string }
 
   const ended = await agent.waitFor(/\[agent-runtime\] session torn down/)
-  assert.match(ended, new RegExp(`after \\d+ ms and [1-9]\\d* ticks: (revocation received by poll \\(session-revoked, txn ${res.body.txn}\\)|the resource server closed the stream: token revoked)`))
+  assert.match(ended, new RegExp(`after \\d+ ms and [1-9]\\d* ticks: (revocation received by poll \\(session-revoked, txn ${txn}\\)|the resource server closed the stream: token revoked)`))
   await agent.waitFor(/\[agent-runtime\] poll loop stopped/)
   assert.equal(await agent.exited, 0, agent.output())
 
-  await rs.waitFor(new RegExp(`\\[resource-server\\] revocation recorded: .*${USER.replace('.', '\\.')}.*\\(session-revoked, txn ${res.body.txn}\\)`))
+  await rs.waitFor(new RegExp(`\\[resource-server\\] revocation recorded: .*${USER.replace('.', '\\.')}.*\\(session-revoked, txn ${txn}\\)`))
   await rs.waitFor(/\[resource-server\] SET session-revoked about/)
   assert.equal(await rs.stop(), 0, rs.output())
 })

@@ -23,6 +23,16 @@ const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/ses
 /** The broker's runtime dependencies and theirs that an SDK user must not get. */
 const SERVER_DEPENDENCIES = ['bullmq', 'ioredis', 'hono', '@hono/node-server', 'zod', 'pino', 'prom-client', 'luxon', 'msgpackr', 'ssf-broker']
 
+interface Manifest {
+  name: string
+  version: string
+  license: string
+  scripts: Record<string, string>
+  exports: Record<string, string | Record<string, string>>
+}
+
+const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'))
+
 interface PackResult {
   filename: string
   files: { path: string }[]
@@ -38,7 +48,7 @@ function installedPackages(dir: string): string[] {
     if (entry.startsWith('.')) continue
     const paths = entry.startsWith('@') ? readdirSync(join(dir, entry)).map((e) => join(dir, entry, e)) : [join(dir, entry)]
     for (const path of paths) {
-      names.push(JSON.parse(readFileSync(join(path, 'package.json'), 'utf8')).name)
+      names.push((readJson(join(path, 'package.json')) as Manifest).name)
       names.push(...installedPackages(join(path, 'node_modules')))
     }
   }
@@ -50,9 +60,9 @@ function assertMapsCarrySources(base: string, files: string[]): void {
   const maps = files.filter((f) => f.endsWith('.js.map'))
   assert.ok(maps.length > 0, 'source maps are shipped')
   for (const file of maps) {
-    const map = JSON.parse(readFileSync(join(base, file), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] }
+    const map = readJson(join(base, file)) as { sources: string[]; sourcesContent?: (string | null)[] }
     assert.equal(map.sourcesContent?.length, map.sources.length, `${file} carries its sources`)
-    assert.ok(map.sourcesContent!.every((s) => typeof s === 'string' && s.length > 0), `${file} carries its sources`)
+    assert.ok(map.sourcesContent.every((s) => typeof s === 'string' && s.length > 0), `${file} carries its sources`)
   }
 }
 
@@ -80,8 +90,8 @@ describe('the receiver SDK package', () => {
   })
 
   test('the tarball holds the built SDK, its types, README and LICENSE, and no TypeScript source', () => {
-    const manifest = JSON.parse(readFileSync(join(SDK_DIR, 'package.json'), 'utf8'))
-    assert.equal(manifest.scripts.prepack.startsWith('npm run build'), true, 'prepack builds')
+    const manifest = readJson(join(SDK_DIR, 'package.json')) as Manifest
+    assert.match(manifest.scripts.prepack ?? '', /^npm run build\b/, 'prepack builds')
     for (const file of ['package.json', 'README.md', 'LICENSE', ...exportTargets(manifest.exports)]) assert.ok(packed.includes(file), `${file} is packed`)
     assert.deepEqual(packed.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), [])
     assert.deepEqual(packed.filter((f) => f.endsWith('.d.ts.map')), [], 'declaration maps would point at sources that are not shipped')
@@ -117,15 +127,16 @@ describe('the receiver SDK package', () => {
     test('the installed SDK (without hono or ioredis) verifies a SET the broker minted, and refuses it tampered', async () => {
       const receiver = await broker.api.createClient(['receiver'])
       const emitter = await broker.api.createClient(['emitter'])
-      const created = await broker.api.request('POST', '/ssf/streams', { token: receiver.token, json: { events_requested: [SESSION_REVOKED] } })
+      const created = await broker.api.request<{ delivery: { endpoint_url: string } }>('POST', '/ssf/streams', { token: receiver.token, json: { events_requested: [SESSION_REVOKED] } })
       assert.equal(created.status, 201, created.text)
       const subject = { format: 'email', email: 'pat@example.com' }
       const emitted = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject, event: { reason_admin: { en: 'package test' } } })
       assert.equal(emitted.status, 202, emitted.text)
-      const pollPath = new URL(created.body.delivery.endpoint_url as string).pathname
-      const polled = await broker.api.request('POST', pollPath, { token: receiver.token, json: { maxEvents: 10 } })
+      const { txn } = emitted.body as { txn: string }
+      const pollPath = new URL(created.body.delivery.endpoint_url).pathname
+      const polled = await broker.api.request<{ sets: Record<string, string> }>('POST', pollPath, { token: receiver.token, json: { maxEvents: 10 } })
       assert.equal(polled.status, 200, polled.text)
-      const [set] = Object.values(polled.body.sets as Record<string, string>)
+      const [set] = Object.values(polled.body.sets)
       assert.ok(set, 'the poll returned the SET')
 
       const script = `
@@ -145,7 +156,7 @@ describe('the receiver SDK package', () => {
       const out = JSON.parse(stdout) as { type: string; subject: unknown; txn: string; refused: string }
       assert.equal(out.type, SESSION_REVOKED)
       assert.deepEqual(out.subject, subject)
-      assert.equal(out.txn, emitted.body.txn)
+      assert.equal(out.txn, txn)
       assert.equal(out.refused, 'ERR_SET_SIGNATURE_INVALID')
     })
   })
@@ -153,7 +164,7 @@ describe('the receiver SDK package', () => {
 
 describe('the broker package', () => {
   let packed: string[]
-  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
+  const manifest = readJson(join(ROOT, 'package.json')) as Manifest
 
   before(async () => {
     // The suite's pretest has built dist/; packing again would rebuild it.
@@ -163,7 +174,7 @@ describe('the broker package', () => {
 
   test('prepack builds; the tarball holds every export target with its types, the bin, LICENSE and CHANGELOG', () => {
     assert.equal(manifest.scripts.prepack, 'npm run build')
-    for (const [entry, target] of Object.entries(manifest.exports as Record<string, string | Record<string, string>>)) {
+    for (const [entry, target] of Object.entries(manifest.exports)) {
       if (entry !== './package.json') assert.equal(Object.keys(target)[0], 'types', `${entry}: types is the first condition`)
     }
     for (const file of ['LICENSE', 'CHANGELOG.md', 'README.md', 'dist/main.js', ...exportTargets(manifest.exports)]) assert.ok(packed.includes(file), `${file} is packed`)

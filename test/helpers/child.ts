@@ -23,8 +23,8 @@ export function spawnLogged(command: string, args: string[], options: SpawnOptio
     text += chunk.toString()
     for (const wake of waiters) wake()
   }
-  child.stdout!.on('data', onData)
-  child.stderr!.on('data', onData)
+  child.stdout.on('data', onData)
+  child.stderr.on('data', onData)
   let exitedWith: number | string | undefined
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => {
