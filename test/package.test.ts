@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -101,8 +101,7 @@ describe('the receiver SDK package', () => {
   })
 
   test('installed from the tarball into an empty folder it pulls jose and undici only', async () => {
-    writeFileSync(join(dir, 'package.json'), '{}') // keeps npm from looking above the temp folder
-    await import('node:fs/promises').then((fs) => fs.mkdir(app()))
+    mkdirSync(app())
     writeFileSync(join(app(), 'package.json'), JSON.stringify({ name: 'sdk-user', version: '1.0.0', private: true, type: 'module' }))
     await npm(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock'], app())
     const installed = installedPackages(join(app(), 'node_modules')).sort()
