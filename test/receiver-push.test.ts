@@ -122,7 +122,7 @@ describe('push from the real broker', () => {
     assert.equal(typeof set.event.event_timestamp, 'number')
   })
 
-  test('a handler failure answers 500; the broker retries and the retry is processed (jti forgotten)', async () => {
+  test('a handler failure answers 503; the broker retries and the retry is processed (jti forgotten)', async () => {
     const emitter = await broker.api.createClient(['emitter'])
     const before = received.length
     const callsBefore = calls
@@ -167,6 +167,7 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
   let nodeServer: Server
   let handled: VerifiedSet[] = []
   let denyNext = false
+  let failNext = false
   const AUTH = 'Bearer push-secret'
 
   const claims = (overrides: Record<string, unknown> = {}) => ({
@@ -200,6 +201,10 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
         if (denyNext) {
           denyNext = false
           throw new ReceiverError('ERR_SET_ACCESS_DENIED', 'this transmitter may not revoke that subject')
+        }
+        if (failNext) {
+          failNext = false
+          throw new Error('database password rejected')
         }
         handled.push(set)
       },
@@ -276,6 +281,20 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
       handled = []
       assert.equal((await post(url(), compact)).status, 202)
       assert.equal(handled.length, 1)
+    })
+
+    test(`${flavour}: the application's handler fails → 503 with Retry-After, its message kept private; the retry is processed`, async () => {
+      const compact = await sign(claims())
+      failNext = true
+      const res = await post(url(), compact)
+      const text = await res.text()
+      assert.equal(res.status, 503, text)
+      assert.equal(res.headers.get('retry-after'), '2')
+      assert.equal(JSON.parse(text).err, 'temporarily_unavailable')
+      assert.doesNotMatch(text, /password/)
+      handled = []
+      assert.equal((await post(url(), compact)).status, 202)
+      assert.equal(handled.length, 1, 'the jti was forgotten, so the retry ran the handler')
     })
 
     test(`${flavour}: a verification with a state this receiver never asked for → 400 invalid_state; without state → 202`, async () => {

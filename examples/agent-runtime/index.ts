@@ -1,5 +1,5 @@
 /**
- * Example agent runtime using the receiver SDK (`ssf-broker/receiver`).
+ * Example agent runtime using the receiver SDK (`@ssf-broker/receiver`).
  *
  * The agent holds a long-lived streaming session with the resource server for a user, using a delegated
  * token (RFC 8693 `act`: the agent acts for the user). It subscribes to the broker by poll (RFC 8936) and
@@ -8,6 +8,9 @@
  * tears down all the same.
  *
  *   npx tsx examples/agent-runtime/index.ts
+ *
+ * In this repository `@ssf-broker/receiver` is the workspace package under packages/receiver (run
+ * `npm run build` first); elsewhere, `npm install @ssf-broker/receiver`.
  *
  * Environment:
  *   SSF_BROKER_URL          the broker's issuer URL (default http://localhost:8080)
@@ -27,7 +30,7 @@ import {
   createRevocationIndex,
   createStreamClient,
   type TokenClaims,
-} from '../../src/receiver/index.js'
+} from '@ssf-broker/receiver'
 
 const env = process.env
 const brokerUrl = env.SSF_BROKER_URL ?? 'http://localhost:8080'

@@ -1,5 +1,5 @@
 /**
- * Example resource server protected by the receiver SDK (`ssf-broker/receiver`).
+ * Example resource server protected by the receiver SDK (`@ssf-broker/receiver`).
  *
  * - Subscribes to the broker by push (RFC 8935): `POST /ssf/events`, with a per-run Authorization secret.
  * - Protects `/api/*` with the enforcement middleware: revoked tokens get 401 invalid_token, open streams
@@ -8,6 +8,9 @@
  *   token issuer (`POST /demo/token`, `GET /demo/jwks.json`). The demo issuer is for trying things out only.
  *
  *   npx tsx examples/resource-server/index.ts
+ *
+ * In this repository `@ssf-broker/receiver` is the workspace package under packages/receiver (run
+ * `npm run build` first); elsewhere, `npm install @ssf-broker/receiver hono @hono/node-server`.
  *
  * Environment:
  *   SSF_BROKER_URL          the broker's issuer URL (default http://localhost:8080)
@@ -31,7 +34,7 @@ import {
   revocationMiddleware,
   type RevocationEnv,
   type TokenClaims,
-} from '../../src/receiver/index.js'
+} from '@ssf-broker/receiver'
 
 const env = process.env
 const brokerUrl = env.SSF_BROKER_URL ?? 'http://localhost:8080'

@@ -5,10 +5,10 @@
  * `invalid_state`). The configured `Authorization` value (SSF `authorization_header`) is compared in
  * constant time; a wrong or missing one is `authentication_failed`.
  *
- * Other answers: `405` for a method other than POST, `413` for a body over the limit, `503` when the
- * transmitter's keys cannot be fetched or a store is down (a `ReceiverError` without `setErr`), `500`
- * when the application's handler failed otherwise. The transmitter retries both, and the `jti` is
- * forgotten so the retry is processed. A SET seen before
+ * Other answers: `405` for a method other than POST, `413` for a body over the limit, `503` with
+ * `Retry-After` when the transmitter's keys cannot be fetched or a store is down (a `ReceiverError`
+ * without `setErr`), and also when the application's handler failed otherwise: transmitters retry a 503
+ * (not every one retries a 500), and the `jti` is forgotten so the retry is processed. A SET seen before
  * is answered `202` without running the handler again: RFC 8935 §4 transmitters retry when a response
  * is lost, and receivers de-duplicate by `jti`.
  *
@@ -60,6 +60,9 @@ interface PushOutput {
   headers: Record<string, string>
   body: string | null
 }
+
+/** `Retry-After` of a 503: soon, since the causes are short outages. */
+const RETRY_AFTER_SECONDS = 2
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest()
 
@@ -138,11 +141,10 @@ function pushCore(options: PushHandlerOptions): (input: PushInput) => Promise<Pu
     } catch (error) {
       report(error)
       if (error instanceof ReceiverError && error.setErr) return errorBody(400, error.setErr, error.message)
-      if (error instanceof ReceiverError) {
-        // Transient: the transmitter's metadata or keys unreachable, or a store down. A retry can succeed.
-        return errorBody(503, 'temporarily_unavailable', 'the receiver cannot process SETs right now', { 'retry-after': '2' })
-      }
-      return { status: 500, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify({ description: 'the receiver failed to process the SET' }) }
+      // Transient: the transmitter's metadata or keys unreachable, a store down, or the application's
+      // handler failed. A retry can succeed; the handler's own message stays private.
+      const description = error instanceof ReceiverError ? 'the receiver cannot process SETs right now' : 'the receiver failed to process the SET'
+      return errorBody(503, 'temporarily_unavailable', description, { 'retry-after': String(RETRY_AFTER_SECONDS) })
     }
   }
 }
