@@ -141,7 +141,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'SSF_BROKER_DEFAULT_SUBJECTS', default: 'ALL', meaning: '`ALL`: a new stream receives events about every subject until the receiver removes some; `NONE`: only subjects the receiver adds. Advertised as `default_subjects`.' },
   { name: 'SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS', default: '15', meaning: 'Shortest interval between verification requests per stream; faster requests get 429.' },
   { name: 'SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS', default: '2592000', meaning: 'A stream with no management call (or poll, for poll streams) for this long is paused, and told so by a stream-updated event. 0 turns it off.' },
-  { name: 'SSF_BROKER_POLL_MAX_WAIT_SECONDS', default: '30', meaning: 'Longest time a long-poll request is held open when no SET is available.' },
+  { name: 'SSF_BROKER_POLL_MAX_WAIT_SECONDS', default: '25', meaning: 'Longest time a long-poll request is held open when no SET is available.' },
   { name: 'SSF_BROKER_POLL_REDELIVERY_SECONDS', default: '30', meaning: 'A polled SET not acknowledged within this time is handed out again.' },
   { name: 'SSF_BROKER_OAUTH_ISSUER', default: '(unset)', meaning: 'Issuer of OAuth 2.0 JWT access tokens accepted besides the broker\'s own client tokens. Set together with the JWKS URL and audience.' },
   { name: 'SSF_BROKER_OAUTH_JWKS_URL', default: '(unset)', meaning: 'JWKS URL of that authorization server.' },
@@ -296,7 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultSubjects,
     minVerificationIntervalSeconds: int(env, 'SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS', 15, 0, 86_400),
     inactivityTimeoutSeconds: int(env, 'SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS', 2_592_000, 0, 31_536_000),
-    pollMaxWaitSeconds: int(env, 'SSF_BROKER_POLL_MAX_WAIT_SECONDS', 30, 0, 300),
+    pollMaxWaitSeconds: int(env, 'SSF_BROKER_POLL_MAX_WAIT_SECONDS', 25, 0, 300),
     pollRedeliverySeconds: int(env, 'SSF_BROKER_POLL_REDELIVERY_SECONDS', 30, 1, 86_400),
     oauth: env.SSF_BROKER_OAUTH_ISSUER
       ? { issuer: env.SSF_BROKER_OAUTH_ISSUER, jwksUrl: env.SSF_BROKER_OAUTH_JWKS_URL!, audience: env.SSF_BROKER_OAUTH_AUDIENCE!, subjectFallback: bool(env, 'SSF_BROKER_OAUTH_SUBJECT_FALLBACK') }
