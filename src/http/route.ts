@@ -48,6 +48,8 @@ export interface Operation<B extends z.ZodType, Q extends Obj, P extends Obj, L>
   /** Step 1; absent for public operations. */
   auth?: MiddlewareHandler<any>
   body?: BodySpec<B>
+  /** A body the handler reads itself (not JSON), documented only. */
+  rawBody?: { contentType: string; description: string; example: string }
   query?: Q
   params?: P
   /** Step 4. */
@@ -98,6 +100,9 @@ function documentation(op: Operation<any, any, any, any>): RouteConfig {
       ...(op.body.description ? { description: op.body.description } : {}),
       content: { 'application/json': { schema: op.body.document ?? op.body.schema, example: op.body.example } },
     }
+  }
+  if (op.rawBody) {
+    request.body = { required: true, description: op.rawBody.description, content: { [op.rawBody.contentType]: { schema: z.string(), example: op.rawBody.example } } }
   }
   return {
     method: op.method,

@@ -102,7 +102,7 @@ export const subjectMember = z
     const first = parsed.issues[0]
     return subjectIssue(ctx, first ? `${first.path}: ${first.message}` : 'subject: invalid')
   })
-  .openapi({ allOf: [{ $ref: '#/components/schemas/Subject' }] })
+  .openapi({ $ref: '#/components/schemas/Subject' } as { description?: string })
 
 /** A subject given in the query string as URL-encoded JSON. */
 export function subjectQuery(missing: string | undefined) {
@@ -110,7 +110,8 @@ export function subjectQuery(missing: string | undefined) {
     .string()
     .optional()
     .transform((raw, ctx): Subject | undefined => {
-      if (raw === undefined || raw === '') return missing === undefined ? undefined : subjectIssue(ctx, `subject: ${missing}`)
+      if (raw === undefined && missing === undefined) return undefined
+      if (raw === undefined || (raw === '' && missing !== undefined)) return subjectIssue(ctx, `subject: ${missing}`)
       let json: unknown
       try {
         json = JSON.parse(raw)

@@ -15,7 +15,7 @@ import { z } from '../http/schema.js'
 import { randomId } from '../lib/ids.js'
 import { POLL_METHOD, statusWire, toWire, type Delivery, type DefaultSubjects, type StreamPolicy, type StreamRecord } from './model.js'
 import { checkTransmitterMembers, eventsDelivered, eventsSupportedFor, type RequestedDelivery } from './request.js'
-import { EXAMPLES, StatusRequest, StreamConfiguration, StreamStatus, streamCreateRequest, streamIdQuery, streamUpdateRequest } from './schemas.js'
+import { EXAMPLES, STREAM_EXAMPLE, StatusRequest, StreamConfiguration, StreamStatus, streamCreateRequest, streamIdQuery, streamUpdateRequest } from './schemas.js'
 import type { StreamStore } from './store.js'
 import { clientOf, streamAccess } from './access.js'
 import type { AuditLog } from '../audit/log.js'
@@ -123,7 +123,7 @@ export function streamRoutes(deps: StreamDeps): OpenAPIHono<AuthEnv> {
       summary: "Read one stream (with stream_id) or all of the caller's streams (SSF §8.1.1.2)",
       auth,
       query: streamIdQuery(false),
-      responses: { 200: { description: 'A configuration, or an array of them', schema: z.union([StreamConfiguration, z.array(StreamConfiguration)]) } },
+      responses: { 200: { description: 'A configuration, or an array of them', schema: z.union([StreamConfiguration, z.array(StreamConfiguration)]), example: [STREAM_EXAMPLE] } },
       errors: [...RECEIVER_ERRORS, 404],
     },
     async (c, { query }) => {

@@ -55,7 +55,7 @@ export const PollDeliveryRequest = z
   .strictObject({
     method: z.literal(POLL_METHOD),
     endpoint_url: z.string({ error: 'must be a string' }).optional().openapi({ format: 'uri', description: 'Minted by the transmitter; may be echoed back unchanged.' }),
-    authorization_header: z.never({ error: 'only for push delivery' }).optional().openapi({ description: 'Not allowed: only for push delivery.' }),
+    authorization_header: z.unknown().refine(() => false, 'only for push delivery').optional().openapi({ description: 'Not allowed: only for push delivery.' }),
   })
   .openapi('PollDelivery', { example: { method: POLL_METHOD } })
 
@@ -99,6 +99,17 @@ export function streamUpdateRequest(allowPrivate: boolean) {
     })
 }
 
+export const STREAM_EXAMPLE = {
+  stream_id: EXAMPLE_ID,
+  iss: 'https://broker.example',
+  aud: 'rx-1',
+  events_supported: [SESSION_REVOKED],
+  events_requested: [SESSION_REVOKED],
+  events_delivered: [SESSION_REVOKED],
+  delivery: EXAMPLE_PUSH,
+  min_verification_interval: 30,
+}
+
 export const StreamConfiguration = z
   .object({
     stream_id: z.string(),
@@ -112,18 +123,7 @@ export const StreamConfiguration = z
     min_verification_interval: z.number().int().openapi({ description: 'Seconds between verification requests.' }),
     inactivity_timeout: z.number().int().optional().openapi({ description: 'Seconds without receiver activity after which the stream is paused; absent when streams never time out.' }),
   })
-  .openapi('StreamConfiguration', {
-    example: {
-      stream_id: EXAMPLE_ID,
-      iss: 'https://broker.example',
-      aud: 'rx-1',
-      events_supported: [SESSION_REVOKED],
-      events_requested: [SESSION_REVOKED],
-      events_delivered: [SESSION_REVOKED],
-      delivery: EXAMPLE_PUSH,
-      min_verification_interval: 30,
-    },
-  })
+  .openapi('StreamConfiguration', { example: STREAM_EXAMPLE })
 
 export const StreamStatus = z
   .object({ stream_id: z.string(), status: z.enum(STREAM_STATUSES as ['enabled', 'paused', 'disabled']), reason: z.string().optional() })
