@@ -38,7 +38,7 @@ export function issueMessage(issue: $ZodIssue, source: Source): string {
   const at = pathOf(issue.path)
   // A problem reported by a nested parser (the subject's) already names its own path.
   if (issue.code === 'custom' && issue.params?.absolute === true) return issue.path.length > 1 ? `${pathOf(issue.path.slice(0, -1))}.${issue.message}` : issue.message
-  const problem = issue.code === 'invalid_type' && issue.input === null ? NULL_MEMBER : issue.message
+  const problem = issue.input === null && ['invalid_type', 'invalid_value', 'invalid_union'].includes(issue.code) ? NULL_MEMBER : issue.message
   return at === '' ? problem : `${at}: ${problem}`
 }
 
