@@ -80,7 +80,7 @@ export function createApp(options: AppOptions): Hono {
     options.log.error('unhandled error', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
     return errorResponse(c, new BrokerError('server_error', 'internal error'))
   })
-  root.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404))
+  root.notFound((c) => errorResponse(c, new BrokerError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
   if (options.ops) root.route('/', options.ops)
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()
