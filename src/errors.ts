@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   invalid_json: { status: 400, expose: true, description: 'The body is not valid JSON, or is nested too deeply.' },
   invalid_subject: { status: 400, expose: true, description: 'A subject identifier is not a valid RFC 9493 subject of a supported format.' },
   invalid_event: { status: 400, expose: true, description: 'An event is not valid for its event type.' },
+  invalid_event_type: { status: 400, expose: true, description: 'An event type is unknown, or is sent by the broker itself and cannot be posted.' },
   invalid_upstream: { status: 400, expose: true, description: 'An upstream transmitter registration is invalid.' },
   delegation_cycle: { status: 400, expose: true, description: 'The delegation would form a cycle.' },
   delegation_too_deep: { status: 400, expose: true, description: 'The delegation chain would exceed the configured depth.' },
@@ -47,6 +48,10 @@ export type ErrorCode = keyof typeof ERROR_CODES
 export interface BrokerErrorOptions {
   /** Seconds the client should wait before retrying (sent as `Retry-After`). */
   retryAfterSeconds?: number
+  /** The OAuth scope the request needs (`insufficient_scope`; sent in the `WWW-Authenticate` challenge). */
+  scope?: string
+  /** The protection space of a 401/403 challenge (`WWW-Authenticate: Bearer realm=...`). */
+  realm?: string
   cause?: unknown
 }
 
@@ -54,6 +59,8 @@ export class BrokerError extends Error {
   readonly status: CodeInfo['status']
   readonly expose: boolean
   readonly retryAfterSeconds: number | undefined
+  readonly scope: string | undefined
+  readonly realm: string | undefined
 
   constructor(
     readonly code: ErrorCode,
@@ -66,6 +73,8 @@ export class BrokerError extends Error {
     this.status = info.status
     this.expose = info.expose
     this.retryAfterSeconds = options.retryAfterSeconds
+    this.scope = options.scope
+    this.realm = options.realm
   }
 }
 

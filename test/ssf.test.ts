@@ -164,13 +164,27 @@ describe('poll delivery (RFC 8936)', () => {
 
   test('bad poll bodies are 400; another receiver polling is 404', async () => {
     const stream = await createPoll()
-    for (const body of [{ maxEvents: -1 }, { maxEvents: 'ten' }, { returnImmediately: 'yes' }, { ack: 'jti' }, { setErrs: { x: { description: 'no err' } } }, { wait: 5 }]) {
+    for (const body of [{ maxEvents: -1 }, { maxEvents: 'ten' }, { returnImmediately: 'yes' }, { ack: 'jti' }, { setErrs: { x: { description: 'no err' } } }, []]) {
       const res = await poll(stream, body)
       assert.equal(res.status, 400, JSON.stringify(body))
       assert.equal(res.body.error, 'invalid_request')
     }
     const other = await broker.api.createClient(['receiver'])
     assert.equal((await poll(stream, { returnImmediately: true }, other.token)).status, 404)
+  })
+
+  test('members RFC 8936 does not define are ignored (i2goSignals sends timeoutSecs): the poll returns the SETs', async () => {
+    const stream = await createPoll({ events_requested: [SESSION_REVOKED] })
+    assert.equal((await revoke({ format: 'opaque', id: 'interop-user' }, 'interop-txn')).status, 202)
+    const res = await poll(stream, { maxEvents: 10, returnImmediately: false, timeoutSecs: 15, ack: [], wait: 5, vendor: { x: 1 } })
+    assert.equal(res.status, 200, res.text)
+    const sets = Object.values(res.body.sets) as string[]
+    assert.equal(sets.length, 1)
+    assert.equal(decodeJwt(sets[0]!).txn, 'interop-txn')
+    // Unknown members are ignored, known ones still validated.
+    const bad = await poll(stream, { timeoutSecs: 15, maxEvents: 'ten' })
+    assert.equal(bad.status, 400)
+    assert.match(bad.body.error_description, /^maxEvents: must be a non-negative integer/)
   })
 
   test('the same event reaches a push stream and a poll stream', async () => {

@@ -4,8 +4,8 @@
  */
 import type { MiddlewareHandler } from 'hono'
 import { forbidden, unauthorized, badRequest } from '../http/errors.js'
+import { BrokerError } from '../errors.js'
 import type { BootstrapAdmin, Client, ClientRegistry, Role } from './clients.js'
-import { HttpError } from '../http/errors.js'
 import { MANAGE_SCOPE, OAuthVerifier, READ_SCOPE } from './oauth.js'
 
 /** `scopes` is set for OAuth access tokens only; broker client tokens carry their role's full rights. */
@@ -28,10 +28,8 @@ export function requiredScope(method: string, path: string): string {
   return method === 'GET' || path.includes('/ssf/poll/') ? READ_SCOPE : MANAGE_SCOPE
 }
 
-function insufficientScope(scope: string): HttpError {
-  return new HttpError(403, 'insufficient_scope', `this request needs the "${scope}" scope`, {
-    'WWW-Authenticate': `Bearer realm="ssf-broker", error="insufficient_scope", scope="${scope}"`,
-  })
+function insufficientScope(scope: string): BrokerError {
+  return new BrokerError('insufficient_scope', `this request needs the "${scope}" scope`, { scope })
 }
 
 /**

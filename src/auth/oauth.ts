@@ -14,7 +14,7 @@
  */
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload } from 'jose'
 import type { Client } from './clients.js'
-import { HttpError } from '../http/errors.js'
+import { BrokerError } from '../errors.js'
 
 export const READ_SCOPE = 'ssf.read'
 export const MANAGE_SCOPE = 'ssf.manage'
@@ -28,10 +28,9 @@ export interface OAuthIdentity {
 const JWKS_TIMEOUT_MS = 3000
 const RETRY_AFTER_SECONDS = 10
 
-export class AuthorizationServerUnavailableError extends HttpError {
+export class AuthorizationServerUnavailableError extends BrokerError {
   constructor(cause: unknown) {
-    super(503, 'temporarily_unavailable', "the authorization server's keys could not be fetched to check the access token; retry later", { 'Retry-After': String(RETRY_AFTER_SECONDS) })
-    this.cause = cause
+    super('temporarily_unavailable', "the authorization server's keys could not be fetched to check the access token; retry later", { retryAfterSeconds: RETRY_AFTER_SECONDS, cause })
     this.name = 'AuthorizationServerUnavailableError'
   }
 }

@@ -9,7 +9,7 @@ import { HTTPException } from 'hono/http-exception'
 import { matchedRoutes } from 'hono/route'
 import type { Logger } from '../lib/log.js'
 import type { Metrics } from '../ops/metrics.js'
-import { HttpError } from './errors.js'
+import { errorResponse } from './errors.js'
 import { BrokerError } from '../errors.js'
 import { isRedisUnavailable } from '../redis/connection.js'
 import { REQUEST_DEADLINE_MS, requestDeadline } from './deadline.js'
@@ -69,24 +69,19 @@ export function createApp(options: AppOptions): Hono {
   root.use('*', jsonLimits(options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH))
   root.onError((err, c) => {
     const requestId = c.get('requestId')
-    if (err instanceof HttpError) {
-      for (const [name, value] of Object.entries(err.headers)) c.header(name, value)
-      return c.json(err.body(), err.status)
-    }
     if (err instanceof BrokerError) {
-      if (err.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.max(0, Math.ceil(err.retryAfterSeconds))))
       if (!err.expose) options.log.error('request failed', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
-      return c.json({ error: err.code, error_description: err.expose ? err.message : 'internal error' }, err.status)
+      return errorResponse(c, err)
     }
     if (isRedisUnavailable(err)) {
       outages.unavailable(c, 'Redis command failed', err)
       return unavailableResponse(c)
     }
-    if (err instanceof HTTPException) return c.json({ error: 'invalid_request', error_description: err.message || 'bad request' }, err.status)
+    if (err instanceof HTTPException && err.status < 500) return errorResponse(c, new BrokerError(err.status === 415 ? 'unsupported_media_type' : 'invalid_request', err.message || 'bad request'))
     options.log.error('unhandled error', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
-    return c.json({ error: 'server_error', error_description: 'internal error' }, 500)
+    return errorResponse(c, new BrokerError('server_error', 'internal error'))
   })
-  root.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404))
+  root.notFound((c) => errorResponse(c, new BrokerError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
   if (options.ops) root.route('/', options.ops)
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()

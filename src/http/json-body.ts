@@ -5,8 +5,10 @@
  * would silently validate `{}` on a wrong content type.
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import { HttpError, badRequest } from './errors.js'
+import { BrokerError } from '../errors.js'
+import { badRequest } from './errors.js'
 import { notText } from '../lib/safe-text.js'
+import { NULL_MEMBER } from './schema.js'
 
 export const DEFAULT_MAX_JSON_DEPTH = 32
 
@@ -67,7 +69,7 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
   const type = c.req.header('content-type') ?? ''
   const mediaType = type.split(';')[0]!.trim().toLowerCase()
   if (mediaType !== 'application/json') {
-    throw new HttpError(415, 'unsupported_media_type', `Content-Type must be application/json, got "${mediaType || '(none)'}"`)
+    throw new BrokerError('unsupported_media_type', `Content-Type must be application/json, got "${mediaType || '(none)'}"`)
   }
   const declared = Number(c.req.header('content-length') ?? '0')
   if (declared > maxBytes) throw tooLarge(maxBytes)
@@ -101,30 +103,13 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
   return value
 }
 
-function tooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`)
-}
-
-/**
- * Object-shaped body or 400: every endpoint here takes a JSON object. A member given as `null` is refused
- * rather than taken as absent: leave an optional member out instead.
- */
-export function asObject(value: unknown, what = 'request body'): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest(`${what} must be a JSON object`)
-  rejectNullMembers(value as Record<string, unknown>)
-  return value as Record<string, unknown>
+function tooLarge(maxBytes: number): BrokerError {
+  return new BrokerError('payload_too_large', `request body exceeds ${maxBytes} bytes`)
 }
 
 /** 400 for the first member whose value is `null`. */
 export function rejectNullMembers(obj: Record<string, unknown>, prefix = ''): void {
   for (const [key, value] of Object.entries(obj)) {
-    if (value === null) throw badRequest(`${prefix}${key.slice(0, 64)}: must not be null; leave an optional member out instead`)
-  }
-}
-
-/** Rejects members outside `allowed`, naming the first unknown one. */
-export function rejectUnknown(obj: Record<string, unknown>, allowed: readonly string[], prefix = ''): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) throw badRequest(`${prefix}${key}: unknown member`)
+    if (value === null) throw badRequest(`${prefix}${key.slice(0, 64)}: ${NULL_MEMBER}`)
   }
 }

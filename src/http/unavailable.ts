@@ -5,6 +5,8 @@
  */
 import type { Context } from 'hono'
 import type { Logger } from '../lib/log.js'
+import { BrokerError } from '../errors.js'
+import { RFC8935_ERRORS, errorResponse } from './errors.js'
 
 export const RETRY_AFTER_SECONDS = 5
 const QUIET_MS = 10_000
@@ -14,15 +16,10 @@ function description(c: Context): string {
   return `the broker's store did not answer in time; ${what}, retry later`
 }
 
-/** Set by a route that answers in the RFC 8935 error shape (`{err, description}`), as a SET receiver does. */
-export const RFC8935_ERRORS = 'rfc8935Errors'
+export { RFC8935_ERRORS }
 
 export function unavailableResponse(c: Context): Response {
-  const body = (c as Context<{ Variables: Record<string, unknown> }>).get(RFC8935_ERRORS) === true ? { err: 'temporarily_unavailable', description: description(c) } : { error: 'temporarily_unavailable', error_description: description(c) }
-  return new Response(JSON.stringify(body), {
-    status: 503,
-    headers: { 'content-type': 'application/json', 'retry-after': String(RETRY_AFTER_SECONDS), 'cache-control': 'no-store' },
-  })
+  return errorResponse(c, new BrokerError('temporarily_unavailable', description(c), { retryAfterSeconds: RETRY_AFTER_SECONDS }))
 }
 
 /**

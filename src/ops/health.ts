@@ -5,7 +5,10 @@
  *   GET /metrics  Prometheus text exposition; Bearer SSF_BROKER_METRICS_TOKEN when that is set.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { Hono } from 'hono'
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { BrokerError } from '../errors.js'
+import { operation } from '../http/route.js'
+import { z } from '../http/schema.js'
 import type { Metrics } from './metrics.js'
 
 export interface ReadinessDeps {
@@ -73,31 +76,78 @@ export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
   }
 }
 
-export function opsRoutes(deps: { ready: () => Promise<Readiness>; metrics: Metrics; metricsToken?: string }): Hono {
-  const app = new Hono()
+const CheckSchema = z.object({ ok: z.boolean(), error: z.string().optional(), latency_ms: z.number().optional() })
+const ReadinessSchema = z
+  .object({ status: z.enum(['ready', 'unavailable']), checks: z.record(z.string(), CheckSchema) })
+  .openapi('Readiness', { example: { status: 'ready', checks: { redis: { ok: true, latency_ms: 1 }, delivery: { ok: true } } } })
+const TAG = 'Operations'
+
+export function opsRoutes(deps: { ready: () => Promise<Readiness>; metrics: Metrics; metricsToken?: string }): OpenAPIHono {
+  const app = new OpenAPIHono()
   const tokenHash = deps.metricsToken !== undefined ? hash(deps.metricsToken) : undefined
   app.use('*', async (c, next) => {
     await next()
     c.header('Cache-Control', 'no-store')
   })
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  operation(
+    app,
+    {
+      method: 'get',
+      path: '/healthz',
+      operationId: 'liveness',
+      tag: TAG,
+      summary: 'Liveness: 200 while the process runs (touches no Redis)',
+      responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok') }), example: { status: 'ok' } } },
+      errors: [],
+    },
+    (c) => c.json({ status: 'ok' }),
+  )
 
-  app.get('/readyz', async (c) => {
-    const { ready, checks } = await deps.ready()
-    return c.json({ status: ready ? 'ready' : 'unavailable', checks }, ready ? 200 : 503)
-  })
+  operation(
+    app,
+    {
+      method: 'get',
+      path: '/readyz',
+      operationId: 'readiness',
+      tag: TAG,
+      summary: 'Readiness: Redis answers and the delivery loop is alive',
+      responses: {
+        200: { description: 'Ready', schema: ReadinessSchema },
+        503: { description: 'Not ready (Redis unreachable, delivery loop stuck, or shutting down)', schema: ReadinessSchema, example: { status: 'unavailable', checks: { redis: { ok: false, error: 'no answer within 500 ms' }, delivery: { ok: true } } } },
+      },
+      errors: [],
+    },
+    async (c) => {
+      const { ready, checks } = await deps.ready()
+      return c.json({ status: ready ? 'ready' : 'unavailable', checks }, ready ? 200 : 503)
+    },
+  )
 
-  app.get('/metrics', async (c) => {
-    if (tokenHash) {
-      const match = /^Bearer[ ]+([\x21-\x7e]+)\s*$/i.exec(c.req.header('authorization') ?? '')
-      if (!match || !timingSafeEqual(hash(match[1]!), tokenHash)) {
-        c.header('WWW-Authenticate', 'Bearer realm="ssf-broker-metrics"')
-        return c.json({ error: 'invalid_token', error_description: 'GET /metrics requires the metrics bearer token' }, 401)
-      }
-    }
-    const body = await deps.metrics.exposition()
-    return c.body(body, 200, { 'Content-Type': deps.metrics.contentType() })
-  })
+  operation(
+    app,
+    {
+      method: 'get',
+      path: '/metrics',
+      operationId: 'metrics',
+      tag: TAG,
+      summary: 'Prometheus metrics (text exposition format)',
+      description: 'Open unless SSF_BROKER_METRICS_TOKEN is set; then that bearer token is required.',
+      // Its own token, checked here: documented as bearer-protected, answered as public when no token is set.
+      auth: async (c, next) => {
+        if (tokenHash) {
+          const match = /^Bearer[ ]+([\x21-\x7e]+)\s*$/i.exec(c.req.header('authorization') ?? '')
+          if (!match || !timingSafeEqual(hash(match[1]!), tokenHash)) throw new BrokerError('invalid_token', 'GET /metrics requires the metrics bearer token', { realm: 'ssf-broker-metrics' })
+        }
+        await next()
+      },
+      responses: { 200: { description: 'Metrics', contentType: 'text/plain; version=0.0.4', schema: z.string(), example: '# TYPE ssf_broker_ready gauge\nssf_broker_ready 1\n' } },
+      errors: [401],
+    },
+    async (c) => {
+      const body = await deps.metrics.exposition()
+      return c.body(body, 200, { 'Content-Type': deps.metrics.contentType() })
+    },
+  )
   return app
 }
