@@ -13,6 +13,8 @@ import { upstreamRoutes } from '../upstream/routes.js'
 import { jwksRoutes, wellKnownRoutes } from './metadata.js'
 import { docsRoutes } from './docs.js'
 import { opsRoutes } from '../ops/health.js'
+import { consoleApiRoutes } from '../console/routes.js'
+import { consolePageRoutes } from '../console/page.js'
 
 function collect(app: Hono<any>): { method: string; path: string }[] {
   return app.routes
@@ -34,6 +36,8 @@ export function routeTable(): { method: string; path: string }[] {
     auditRoutes({ audit: none, clients: none, admin: none }),
     adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, lifecycle: none, schedule: none }),
     upstreamRoutes({ service: none, leases: none, clients: none, admin: none }),
+    consoleApiRoutes({ clients: none, admin: none, live: none, overview: none }),
+    consolePageRoutes('http://localhost'),
   ]
   const seen = new Map<string, { method: string; path: string }>()
   for (const route of apps.flatMap(collect)) seen.set(`${route.method} ${route.path}`, route)
