@@ -8,8 +8,8 @@ function entry(event: LiveEvent): HTMLElement {
   const d = event.data
   const time = new Date(typeof d.at === 'number' ? d.at : Date.now()).toISOString().slice(11, 23)
   const parts: (HTMLElement | string)[] = [h('span', { class: `badge ${event.name}` }, event.name)]
-  if (d.stream_id) parts.push(h('span', {}, 'stream ', h('a', { href: `#/streams/${encodeURIComponent(d.stream_id)}`, class: 'id' }, d.stream_id)))
   if (typeof d.latency_ms === 'number') parts.push(h('strong', { class: 'latency' }, `${d.latency_ms} ms`))
+  if (d.stream_id) parts.push(h('span', {}, 'stream ', h('a', { href: `#/streams/${encodeURIComponent(d.stream_id)}`, class: 'id' }, d.stream_id)))
   if (event.name === 'failed') parts.push(h('span', { class: 'outcome' }, `${d.outcome}${d.status ? ` HTTP ${d.status}` : ''}: ${d.error ?? ''}`))
   if (event.name === 'ingested' && d.type) parts.push(h('span', { class: 'type' }, String(d.type).split('/').pop()!))
   if (d.txn) parts.push(h('span', {}, 'txn ', h('a', { href: `#/audit?txn=${encodeURIComponent(d.txn)}`, class: 'id' }, d.txn)))

@@ -14,18 +14,21 @@ function timeline(txn: string, records: AuditRecord[]): HTMLElement {
   const ingested = sorted.find((r) => r.kind === 'event.ingested')
   const t0 = ingested?.at ?? sorted[0]!.at
   const plus = (at: number) => h('span', { class: 'offset' }, `+${at - t0} ms`)
-  const steps: HTMLElement[] = []
+  const steps: { at: number; el: HTMLElement }[] = []
+  const step = (at: number, el: HTMLElement) => steps.push({ at, el })
   if (ingested)
-    steps.push(
+    step(
+      ingested.at,
       h('li', { class: 'step ingested' }, plus(ingested.at), h('span', { class: 'badge ingested' }, 'ingested'), ` ${String(ingested.type).split('/').pop()} · subject ${subjectLabel(ingested.subject)} · by ${ingested.client_id ?? '?'}`),
     )
   for (const d of sorted.filter((r) => r.kind === 'event.derived')) {
     const agentSubject = (d.subject as Record<string, unknown> | undefined)?.agent
-    steps.push(h('li', { class: 'step derived' }, plus(d.at), h('span', { class: 'badge derived' }, 'derived'), ` for agent ${subjectLabel(agentSubject ?? d.agent_id)} `, h('span', { class: 'id' }, d.agent_id ?? '')))
+    step(d.at, h('li', { class: 'step derived' }, plus(d.at), h('span', { class: 'badge derived' }, 'derived'), ` for agent ${subjectLabel(agentSubject ?? d.agent_id)} `, h('span', { class: 'id' }, d.agent_id ?? '')))
   }
   for (const m of sorted.filter((r) => r.kind === 'set.minted')) {
     const attempts = sorted.filter((r) => r.jti === m.jti && (r.kind === 'delivery.attempt' || r.kind === 'poll.ack' || r.kind === 'poll.set_error'))
-    steps.push(
+    step(
+      m.at,
       h(
         'li',
         { class: 'step minted', 'data-stream-id': m.stream_id },
@@ -57,8 +60,8 @@ function timeline(txn: string, records: AuditRecord[]): HTMLElement {
     )
   }
   const others = sorted.filter((r) => !['event.ingested', 'event.derived', 'set.minted', 'delivery.attempt', 'poll.ack', 'poll.set_error'].includes(r.kind))
-  for (const o of others) steps.push(h('li', { class: 'step' }, plus(o.at), h('span', { class: 'badge' }, o.kind), o.agent_id ? ` agent ${o.agent_id}` : '', o.reason ? ` · ${o.reason}` : ''))
-  return h('section', { class: 'timeline', 'aria-label': `Timeline of txn ${txn}` }, h('h2', {}, 'txn ', h('span', { class: 'id' }, txn), h('small', {}, ` · ${fmtTime(t0)}`)), h('ol', {}, steps))
+  for (const o of others) step(o.at, h('li', { class: 'step' }, plus(o.at), h('span', { class: 'badge' }, o.kind), o.agent_id ? ` agent ${o.agent_id}` : '', o.reason ? ` · ${o.reason}` : ''))
+  return h('section', { class: 'timeline', 'aria-label': `Timeline of txn ${txn}` }, h('h2', {}, 'txn ', h('span', { class: 'id' }, txn), h('small', {}, ` · ${fmtTime(t0)}`)), h('ol', {}, steps.sort((x, y) => x.at - y.at).map((s) => s.el)))
 }
 
 export const auditPage: Page = {
