@@ -294,6 +294,9 @@ test('readable at phone width: navigation wraps, tables become cards, the live f
 })
 
 test('a token that stops working brings back the sign-in', async () => {
+  await nav('Overview').click()
+  await page.locator('.card', { hasText: 'Event→delivery p50' }).filter({ hasText: /[1-9]\d* deliveries/ }).waitFor()
+  await b.screenshot('overview-busy')
   const operator = await broker.api.createClient(['admin'])
   await page.getByRole('button', { name: 'Sign out' }).click()
   await page.getByRole('textbox', { name: 'Admin token' }).fill(operator.token)
