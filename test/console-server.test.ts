@@ -111,7 +111,7 @@ test('GET /console: the page under a CSP that allows only this origin and no inl
   for (const bad of ['nope.js', '..%2Fpackage.json', 'index.html', 'console.js.map']) {
     const res404 = await get(`/tenant-a/console/assets/${bad}`)
     assert.equal(res404.status, 404, bad)
-    assert.equal((await res404.json()).error, 'not_found')
+    assert.equal(((await res404.json()) as { error: string }).error, 'not_found')
   }
 })
 
