@@ -6,12 +6,14 @@ import { ApiError, api, currentToken, onSignedOut, signIn, signOut } from './api
 import { h, replace } from './dom.js'
 import { mountLiveFeed } from './feed.js'
 import { ROUTES, resolve } from './routes.js'
+import { handoff } from './state.js'
 
 const app = document.getElementById('app')!
 let cleanup: (() => void) | void
 let stopFeed: (() => void) | undefined
 
 function showSignIn(message = ''): void {
+  handoff.emitterToken = undefined
   stopFeed?.()
   stopFeed = undefined
   cleanup?.()

@@ -1,2 +1,5 @@
-/** What one page hands another within this tab (never the URL): a SET to open in Inspect. */
-export const handoff: { set?: string } = {}
+/**
+ * What pages keep for this tab in memory (never the URL or storage): a SET handed to Inspect, and the
+ * emitter token given on Emit (forgotten at sign-out).
+ */
+export const handoff: { set?: string; emitterToken?: string } = {}

@@ -6,22 +6,9 @@
  */
 import type { Metrics } from '../ops/metrics.js'
 import type { Readiness } from '../ops/health.js'
+import type { Overview } from './overview-types.js'
 
-export interface Overview {
-  at: number
-  ready: boolean
-  checks: Readiness['checks']
-  ingested_total: number
-  minted_total: number
-  delivered_total: number
-  failed_total: number
-  retries_total: number
-  outbox_sets: number
-  dead_letters: number
-  streams: Record<string, number>
-  /** Event acknowledged → receiver confirmed; undefined quantiles before the first delivery. */
-  delivery_latency_ms: { count: number; p50?: number; p99?: number }
-}
+export type { Overview }
 
 type MetricJson = { name: string; values: { value: number; labels: Record<string, string | number>; metricName?: string }[] }
 

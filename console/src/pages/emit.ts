@@ -7,8 +7,7 @@ import { ApiError, api, errorText } from '../api.js'
 import { field, h, messages, replace } from '../dom.js'
 import type { Page } from '../routes.js'
 import { TEMPLATES } from '../templates.js'
-
-let emitterToken = ''
+import { handoff } from '../state.js'
 
 function parseJson(label: string, text: string): { ok: true; value: unknown } | { ok: false; error: string } {
   if (text.trim() === '') return { ok: true, value: undefined }
@@ -31,7 +30,8 @@ export const emitPage: Page = {
     const subject = h('textarea', { id: 'emit-subject', rows: '4', spellcheck: 'false', class: 'mono' })
     const payload = h('textarea', { id: 'emit-event', rows: '7', spellcheck: 'false', class: 'mono' })
     const txn = h('input', { id: 'emit-txn', type: 'text', maxlength: '256' })
-    const token = h('input', { id: 'emit-token', type: 'text', class: 'secret', autocomplete: 'off', spellcheck: 'false', value: emitterToken })
+    const token = h('input', { id: 'emit-token', type: 'text', class: 'secret', autocomplete: 'off', spellcheck: 'false' })
+    token.value = handoff.emitterToken ?? ''
     const msg = messages()
     const result = h('div', { class: 'result' })
     const fill = () => {
@@ -54,7 +54,8 @@ export const emitPage: Page = {
           const ev = parseJson('event', payload.value)
           if (!s.ok) return msg.show(s.error, 'error')
           if (!ev.ok) return msg.show(ev.error, 'error')
-          emitterToken = token.value.trim()
+          const emitterToken = token.value.trim()
+          handoff.emitterToken = emitterToken
           const body = { type: type.value, ...(s.value !== undefined ? { subject: s.value } : {}), ...(ev.value !== undefined ? { event: ev.value } : {}), ...(txn.value.trim() ? { txn: txn.value.trim() } : {}) }
           button.disabled = true
           try {

@@ -2,21 +2,7 @@
 import { api, errorText } from '../api.js'
 import { fmtMs, h, replace } from '../dom.js'
 import type { Page } from '../routes.js'
-
-interface Snapshot {
-  at: number
-  ready: boolean
-  checks: Record<string, { ok: boolean; error?: string; latency_ms?: number }>
-  ingested_total: number
-  minted_total: number
-  delivered_total: number
-  failed_total: number
-  retries_total: number
-  outbox_sets: number
-  dead_letters: number
-  streams: Record<string, number>
-  delivery_latency_ms: { count: number; p50?: number; p99?: number }
-}
+import type { Overview as Snapshot } from '../../../src/console/overview-types.js'
 
 const REFRESH_MS = 5000
 /** Rates are over the snapshots of the last minute. */
