@@ -13,7 +13,7 @@ import type { Locator, Page } from 'playwright-core'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './helpers/broker.js'
-import { openBrowser, type ConsoleBrowser } from './helpers/browser.js'
+import { CHROMIUM, openBrowser, type ConsoleBrowser } from './helpers/browser.js'
 
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
 const alice = { format: 'email', email: 'alice@example.com' }
@@ -31,6 +31,7 @@ const extraSinks: TestReceiver[] = []
 
 before(async () => {
   assert.ok(existsSync(new URL('../dist/console/assets/console.js', import.meta.url)), 'the console is built (npm run build)')
+  assert.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install chromium, or set SSF_TEST_CHROMIUM)`)
   redis = await startTestRedis()
   // NONE: a stream receives only the subjects it added, so each agent's stream hears only about its agent.
   broker = await startTestBroker(redis.url, { SSF_BROKER_DEFAULT_SUBJECTS: 'NONE' })
