@@ -58,6 +58,9 @@ import { logDeliveries } from './ops/delivery-log.js'
 import { closeWithin } from './ops/shutdown.js'
 import { ActivityFeed } from './admin/activity-feed.js'
 import { operatorStatusChange } from './admin/stream-status.js'
+import { LIVE_EVENTS, consoleApiRoutes } from './console/routes.js'
+import { consolePageRoutes } from './console/page.js'
+import { overviewSnapshot } from './console/overview.js'
 
 export interface Broker {
   /** Base URL the HTTP server answers on (not necessarily the issuer). */
@@ -197,6 +200,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const metrics = new Metrics(activity, stateGauges(streams, outbox), async () => (await ready()).ready)
   const stopDeliveryLog = logDeliveries(activity, log)
   const feed = new ActivityFeed(activity)
+  const live = new ActivityFeed(activity, LIVE_EVENTS)
   const changeStatus = operatorStatusChange({ lifecycle, control, pusher: pushClient, log })
   const ops = opsRoutes({ ready, metrics, ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}) })
 
@@ -241,6 +245,8 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       }),
       auditRoutes({ audit, clients, admin }),
       adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true), changeStatus, feed }),
+      consoleApiRoutes({ clients, admin, live, overview: () => overviewSnapshot(metrics, ready) }),
+      consolePageRoutes(config.issuer),
       upstreams.routes,
     ],
   })
@@ -272,6 +278,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       poll.stop()
       await upstreams.close()
       feed.closeAll()
+      live.closeAll()
       // In-flight pushes and requests may finish within the grace period; the rest is redelivered later.
       await closeWithin(graceMs, [serverClosed, ingest.stop(graceMs), dispatcher.stop(graceMs)], log, 'in-flight work')
       clearInterval(idleTimer)

@@ -2,17 +2,21 @@
  * `GET /admin/activity` (admin role): this process's delivery outcomes as they happen, as Server-Sent
  * Events (`event: delivered|failed|dropped`, `data:` the activity event as JSON), optionally only one
  * stream's (`?stream_id=`). Behind several broker processes each feed shows the process it reached.
+ * The same feed with other event names serves `GET /admin/live` (src/console/routes.ts).
  */
 import type { Context } from 'hono'
-import type { Activity, ActivityEvents } from '../observe/activity.js'
+import type { Activity, ActivityEvents, ActivityName } from '../observe/activity.js'
 
 const KEEPALIVE_MS = 15_000
-const FEED_EVENTS = ['delivered', 'failed', 'dropped'] as const
+const FEED_EVENTS: readonly ActivityName[] = ['delivered', 'failed', 'dropped']
 
 export class ActivityFeed {
   #open = new Set<() => void>()
 
-  constructor(private readonly activity: Activity) {}
+  constructor(
+    private readonly activity: Activity,
+    private readonly events: readonly ActivityName[] = FEED_EVENTS,
+  ) {}
 
   respond(c: Context): Response {
     const streamId = c.req.query('stream_id')
@@ -27,9 +31,9 @@ export class ActivityFeed {
             finish()
           }
         }
-        const offs = FEED_EVENTS.map((name) =>
-          this.activity.on(name, (event: ActivityEvents[typeof name]) => {
-            if (streamId !== undefined && event.stream_id !== streamId) return
+        const offs = this.events.map((name) =>
+          this.activity.on(name, (event: ActivityEvents[ActivityName]) => {
+            if (streamId !== undefined && (!('stream_id' in event) || event.stream_id !== streamId)) return
             send(`event: ${name}\ndata: ${JSON.stringify(event)}\n\n`)
           }),
         )

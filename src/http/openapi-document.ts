@@ -15,6 +15,8 @@ import { jwksRoutes, wellKnownRoutes } from './metadata.js'
 import { docsRoutes } from './docs.js'
 import { opsRoutes } from '../ops/health.js'
 import { registerSharedComponents } from './openapi-components.js'
+import { consoleApiRoutes } from '../console/routes.js'
+import { consolePageRoutes } from '../console/page.js'
 
 const ISSUER = 'http://localhost'
 
@@ -34,6 +36,8 @@ export function declaredRoutes(): OpenAPIHono {
     auditRoutes({ audit: none, clients: none, admin: none }),
     adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, lifecycle: none, schedule: none }),
     upstreamRoutes({ service: none, leases: none, clients: none, admin: none }),
+    consoleApiRoutes({ clients: none, admin: none, live: none, overview: none }),
+    consolePageRoutes(ISSUER),
   ]
   for (const app of apps) root.route('/', app)
   return root
@@ -47,6 +51,7 @@ const TAGS = [
   { name: 'Admin', description: 'Operator API (admin role).' },
   { name: 'Audit', description: 'The tamper-evident audit trail (admin role).' },
   { name: 'Upstreams', description: 'Upstream transmitters this broker subscribes to.' },
+  { name: 'Console', description: 'The web console for operators and SOC analysts.' },
   { name: 'Operations', description: 'Liveness, readiness and metrics, served at the server root.' },
 ]
 
