@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, expose: true, description: 'The request is malformed: a member is missing, unknown, or of the wrong type.' },
   invalid_json: { status: 400, expose: true, description: 'The body is not valid JSON, or is nested too deeply.' },
   invalid_subject: { status: 400, expose: true, description: 'A subject identifier is not a valid RFC 9493 subject of a supported format.' },
+  invalid_event_type: { status: 400, expose: true, description: 'The event type is unknown, or is sent by the broker itself and cannot be posted.' },
   invalid_event: { status: 400, expose: true, description: 'An event is not valid for its event type.' },
   invalid_upstream: { status: 400, expose: true, description: 'An upstream transmitter registration is invalid.' },
   delegation_cycle: { status: 400, expose: true, description: 'The delegation would form a cycle.' },

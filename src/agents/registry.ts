@@ -42,7 +42,7 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { createKeyspace, type Keyspace } from '../redis/keyspace.js'
-import { HttpError, badRequest } from '../http/errors.js'
+import { BrokerError } from '../errors.js'
 import { parseSubject, subjectKey, type Subject } from '../subjects/subject.js'
 
 export interface AgentRecord {
@@ -310,11 +310,11 @@ function fromHash(id: string, h: Record<string, string>): Stored | undefined {
 
 function subjectField(input: Record<string, unknown>, name: 'agent' | 'delegator'): Subject {
   const value = input[name]
-  if (value === undefined) throw badRequest(`${name}: required, a subject identifier such as {"format": "uri", "uri": "spiffe://example.org/agent"}`, 'invalid_subject')
+  if (value === undefined) throw new BrokerError('invalid_subject', `${name}: required, a subject identifier such as {"format": "uri", "uri": "spiffe://example.org/agent"}`)
   const parsed = parseSubject(value)
   if (!parsed.ok) {
     const first = parsed.issues[0]
-    throw badRequest(first ? `${first.path.replace(/^subject/, name)}: ${first.message}` : `${name}: invalid subject`, 'invalid_subject')
+    throw new BrokerError('invalid_subject', first ? `${first.path.replace(/^subject/, name)}: ${first.message}` : `${name}: invalid subject`)
   }
   return parsed.subject
 }
@@ -322,7 +322,7 @@ function subjectField(input: Record<string, unknown>, name: 'agent' | 'delegator
 function optionalText(input: Record<string, unknown>, name: string): string | undefined {
   const value = input[name]
   if (value === undefined) return undefined
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) throw badRequest(`${name}: must be a non-empty string of at most ${MAX_TEXT} characters`)
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) throw new BrokerError('invalid_request', `${name}: must be a non-empty string of at most ${MAX_TEXT} characters`)
   return value
 }
 
@@ -350,49 +350,49 @@ export class AgentRegistry {
   }
 
   /**
-   * Validates and stores a registration (see the module comment for the rules). Throws HttpError:
+   * Validates and stores a registration (see the module comment for the rules). Throws BrokerError:
    * 400 invalid_request / invalid_subject / delegation_cycle / delegation_too_deep, 404 unknown_delegator,
    * 409 agent_conflict.
    */
   async register(input: unknown, registeredBy: string): Promise<RegisterResult> {
-    if (!isObject(input)) throw badRequest('body: must be a JSON object')
+    if (!isObject(input)) throw new BrokerError('invalid_request', 'body: must be a JSON object')
     for (const key of Object.keys(input)) {
-      if (!(INPUT_MEMBERS as readonly string[]).includes(key)) throw badRequest(`${key.slice(0, 100)}: unknown member (an agent registration has ${INPUT_MEMBERS.join(', ')})`)
+      if (!(INPUT_MEMBERS as readonly string[]).includes(key)) throw new BrokerError('invalid_request', `${key.slice(0, 100)}: unknown member (an agent registration has ${INPUT_MEMBERS.join(', ')})`)
     }
     const agent = subjectField(input, 'agent')
     let delegatorAgentId: string | undefined
     if (input.delegator_agent_id !== undefined) {
-      if (typeof input.delegator_agent_id !== 'string' || !AGENT_ID.test(input.delegator_agent_id)) throw badRequest('delegator_agent_id: must be an agent_id returned by POST /agents')
+      if (typeof input.delegator_agent_id !== 'string' || !AGENT_ID.test(input.delegator_agent_id)) throw new BrokerError('invalid_request', 'delegator_agent_id: must be an agent_id returned by POST /agents')
       delegatorAgentId = input.delegator_agent_id
     }
     let delegator: Subject
     if (input.delegator === undefined && delegatorAgentId !== undefined) {
       const found = await this.read(delegatorAgentId)
-      if (!found) throw new HttpError(404, 'unknown_delegator', `delegator_agent_id: no agent ${delegatorAgentId} is registered`)
+      if (!found) throw new BrokerError('unknown_delegator', `delegator_agent_id: no agent ${delegatorAgentId} is registered`)
       delegator = found.record.agent
     } else {
       delegator = subjectField(input, 'delegator')
       if (delegatorAgentId !== undefined && nodeId(delegator) !== delegatorAgentId) {
-        throw badRequest(`delegator_agent_id: ${delegatorAgentId} is not the agent_id of "delegator"; give one of them, or both naming the same agent`)
+        throw new BrokerError('invalid_request', `delegator_agent_id: ${delegatorAgentId} is not the agent_id of "delegator"; give one of them, or both naming the same agent`)
       }
     }
-    if (typeof input.task !== 'string' || input.task.trim() === '' || input.task.length > MAX_TASK) throw badRequest(`task: required, a non-empty string of at most ${MAX_TASK} characters`)
+    if (typeof input.task !== 'string' || input.task.trim() === '' || input.task.length > MAX_TASK) throw new BrokerError('invalid_request', `task: required, a non-empty string of at most ${MAX_TASK} characters`)
     const scopes = input.scopes
     if (!Array.isArray(scopes) || scopes.length > MAX_SCOPES || scopes.some((s) => typeof s !== 'string' || s.length === 0 || s.length > MAX_TEXT)) {
-      throw badRequest(`scopes: required, an array of at most ${MAX_SCOPES} non-empty strings (may be empty)`)
+      throw new BrokerError('invalid_request', `scopes: required, an array of at most ${MAX_SCOPES} non-empty strings (may be empty)`)
     }
     const expiresIn = input.expires_in
     if (expiresIn === undefined) {
-      throw badRequest(`expires_in: required: agent registrations are ephemeral; give the lifetime in seconds (1 to ${this.maxExpiresIn})`, 'invalid_request')
+      throw new BrokerError('invalid_request', `expires_in: required: agent registrations are ephemeral; give the lifetime in seconds (1 to ${this.maxExpiresIn})`)
     }
-    if (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 1) throw badRequest(`expires_in: must be a whole number of seconds from 1 to ${this.maxExpiresIn}`)
-    if (expiresIn > this.maxExpiresIn) throw badRequest(`expires_in: at most ${this.maxExpiresIn} seconds are allowed, got ${expiresIn}`)
+    if (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 1) throw new BrokerError('invalid_request', `expires_in: must be a whole number of seconds from 1 to ${this.maxExpiresIn}`)
+    if (expiresIn > this.maxExpiresIn) throw new BrokerError('invalid_request', `expires_in: at most ${this.maxExpiresIn} seconds are allowed, got ${expiresIn}`)
     const sid = optionalText(input, 'sid')
     const tokenJti = optionalText(input, 'token_jti')
 
     const agentId = nodeId(agent)
     const parent = nodeId(delegator)
-    if (parent === agentId) throw new HttpError(400, 'delegation_cycle', 'delegator: an agent cannot delegate to itself')
+    if (parent === agentId) throw new BrokerError('delegation_cycle', 'delegator: an agent cannot delegate to itself')
     const now = this.now()
     const expMs = Math.ceil((now + expiresIn * 1000) / 1000) * 1000
     const base = {
@@ -428,25 +428,24 @@ export class AgentRegistry {
       case 'exists':
         return { record: fromHash(agentId, pairs(a))!.record, created: false }
       case 'conflict':
-        throw new HttpError(409, 'agent_conflict', `agent ${agentId} is already registered and live with another delegator; retire it (DELETE /agents/${agentId}) or wait for it to expire before registering it for another delegator`)
+        throw new BrokerError('agent_conflict', `agent ${agentId} is already registered and live with another delegator; retire it (DELETE /agents/${agentId}) or wait for it to expire before registering it for another delegator`)
       case 'cycle':
-        throw new HttpError(400, 'delegation_cycle', `delegator: the delegation would form a cycle: agent ${agentId} is already in the delegator's chain (${[...(a as string[])].reverse().join(' → ')} → ${agentId})`)
+        throw new BrokerError('delegation_cycle', `delegator: the delegation would form a cycle: agent ${agentId} is already in the delegator's chain (${[...(a as string[])].reverse().join(' → ')} → ${agentId})`)
       case 'unknown_delegator':
-        throw new HttpError(404, 'unknown_delegator', `delegator_agent_id: no agent ${String(a)} is registered`)
+        throw new BrokerError('unknown_delegator', `delegator_agent_id: no agent ${String(a)} is registered`)
       case 'delegator_not_live':
-        throw new HttpError(404, 'unknown_delegator', `delegator: agent ${parent} is ${a === 'active' ? 'expired' : 'retired'}; only a live agent (or a user) can delegate`)
+        throw new BrokerError('unknown_delegator', `delegator: agent ${parent} is ${a === 'active' ? 'expired' : 'retired'}; only a live agent (or a user) can delegate`)
       case 'too_deep':
-        throw new HttpError(400, 'delegation_too_deep', `delegator: the chain would be deeper than ${this.maxChainDepth} agents (the limit); register the agent under a delegator closer to the user`)
+        throw new BrokerError('delegation_too_deep', `delegator: the chain would be deeper than ${this.maxChainDepth} agents (the limit); register the agent under a delegator closer to the user`)
       case 'too_deep_below':
-        throw new HttpError(
-          400,
+        throw new BrokerError(
           'delegation_too_deep',
           `agent: agents already registered below this agent's subject (${String(b)} levels) would make a chain of ${String(a)} agents, deeper than the limit of ${this.maxChainDepth}`,
         )
       case 'subtree_too_large':
-        throw new HttpError(400, 'delegation_too_deep', `agent: more than ${SUBTREE_CAP} agents are registered below this agent's subject`)
+        throw new BrokerError('delegation_too_deep', `agent: more than ${SUBTREE_CAP} agents are registered below this agent's subject`)
       case 'relink_live':
-        throw new HttpError(409, 'agent_conflict', `agent ${agentId} was registered with another delegator and agents it delegated to are still live; register it with its previous delegator or wait until they expire`)
+        throw new BrokerError('agent_conflict', `agent ${agentId} was registered with another delegator and agents it delegated to are still live; register it with its previous delegator or wait until they expire`)
       case 'created': {
         const stored = fromHash(agentId, {
           record: JSON.stringify(base),
