@@ -16,7 +16,6 @@ import { queuesSets } from '../streams/delivery-policy.js'
 import { asObject, readJsonBody, rejectUnknown } from '../http/json-body.js'
 import { badRequest, notFound } from '../http/errors.js'
 import { STREAM_STATUSES, isPush, type StreamStatus } from '../streams/model.js'
-import type { ChangeStatus } from './stream-status.js'
 import type { ActivityFeed } from './activity-feed.js'
 import { unsafeIdentifier, unsafeText } from '../lib/safe-text.js'
 
@@ -31,8 +30,8 @@ export interface AdminDeps {
   lifecycle: StreamLifecycle
   /** A stream got SETs back (redrive): schedule its delivery. */
   schedule(stream: StreamRecord): Promise<void>
-  /** Sets a stream's status as the operator (admin/stream-status.ts). */
-  changeStatus?: ChangeStatus
+  /** Sets a stream's status as the operator (the stream lifecycle tells the receiver). */
+  changeStatus?: (stream: StreamRecord, status: StreamStatus, reason: string | undefined) => Promise<StreamRecord | undefined>
   feed?: ActivityFeed
 }
 
@@ -95,10 +94,9 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
 
   app.delete('/admin/clients/:client_id', async (c) => {
     const id = c.req.param('client_id')
-    const streams = await deps.streams.listForClient(id)
     if (!(await deps.clients.delete(id))) throw notFound('client not found')
     // A deleted receiver's streams go with it: nothing more is minted or delivered for them.
-    for (const stream of streams) await deps.lifecycle.remove(stream)
+    await deps.lifecycle.removeAllOf(id)
     return c.body(null, 204)
   })
 

@@ -29,6 +29,10 @@ export interface Config {
   adminToken: string | undefined
   allowPrivatePush: boolean
   keyRotationOverlapSeconds: number
+  /** How long a rotated-in signing key is published in the JWKS before it signs. */
+  keyPublishAheadSeconds: number
+  /** Most streams one receiver client may hold. */
+  maxStreamsPerReceiver: number
   /** Per stream, how many SETs may be in flight at once (distinct subjects only; see dispatcher). */
   pushConcurrencyPerStream: number
   fanOutConcurrency: number
@@ -114,6 +118,12 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
     meaning: '`true` permits `http:` push endpoints and loopback/private/link-local targets. For development and tests only; logs a warning.',
   },
   { name: 'SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS', default: '604800', meaning: 'How long a rotated-out signing key stays published in the JWKS.' },
+  {
+    name: 'SSF_BROKER_KEY_PUBLISH_AHEAD_SECONDS',
+    default: '60',
+    meaning: 'How long `POST /admin/keys/rotate` publishes a new signing key in the JWKS before SETs are signed with it, so receivers that cache the JWKS already hold it. `{"immediate": true}` rotates at once.',
+  },
+  { name: 'SSF_BROKER_MAX_STREAMS_PER_RECEIVER', default: '100', meaning: 'Most streams one receiver client may hold; the next create is refused with 409 `stream_limit_exceeded`.' },
   { name: 'SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM', default: '16', meaning: 'SETs in flight per push stream. SETs about the same subject are always sent one after another, in order.' },
   { name: 'SSF_BROKER_FANOUT_CONCURRENCY', default: '32', meaning: 'Chunks of up to 64 events (of `POST /events` requests) one broker process turns into SETs at once; requests take turns, and chunks holding a priority event type go first.' },
   { name: 'SSF_BROKER_PUSH_STREAMS_IN_FLIGHT', default: '256', meaning: 'Push streams one broker process serves at once.' },
@@ -280,6 +290,8 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken,
     allowPrivatePush: bool(env, 'SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH'),
     keyRotationOverlapSeconds: int(env, 'SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS', 604_800, 0, 31_536_000),
+    keyPublishAheadSeconds: int(env, 'SSF_BROKER_KEY_PUBLISH_AHEAD_SECONDS', 60, 0, 86_400),
+    maxStreamsPerReceiver: int(env, 'SSF_BROKER_MAX_STREAMS_PER_RECEIVER', 100, 1, 1_000_000),
     pushConcurrencyPerStream: int(env, 'SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM', 16, 1, 256),
     fanOutConcurrency: int(env, 'SSF_BROKER_FANOUT_CONCURRENCY', 32, 1, 1024),
     pushStreamsInFlight: int(env, 'SSF_BROKER_PUSH_STREAMS_IN_FLIGHT', 256, 1, 10_000),

@@ -65,6 +65,8 @@ export interface FanOutDeps {
   audit?: AuditLog
   /** The stream has new SETs: schedule its delivery. */
   queued(stream: StreamRecord): Promise<void>
+  /** Removes the keys of a stream deleted meanwhile (streams/lifecycle.ts `purge`). */
+  purge?(sid: string): Promise<void>
 }
 
 const CHUNK = 64
@@ -205,6 +207,9 @@ export class FanOut {
       for (const item of items) this.d.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at: now, priority: item.lane === 'p' })
       // A paused stream holds them until it is enabled again (which schedules it).
       if (deliverableLanes(stream.status).includes('n')) await this.d.queued(stream)
+      // Deleted while this chunk was routed: its deletion may have purged before this append.
+      await this.d.routing.sync()
+      if (!this.d.routing.get(sid)) await this.d.purge?.(sid)
     }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
       const jti = deriveJti(event.id, stream.stream_id)

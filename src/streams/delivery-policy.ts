@@ -16,3 +16,6 @@ export function deliverableLanes(status: StreamStatus): readonly Lane[] {
 
 /** Whether a status change must forget what the stream holds. */
 export const dropsBacklog = (status: StreamStatus): boolean => status === 'disabled'
+
+/** Whether moving from one status to another lets SETs out that were held (then the stream is scheduled). */
+export const deliversMore = (from: StreamStatus, to: StreamStatus): boolean => deliverableLanes(to).length > deliverableLanes(from).length
