@@ -95,7 +95,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const ks = createKeyspace(config.redisPrefix)
   const activity = new Activity()
 
-  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds, ks)
+  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds, ks, config.keyPublishAheadSeconds)
   await keys.init()
   const clients = new ClientRegistry(redis, ks)
   const admin = new BootstrapAdmin(redis, config.adminToken, ks)

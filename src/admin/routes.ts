@@ -104,7 +104,8 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
 
   app.post('/admin/keys/rotate', async (c) => {
     const body = await optionalBody(c)
-    rejectUnknown(body, ['algs'])
+    rejectUnknown(body, ['algs', 'immediate'])
+    if (body.immediate !== undefined && typeof body.immediate !== 'boolean') throw badRequest('immediate: must be a boolean (true rotates at once, without publishing the new key ahead)')
     let algs: SigningAlg[] = [...SIGNING_ALGS]
     if (body.algs !== undefined) {
       if (!Array.isArray(body.algs) || body.algs.length === 0 || body.algs.some((a) => !SIGNING_ALGS.includes(a as SigningAlg))) {
@@ -112,7 +113,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AuthEnv> {
       }
       algs = [...new Set(body.algs as SigningAlg[])]
     }
-    const rotated = await deps.keys.rotate(algs)
+    const rotated = await deps.keys.rotate(algs, { immediate: body.immediate === true })
     return c.json({ rotated, keys: await deps.keys.list() })
   })
 

@@ -98,6 +98,8 @@ export function createKeyspace(prefix = 'ssf') {
     keys: {
       all: `${p}:{keys}:all`,
       active: `${p}:{keys}:active`,
+      /** hash alg -> kid of the key rotated in and published, signing from its activates_at */
+      pending: `${p}:{keys}:pending`,
       version: `${p}:{keys}:version`,
     },
     clients: {
