@@ -187,6 +187,8 @@ export class KeyStore {
    * are deleted.
    */
   async rotate(algs: readonly SigningAlg[], options: { immediate?: boolean } = {}): Promise<KeyInfo[]> {
+    const generated = await Promise.all(algs.map((alg) => generate(alg)))
+    // Timed from the write that publishes the keys, not from the (slow) key generation.
     const now = Date.now() / 1000
     const ahead = options.immediate || this.publishAheadSeconds === 0 ? 0 : this.publishAheadSeconds + REPUBLISH_SECONDS
     const switchAt = Math.ceil(now + ahead)
@@ -194,8 +196,8 @@ export class KeyStore {
     const pending = await this.redis.hgetall(this.#k.pending)
     const multi = this.redis.multi()
     const created: StoredKey[] = []
-    for (const alg of algs) {
-      const fresh: StoredKey = { ...(await generate(alg)), ...(ahead > 0 ? { activates_at: switchAt } : {}) }
+    for (const [i, alg] of algs.entries()) {
+      const fresh: StoredKey = { ...generated[i]!, ...(ahead > 0 ? { activates_at: switchAt } : {}) }
       created.push(fresh)
       const old = keys.find((k) => k.kid === active[alg])
       if (old) multi.hset(this.#k.all, old.kid, JSON.stringify({ ...old, retired_at: ahead > 0 ? switchAt : Math.floor(now) }))
