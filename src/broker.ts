@@ -27,7 +27,7 @@ import { streamRoutes } from './streams/routes.js'
 import { ssfRoutes } from './streams/ssf-routes.js'
 import { ControlEvents } from './streams/control-events.js'
 import { InactivitySweeper } from './streams/inactivity.js'
-import { isPush, type PushDelivery, type StreamRecord } from './streams/model.js'
+import { isPush, type StreamRecord } from './streams/model.js'
 import { SubjectIndex } from './subjects/index-store.js'
 import { PollService } from './delivery/poll.js'
 import { Outbox } from './delivery/outbox.js'
@@ -38,7 +38,7 @@ import { ingestRoutes } from './ingest/routes.js'
 import { adminRoutes } from './admin/routes.js'
 import { createApp } from './http/app.js'
 import { answerClientErrorsAsJson } from './http/client-errors.js'
-import { EVENT_TYPES, EVENT_URIS } from './events/catalog.js'
+import { EVENT_TYPES } from './events/catalog.js'
 import { AgentRegistry, type AgentRecord } from './agents/registry.js'
 import { agentRoutes } from './agents/routes.js'
 import { AGENT_EVENT_TYPES } from './agents/events.js'
@@ -57,7 +57,6 @@ import { opsRoutes, readiness } from './ops/health.js'
 import { logDeliveries } from './ops/delivery-log.js'
 import { closeWithin } from './ops/shutdown.js'
 import { ActivityFeed } from './admin/activity-feed.js'
-import { operatorStatusChange } from './admin/stream-status.js'
 import { LIVE_EVENTS, consoleApiRoutes } from './console/routes.js'
 import { consolePageRoutes } from './console/page.js'
 import { overviewSnapshot } from './console/overview.js'
@@ -99,7 +98,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const ks = createKeyspace(config.redisPrefix)
   const activity = new Activity()
 
-  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds, ks)
+  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds, ks, config.keyPublishAheadSeconds)
   await keys.init()
   const clients = new ClientRegistry(redis, ks)
   const admin = new BootstrapAdmin(redis, config.adminToken, ks)
@@ -115,7 +114,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const priorityTypes = new Set(config.priorityEventTypes)
   const outbox = new Outbox(redis, ks, config.streamBacklogMax, priorityTypes.size > 0)
   const scheduler = new Scheduler(redis, ks)
-  const subjects = new SubjectIndex(redis, ks)
+  const subjects = new SubjectIndex(redis, ks, (sid) => streams.exists(sid))
   const poll = new PollService(redis, ks, outbox, config, activity, audit)
   await poll.start()
 
@@ -127,24 +126,20 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     connectionsPerOrigin: Math.max(config.pushConcurrencyPerStream, 8),
     userAgent: 'ssf-broker/0.1',
   })
-  // Late-bound: the dispatcher reports sustained failures to stream lifecycle code built after it.
+  // Late-bound: the dispatcher reports sustained failures to the stream lifecycle, built after it.
   let onSustainedFailure: SustainedFailureHandler = async () => {}
   const dispatcher = new Dispatcher(redis, ks, outbox, scheduler, routing, pushClient, config, log, activity, (...args) => onSustainedFailure(...args), audit)
   await dispatcher.start()
   /** A stream has SETs to deliver: push streams are claimed or woken, long polls woken. */
   const schedule = async (stream: StreamRecord, endBackoff = false) => (isPush(stream) ? dispatcher.queued(stream, endBackoff) : poll.announce([stream.stream_id]))
-  const control = new ControlEvents(config.issuer, keys, outbox, (stream) => schedule(stream, true))
-  const lifecycle = new StreamLifecycle({ streams, outbox, subjects, scheduler, audit, schedule })
-  onSustainedFailure = async (stream, since, lastError) => {
-    const reason = `disabled after sustained delivery failure: failing since ${new Date(since).toISOString()}, last error ${lastError}`
-    // Tell the receiver first (SSF §8.1.5), with one direct attempt: its queue is about to be dropped.
-    const set = await control.sign(stream, EVENT_URIS.streamUpdated, { status: 'disabled', reason })
-    const delivery = stream.delivery as PushDelivery
-    await pushClient.push({ url: delivery.endpoint_url, set, ...(delivery.authorization_header !== undefined ? { authorization: delivery.authorization_header } : {}) })
-    const current = await streams.get(stream.stream_id)
-    if (current && current.status !== 'disabled') await lifecycle.setStatus(current, 'disabled', reason, 'broker')
-  }
-  const inactivity = new InactivitySweeper(redis, streams, control, lifecycle, ks.misc.inactivityLock, config.inactivityTimeoutSeconds, log)
+  // A control SET queued for a stream deleted meanwhile is removed with the rest of it.
+  const control = new ControlEvents(config.issuer, keys, outbox, async (stream) => {
+    await schedule(stream, true)
+    await lifecycle.settle(stream.stream_id)
+  })
+  const lifecycle = new StreamLifecycle({ streams, outbox, subjects, scheduler, control, pusher: pushClient, log, audit, maxStreamsPerClient: config.maxStreamsPerReceiver, schedule })
+  onSustainedFailure = (stream, since, lastError) => lifecycle.disableAfterFailure(stream, since, lastError)
+  const inactivity = new InactivitySweeper(redis, streams, lifecycle, ks.misc.inactivityLock, config.inactivityTimeoutSeconds, log)
   inactivity.start()
 
   const fanOut = new FanOut({
@@ -160,6 +155,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     cascade: { agents, policy: cascadePolicy },
     audit,
     queued: (stream, appending) => (isPush(stream) ? dispatcher.queuedWhile(stream, appending) : appending.then(() => poll.announce([stream.stream_id]))),
+    purge: (sid) => lifecycle.purge(sid),
   })
   const ingestLog = new IngestLog(redis, ks, INGEST_PARTITIONS, dispatcher.owner)
   await ingestLog.init()
@@ -201,7 +197,6 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   const stopDeliveryLog = logDeliveries(activity, log)
   const feed = new ActivityFeed(activity)
   const live = new ActivityFeed(activity, LIVE_EVENTS)
-  const changeStatus = operatorStatusChange({ lifecycle, control, pusher: pushClient, log })
   const ops = opsRoutes({ ready, metrics, ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}) })
 
   const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
@@ -244,7 +239,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         maxBodyBytes: 64 * 1024,
       }),
       auditRoutes({ audit, clients, admin }),
-      adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true), changeStatus, feed }),
+      adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true), changeStatus: (stream, status, reason) => lifecycle.setStatus(stream, status, reason, 'admin'), feed }),
       consoleApiRoutes({ clients, admin, live, overview: () => overviewSnapshot(metrics, ready) }),
       consolePageRoutes(config.issuer),
       upstreams.routes,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { AgentRegistry, nodeId, type AgentRecord } from '../src/agents/registry.js'
-import { HttpError } from '../src/http/errors.js'
+import { BrokerError } from '../src/errors.js'
 import type { SimpleSubject, Subject } from '../src/subjects/subject.js'
 
 let redis: TestRedis
@@ -25,9 +25,9 @@ function body(a: Subject, delegator: Subject, extra: Record<string, unknown> = {
   return { agent: a, delegator, task: 'summarise the inbox', scopes: ['mail.read'], expires_in: 600, ...extra }
 }
 
-function httpError(status: number, code: string, message?: RegExp) {
+function brokerError(status: number, code: string, message?: RegExp) {
   return (err: unknown) => {
-    assert.ok(err instanceof HttpError, `expected an HttpError, got ${String(err)}`)
+    assert.ok(err instanceof BrokerError, `expected a BrokerError, got ${String(err)}`)
     assert.equal(err.status, status, err.message)
     assert.equal(err.code, code, err.message)
     if (message) assert.match(err.message, message)
@@ -101,7 +101,7 @@ describe('register', () => {
     const reg = registry()
     await reg.register(body(agent('a'), user('alice')), 'c')
     const before = await snapshot()
-    await assert.rejects(reg.register(body(agent('a'), user('bob')), 'c'), httpError(409, 'agent_conflict', /another delegator/))
+    await assert.rejects(reg.register(body(agent('a'), user('bob')), 'c'), brokerError(409, 'agent_conflict', /another delegator/))
     assert.equal(await snapshot(), before)
   })
 
@@ -120,12 +120,12 @@ describe('register', () => {
 
   test('cycles are refused: self-delegation, and a user subject registered as an agent under its own agent', async () => {
     const reg = registry()
-    await assert.rejects(reg.register(body(agent('a'), agent('a')), 'c'), httpError(400, 'delegation_cycle'))
+    await assert.rejects(reg.register(body(agent('a'), agent('a')), 'c'), brokerError(400, 'delegation_cycle'))
     const a = (await reg.register(body(agent('a'), user('alice')), 'c')).record
     await reg.register(body(agent('b'), agent('a')), 'c')
     const before = await snapshot()
     // alice (so far a plain user) registered as an agent delegated by b: alice → a → b → alice.
-    await assert.rejects(reg.register(body(user('alice'), agent('b')), 'c'), httpError(400, 'delegation_cycle', new RegExp(a.agent_id)))
+    await assert.rejects(reg.register(body(user('alice'), agent('b')), 'c'), brokerError(400, 'delegation_cycle', new RegExp(a.agent_id)))
     assert.equal(await snapshot(), before)
   })
 
@@ -134,7 +134,7 @@ describe('register', () => {
     const a = (await reg.register(body(agent('a'), user('alice')), 'c')).record
     await reg.register(body(agent('b'), agent('a')), 'c')
     await reg.retire(a.agent_id, 'done')
-    await assert.rejects(reg.register(body(agent('a'), agent('b')), 'c'), httpError(400, 'delegation_cycle'))
+    await assert.rejects(reg.register(body(agent('a'), agent('b')), 'c'), brokerError(400, 'delegation_cycle'))
   })
 
   test('chains deeper than maxChainDepth are refused, also when agents already registered below would end up too deep', async () => {
@@ -143,48 +143,48 @@ describe('register', () => {
     await reg.register(body(agent('b'), agent('a')), 'c')
     await reg.register(body(agent('c'), agent('b')), 'c')
     const before = await snapshot()
-    await assert.rejects(reg.register(body(agent('d'), agent('c')), 'c'), httpError(400, 'delegation_too_deep', /deeper than 3/))
+    await assert.rejects(reg.register(body(agent('d'), agent('c')), 'c'), brokerError(400, 'delegation_too_deep', /deeper than 3/))
     assert.equal(await snapshot(), before)
     // alice has a → b → c below her: as an agent herself (under carol) that chain would be 4 deep.
-    await assert.rejects(reg.register(body(user('alice'), user('carol')), 'c'), httpError(400, 'delegation_too_deep', /chain of 4 agents/))
+    await assert.rejects(reg.register(body(user('alice'), user('carol')), 'c'), brokerError(400, 'delegation_too_deep', /chain of 4 agents/))
     assert.equal(await snapshot(), before)
   })
 
   test('an unknown or retired delegator agent is 404 unknown_delegator; a mismatched delegator_agent_id is 400', async () => {
     const reg = registry()
     const missing = nodeId(agent('ghost'))
-    await assert.rejects(reg.register({ ...body(agent('a'), user('x')), delegator: undefined, delegator_agent_id: missing }, 'c'), httpError(404, 'unknown_delegator', /no agent/))
+    await assert.rejects(reg.register({ ...body(agent('a'), user('x')), delegator: undefined, delegator_agent_id: missing }, 'c'), brokerError(404, 'unknown_delegator', /no agent/))
     const p = (await reg.register(body(agent('p'), user('alice')), 'c')).record
     await reg.retire(p.agent_id, 'done')
     const before = await snapshot()
-    await assert.rejects(reg.register(body(agent('a'), agent('p')), 'c'), httpError(404, 'unknown_delegator', /retired/))
+    await assert.rejects(reg.register(body(agent('a'), agent('p')), 'c'), brokerError(404, 'unknown_delegator', /retired/))
     clock += 1
     const q = (await reg.register(body(agent('q'), user('alice'), { expires_in: 1 }), 'c')).record
     clock += 2000 // expiries are rounded up to a whole second
-    await assert.rejects(reg.register(body(agent('a'), agent('q')), 'c'), httpError(404, 'unknown_delegator', /expired/))
-    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), delegator_agent_id: q.agent_id }, 'c'), httpError(400, 'invalid_request', /delegator_agent_id/))
+    await assert.rejects(reg.register(body(agent('a'), agent('q')), 'c'), brokerError(404, 'unknown_delegator', /expired/))
+    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), delegator_agent_id: q.agent_id }, 'c'), brokerError(400, 'invalid_request', /delegator_agent_id/))
     assert.ok(before.length > 0)
   })
 
   test('expires_in is required and capped', async () => {
     const reg = registry({ maxExpiresIn: 900 })
     const { expires_in: _omit, ...noExpiry } = body(agent('a'), user('alice'))
-    await assert.rejects(reg.register(noExpiry, 'c'), httpError(400, 'invalid_request', /expires_in: required.*ephemeral/))
-    await assert.rejects(reg.register(body(agent('a'), user('alice'), { expires_in: 901 }), 'c'), httpError(400, 'invalid_request', /at most 900 seconds/))
-    await assert.rejects(reg.register(body(agent('a'), user('alice'), { expires_in: 0 }), 'c'), httpError(400, 'invalid_request', /expires_in/))
-    await assert.rejects(reg.register(body(agent('a'), user('alice'), { expires_in: 1.5 }), 'c'), httpError(400, 'invalid_request', /expires_in/))
+    await assert.rejects(reg.register(noExpiry, 'c'), brokerError(400, 'invalid_request', /expires_in: required.*ephemeral/))
+    await assert.rejects(reg.register(body(agent('a'), user('alice'), { expires_in: 901 }), 'c'), brokerError(400, 'invalid_request', /at most 900 seconds/))
+    await assert.rejects(reg.register(body(agent('a'), user('alice'), { expires_in: 0 }), 'c'), brokerError(400, 'invalid_request', /expires_in/))
+    await assert.rejects(reg.register(body(agent('a'), user('alice'), { expires_in: 1.5 }), 'c'), brokerError(400, 'invalid_request', /expires_in/))
     assert.deepEqual(await redis.client.keys('*'), [])
     assert.equal((await reg.register(body(agent('a'), user('alice'), { expires_in: 900 }), 'c')).created, true)
   })
 
   test('bad subjects and unknown members are 400 naming the member', async () => {
     const reg = registry()
-    await assert.rejects(reg.register(body({ format: 'uri', uri: 'not a uri' } as Subject, user('alice')), 'c'), httpError(400, 'invalid_subject', /^agent\.uri: /))
-    await assert.rejects(reg.register(body(agent('a'), { format: 'email' } as Subject), 'c'), httpError(400, 'invalid_subject', /^delegator\.email: required/))
-    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), owner: 'x' }, 'c'), httpError(400, 'invalid_request', /^owner: unknown member/))
-    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), scopes: 'mail.read' }, 'c'), httpError(400, 'invalid_request', /^scopes/))
-    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), task: '' }, 'c'), httpError(400, 'invalid_request', /^task/))
-    await assert.rejects(reg.register([], 'c'), httpError(400, 'invalid_request', /JSON object/))
+    await assert.rejects(reg.register(body({ format: 'uri', uri: 'not a uri' } as Subject, user('alice')), 'c'), brokerError(400, 'invalid_subject', /^agent\.uri: /))
+    await assert.rejects(reg.register(body(agent('a'), { format: 'email' } as Subject), 'c'), brokerError(400, 'invalid_subject', /^delegator\.email: required/))
+    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), owner: 'x' }, 'c'), brokerError(400, 'invalid_request', /^owner: unknown member/))
+    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), scopes: 'mail.read' }, 'c'), brokerError(400, 'invalid_request', /^scopes/))
+    await assert.rejects(reg.register({ ...body(agent('a'), user('alice')), task: '' }, 'c'), brokerError(400, 'invalid_request', /^task/))
+    await assert.rejects(reg.register([], 'c'), brokerError(400, 'invalid_request', /JSON object/))
     assert.deepEqual(await redis.client.keys('*'), [])
   })
 
@@ -193,7 +193,7 @@ describe('register', () => {
     const a = (await reg.register(body(agent('a'), user('alice')), 'c')).record
     const b = (await reg.register(body(agent('b'), agent('a'), { expires_in: 60 }), 'c')).record
     await reg.retire(a.agent_id, 'done')
-    await assert.rejects(reg.register(body(agent('a'), user('bob')), 'c'), httpError(409, 'agent_conflict', /still live/))
+    await assert.rejects(reg.register(body(agent('a'), user('bob')), 'c'), brokerError(409, 'agent_conflict', /still live/))
     clock += 61_000 // b expires
     const moved = await reg.register(body(agent('a'), user('bob')), 'c')
     assert.equal(moved.created, true)

@@ -160,10 +160,16 @@ test('streams list and streams status; clients create and list; keys list and ro
   const activeBefore = keys.keys.filter((k: any) => k.active).map((k: any) => k.kid)
   assert.ok(activeBefore.length > 0)
   assert.match((await cli(['keys', 'list'])).stdout, /KID\s+ALG\s+STATUS/)
-  const rotated = json(await cli(['keys', 'rotate', '--json']))
+  // Published ahead: the active keys keep signing until the new ones' activation time.
+  const ahead = json(await cli(['keys', 'rotate', '--json']))
+  assert.deepEqual(ahead.keys.filter((k: any) => k.active).map((k: any) => k.kid).sort(), [...activeBefore].sort())
+  assert.equal(ahead.keys.filter((k: any) => k.pending).length, activeBefore.length)
+  assert.match((await cli(['keys', 'list'])).stdout, /signs from \d{4}-/)
+  const rotated = json(await cli(['keys', 'rotate', '--immediate', '--json']))
   const activeAfter = rotated.keys.filter((k: any) => k.active).map((k: any) => k.kid)
   assert.equal(activeAfter.length, activeBefore.length)
   assert.ok(activeAfter.every((kid: string) => !activeBefore.includes(kid)), 'every active key replaced')
+  assert.equal(rotated.keys.filter((k: any) => k.pending).length, 0, 'the keys published ahead were replaced')
 
   // A wrong token is a failure (exit 1), not a usage error.
   const denied = await cli(['keys', 'list'], { SSF_BROKER_TOKEN: 'wrong-token' })

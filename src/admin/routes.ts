@@ -16,8 +16,7 @@ import { queuesSets } from '../streams/delivery-policy.js'
 import { notFound } from '../http/errors.js'
 import { operation } from '../http/route.js'
 import { z } from '../http/schema.js'
-import { isPush } from '../streams/model.js'
-import type { ChangeStatus } from './stream-status.js'
+import { isPush, type StreamStatus } from '../streams/model.js'
 import type { ActivityFeed } from './activity-feed.js'
 import {
   ActivityQuery,
@@ -57,8 +56,8 @@ export interface AdminDeps {
   lifecycle: StreamLifecycle
   /** A stream got SETs back (redrive): schedule its delivery. */
   schedule(stream: StreamRecord): Promise<void>
-  /** Sets a stream's status as the operator (admin/stream-status.ts). */
-  changeStatus?: ChangeStatus
+  /** Sets a stream's status as the operator (the stream lifecycle tells the receiver). */
+  changeStatus?: (stream: StreamRecord, status: StreamStatus, reason: string | undefined) => Promise<StreamRecord | undefined>
   feed?: ActivityFeed
 }
 
@@ -131,10 +130,9 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       errors: [...ADMIN_ERRORS, 404],
     },
     async (c, { params }) => {
-      const streams = await deps.streams.listForClient(params.client_id)
       if (!(await deps.clients.delete(params.client_id))) throw notFound('client not found')
       // A deleted receiver's streams go with it: nothing more is minted or delivered for them.
-      for (const stream of streams) await deps.lifecycle.remove(stream)
+      await deps.lifecycle.removeAllOf(params.client_id)
       return c.body(null, 204)
     },
   )
@@ -152,14 +150,15 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       path: '/admin/keys/rotate',
       operationId: 'rotateKeys',
       tag: TAG,
-      summary: 'Rotate signing keys; old keys stay published for the overlap',
+      summary: 'Rotate signing keys: the new key is published ahead, then signs; old keys stay published for the overlap',
+      description: 'The new key is in the JWKS at once and signs only SSF_BROKER_KEY_PUBLISH_AHEAD_SECONDS later, so receivers whose JWKS caches refetch now and then lose nothing. `immediate: true` signs with it at once (a compromised key).',
       auth,
-      body: { schema: RotateRequest, maxBytes: MAX_BODY, optional: true, example: { algs: ['ES256'] } },
+      body: { schema: RotateRequest, maxBytes: MAX_BODY, optional: true, example: { algs: ['ES256'], immediate: false } },
       responses: { 200: { description: 'Rotated', schema: Rotated } },
       errors: [400, ...ADMIN_ERRORS, 413, 415],
     },
     async (c, { body }) => {
-      const rotated = await deps.keys.rotate(body.algs ?? [...SIGNING_ALGS])
+      const rotated = await deps.keys.rotate(body.algs ?? [...SIGNING_ALGS], { immediate: body.immediate === true })
       return c.json({ rotated, keys: await deps.keys.list() })
     },
   )

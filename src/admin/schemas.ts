@@ -67,6 +67,7 @@ export const RotateRequest = z
         .transform((algs) => [...new Set(algs)])
         .optional()
         .openapi({ description: 'The algorithms whose keys rotate (default: all).' }),
+      immediate: z.boolean({ error: 'must be a boolean (true rotates at once, without publishing the new key ahead)' }).optional().openapi({ description: 'Sign with the new key at once, without publishing it ahead (key compromise).' }),
     },
     { error: 'request body must be a JSON object' },
   )

@@ -84,6 +84,8 @@ const query = (params: Record<string, string | number | undefined>) => {
 
 const time = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString())
 const seconds = (s: number | undefined) => (s === undefined ? '' : new Date(s * 1000).toISOString())
+const keyStatus = (k: { active?: boolean; pending?: boolean; retired_at?: number; activates_at?: number }) =>
+  k.active ? 'active' : k.pending ? `signs from ${seconds(k.activates_at)}` : k.retired_at !== undefined ? 'retired' : ''
 const method = (urn: string) => (urn === 'urn:ietf:rfc:8935' ? 'push' : urn === 'urn:ietf:rfc:8936' ? 'poll' : urn)
 
 function subjectArg(raw: string): unknown {
@@ -201,16 +203,17 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     async run(p, io) {
       noPositionals(p)
       const res = await client(p, io).json<{ keys: any[] }>('GET', '/admin/keys')
-      print(io, p, res, () => table(['kid', 'alg', 'status', 'created_at'], res.keys.map((k) => [k.kid, k.alg, k.active ? 'active' : k.retired_at !== undefined ? 'retired' : '', seconds(k.created_at)])))
+      print(io, p, res, () => table(['kid', 'alg', 'status', 'created_at'], res.keys.map((k) => [k.kid, k.alg, keyStatus(k), seconds(k.created_at)])))
       return 0
     },
   },
 
   'keys rotate': {
+    options: { immediate: { type: 'boolean' } },
     async run(p, io) {
       noPositionals(p)
-      const res = await client(p, io).json<{ rotated: unknown; keys: any[] }>('POST', '/admin/keys/rotate')
-      print(io, p, res, () => `rotated\n${table(['kid', 'alg', 'status', 'created_at'], res.keys.map((k) => [k.kid, k.alg, k.active ? 'active' : k.retired_at !== undefined ? 'retired' : '', seconds(k.created_at)]))}`)
+      const res = await client(p, io).json<{ rotated: unknown; keys: any[] }>('POST', '/admin/keys/rotate', p.values.immediate === true ? { immediate: true } : {})
+      print(io, p, res, () => `rotated\n${table(['kid', 'alg', 'status', 'created_at'], res.keys.map((k) => [k.kid, k.alg, keyStatus(k), seconds(k.created_at)]))}`)
       return 0
     },
   },

@@ -15,7 +15,7 @@ Client commands (talk to a running broker):
   clients create --name N --role R [--role R2 ...]
   clients list
   keys list
-  keys rotate
+  keys rotate [--immediate]              Publish new keys; they sign after the publish-ahead time (or at once).
   dead-letters list [--stream ID] [--limit N]
   dead-letters redrive ID... | --all [--stream ID]
   audit verify

@@ -31,6 +31,8 @@ export interface Config {
   adminToken: string | undefined
   allowPrivatePush: boolean
   keyRotationOverlapSeconds: number
+  keyPublishAheadSeconds: number
+  maxStreamsPerReceiver: number
   /** Per stream, how many SETs may be in flight at once (distinct subjects only; see dispatcher). */
   pushConcurrencyPerStream: number
   fanOutConcurrency: number
@@ -226,6 +228,11 @@ const VARIABLES = {
   SSF_BROKER_ADMIN_TOKEN: doc(optionalText('(unset: generated)', atLeast32), 'Bootstrap admin bearer token (at least 32 characters). Unset: generated at first start, printed once, only its hash is kept.'),
   SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH: doc(bool(), '`true` permits `http:` push endpoints and loopback/private/link-local targets. For development and tests only; logs a warning.'),
   SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS: doc(int(604_800, 0, 31_536_000), 'How long a rotated-out signing key stays published in the JWKS.'),
+  SSF_BROKER_KEY_PUBLISH_AHEAD_SECONDS: doc(
+    int(60, 0, 86_400),
+    'How long `POST /admin/keys/rotate` publishes a new signing key in the JWKS before SETs are signed with it, so receivers that cache the JWKS already hold it. `{"immediate": true}` rotates at once.',
+  ),
+  SSF_BROKER_MAX_STREAMS_PER_RECEIVER: doc(int(100, 1, 1_000_000), 'Most streams one receiver client may hold; the next create is refused with 409 `stream_limit_exceeded`.'),
   SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM: doc(int(16, 1, 256), 'SETs in flight per push stream. SETs about the same subject are always sent one after another, in order.'),
   SSF_BROKER_FANOUT_CONCURRENCY: doc(
     int(32, 1, 1024),
@@ -356,6 +363,8 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken: v.SSF_BROKER_ADMIN_TOKEN,
     allowPrivatePush: v.SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH,
     keyRotationOverlapSeconds: v.SSF_BROKER_KEY_ROTATION_OVERLAP_SECONDS,
+    keyPublishAheadSeconds: v.SSF_BROKER_KEY_PUBLISH_AHEAD_SECONDS,
+    maxStreamsPerReceiver: v.SSF_BROKER_MAX_STREAMS_PER_RECEIVER,
     pushConcurrencyPerStream: v.SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM,
     fanOutConcurrency: v.SSF_BROKER_FANOUT_CONCURRENCY,
     pushStreamsInFlight: v.SSF_BROKER_PUSH_STREAMS_IN_FLIGHT,

@@ -233,6 +233,8 @@ export class Dispatcher {
         await this.routing.sync()
         stream = this.routing.get(sid)
         if (!stream || !isPush(stream)) {
+          // Deleted while this drain wrote to its queue: what the drain wrote goes too.
+          if (!stream) await this.outbox.purgeAll(sid)
           await this.scheduler.release(sid, this.owner, 'drop')
           return
         }

@@ -185,11 +185,11 @@ export class Outbox {
 
   /**
    * RFC 8936 poll: SETs handed out before and not acknowledged within `redeliverMs` first, then new
-   * ones, control lane first (only the control lane when `controlOnly`).
+   * ones, from the lanes given (in that order: what the stream's status delivers, streams/delivery-policy.ts).
    */
-  async pollTake(sid: string, max: number, redeliverMs: number, controlOnly: boolean): Promise<QueuedSet[]> {
+  async pollTake(sid: string, max: number, redeliverMs: number, lanes: readonly Lane[]): Promise<QueuedSet[]> {
     const k = this.#k(sid)
-    const rows = (await this.redis.ssfPollTake(k.control, k.priority, k.lane, k.handedOut, max, redeliverMs, controlOnly ? 'c' : 'cpn')) as [Lane, string, string[]][]
+    const rows = (await this.redis.ssfPollTake(k.control, k.priority, k.lane, k.handedOut, max, redeliverMs, lanes.join(''))) as [Lane, string, string[]][]
     return rows.map(([lane, id, fields]) => parseEntry(lane, id, fields))
   }
 

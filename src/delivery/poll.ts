@@ -11,11 +11,12 @@
  */
 import type { Redis } from 'ioredis'
 import type { Config } from '../config/config.js'
-import type { Outbox, DeliveryRecord, QueuedSet } from './outbox.js'
+import type { Outbox, DeliveryRecord, Lane, QueuedSet } from './outbox.js'
 import type { StreamRecord } from '../streams/model.js'
 import type { AuditEntryInput, AuditLog } from '../audit/log.js'
 import type { Keyspace } from '../redis/keyspace.js'
 import type { Activity } from '../observe/activity.js'
+import { deliverableLanes } from '../streams/delivery-policy.js'
 
 const DEFAULT_MAX_EVENTS = 100
 export const MAX_EVENTS_CAP = 1000
@@ -97,20 +98,22 @@ export class PollService {
   async poll(stream: StreamRecord, request: PollRequest, signal: AbortSignal): Promise<PollResponse> {
     const sid = stream.stream_id
     await this.#release(sid, request)
-    if (stream.status === 'disabled') {
-      // Disabled drops what it held (SETs may have been queued while it was being disabled).
+    const lanes = deliverableLanes(stream.status)
+    if (lanes.length === 0) {
+      // Nothing is delivered and nothing held (SETs may have been queued while it was being disabled).
       await this.outbox.purge(sid)
       return { sets: {} }
     }
     if (request.maxEvents === 0) return { sets: {} }
     const max = Math.min(request.maxEvents ?? DEFAULT_MAX_EVENTS, MAX_EVENTS_CAP)
-    const controlOnly = stream.status === 'paused'
-    const deadline = Date.now() + (request.returnImmediately === true || controlOnly ? 0 : this.config.pollMaxWaitSeconds * 1000)
+    // A stream that holds SETs back (paused) answers at once with what it may deliver.
+    const holding = !lanes.includes('n')
+    const deadline = Date.now() + (request.returnImmediately === true || holding ? 0 : this.config.pollMaxWaitSeconds * 1000)
     for (;;) {
       // Listen before looking, so a SET queued in between still wakes this poll. The 1 s cap also
       // notices SETs whose redelivery time has come.
       const wait = this.#wait(sid, Math.max(0, Math.min(1000, deadline - Date.now())), signal)
-      const items = await this.#take(sid, max, controlOnly)
+      const items = await this.#take(sid, max, lanes)
       // A hint (RFC 8936 §2.4): a full batch may well have more behind it.
       const more = items.length >= max
       if (items.length > 0 || Date.now() >= deadline || signal.aborted || this.#stopped) {
@@ -123,8 +126,8 @@ export class PollService {
     }
   }
 
-  async #take(sid: string, max: number, controlOnly: boolean): Promise<QueuedSet[]> {
-    const items = await this.outbox.pollTake(sid, max, this.config.pollRedeliverySeconds * 1000, controlOnly)
+  async #take(sid: string, max: number, lanes: readonly Lane[]): Promise<QueuedSet[]> {
+    const items = await this.outbox.pollTake(sid, max, this.config.pollRedeliverySeconds * 1000, lanes)
     const oldest = Date.now() - this.config.deliveryMaxAgeSeconds * 1000
     const fresh: QueuedSet[] = []
     for (const item of items) {

@@ -65,6 +65,8 @@ export interface FanOutDeps {
   audit?: AuditLog
   /** The stream gets new SETs once `appending` resolves: schedule its delivery (a claim may go ahead of it). */
   queued(stream: StreamRecord, appending: Promise<unknown>): Promise<void>
+  /** Removes the keys of a stream deleted meanwhile (streams/lifecycle.ts `purge`). */
+  purge?(sid: string): Promise<void>
 }
 
 const CHUNK = 64
@@ -217,6 +219,14 @@ export class FanOut {
       }
       for (const item of items) this.d.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at: now, priority: item.lane === 'p' })
       await scheduled
+      // Deleted while this chunk was routed: its deletion may have purged before this append. The SETs
+      // are queued already, so a failed check must not run the chunk again (that would queue them twice).
+      try {
+        await this.d.routing.sync()
+        if (!this.d.routing.get(sid)) await this.d.purge?.(sid)
+      } catch (err) {
+        this.d.log.debug('checking a stream after queueing failed', { stream_id: sid, error: String(err) })
+      }
     }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
       const jti = deriveJti(event.id, stream.stream_id)

@@ -5,8 +5,7 @@
  */
 import { resolveAnyEventType } from '../agents/cascade-policy.js'
 import { canonicalSubject, parseSubject, subjectKey, type Subject } from '../subjects/subject.js'
-import { badRequest } from '../http/errors.js'
-import { rejectNullMembers } from '../http/json-body.js'
+import { BrokerError } from '../errors.js'
 import { unsafeIdentifier } from '../lib/safe-text.js'
 
 export const MAX_BATCH = 1000
@@ -26,34 +25,34 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function validateOne(input: unknown, where: string): ValidEvent {
-  if (!isObject(input)) throw badRequest(`${where || 'body'}: must be a JSON object`)
+  if (!isObject(input)) throw new BrokerError('invalid_request', `${where || 'body'}: must be a JSON object`)
   const at = (name: string) => (where ? `${where}.${name}` : name)
   for (const key of Object.keys(input)) {
-    if (!(EVENT_MEMBERS as readonly string[]).includes(key)) throw badRequest(`${at(key)}: unknown member`)
+    if (!(EVENT_MEMBERS as readonly string[]).includes(key)) throw new BrokerError('invalid_request', `${at(key)}: unknown member`)
   }
-  rejectNullMembers(input, where ? `${where}.` : '')
-  if (typeof input.type !== 'string' || input.type === '') throw badRequest(`${at('type')}: required, an event-type URI or alias such as "caep/session-revoked"`)
+  for (const [key, value] of Object.entries(input)) if (value === null) throw new BrokerError('invalid_request', `${at(key)}: must not be null; leave an optional member out instead`)
+  if (typeof input.type !== 'string' || input.type === '') throw new BrokerError('invalid_request', `${at('type')}: required, an event-type URI or alias such as "caep/session-revoked"`)
   const def = resolveAnyEventType(input.type)
-  if (!def) throw badRequest(`${at('type')}: unknown event type "${input.type.slice(0, 200)}"`, 'invalid_event_type')
-  if (!def.ingestible) throw badRequest(`${at('type')}: "${def.alias}" is sent by the broker itself and cannot be posted`, 'invalid_event_type')
-  if (input.subject === undefined) throw badRequest(`${at('subject')}: required`, 'invalid_subject')
+  if (!def) throw new BrokerError('invalid_event_type', `${at('type')}: unknown event type "${input.type.slice(0, 200)}"`)
+  if (!def.ingestible) throw new BrokerError('invalid_event_type', `${at('type')}: "${def.alias}" is sent by the broker itself and cannot be posted`)
+  if (input.subject === undefined) throw new BrokerError('invalid_subject', `${at('subject')}: required`)
   const parsed = parseSubject(input.subject)
   if (!parsed.ok) {
     const first = parsed.issues[0]
-    throw badRequest(`${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'subject: invalid'}`, 'invalid_subject')
+    throw new BrokerError('invalid_subject', `${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'subject: invalid'}`)
   }
   const subjectProblem = def.checkSubject?.(parsed.subject)
-  if (subjectProblem) throw badRequest(`${at('subject')}: ${subjectProblem}`, 'invalid_subject')
+  if (subjectProblem) throw new BrokerError('invalid_subject', `${at('subject')}: ${subjectProblem}`)
   const payload = def.validate(input.event ?? {})
   if (!payload.ok) {
     const first = payload.issues[0]
-    throw badRequest(`${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'event: invalid'}`, 'invalid_event')
+    throw new BrokerError('invalid_event', `${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'event: invalid'}`)
   }
   if (input.txn !== undefined && (typeof input.txn !== 'string' || input.txn.length === 0 || input.txn.length > 256)) {
-    throw badRequest(`${at('txn')}: must be a non-empty string of at most 256 characters`)
+    throw new BrokerError('invalid_request', `${at('txn')}: must be a non-empty string of at most 256 characters`)
   }
   const txnProblem = typeof input.txn === 'string' ? unsafeIdentifier(input.txn) : undefined
-  if (txnProblem) throw badRequest(`${at('txn')}: ${txnProblem}`)
+  if (txnProblem) throw new BrokerError('invalid_request', `${at('txn')}: ${txnProblem}`)
   return {
     type: def.uri,
     family: def.family,
@@ -64,15 +63,15 @@ function validateOne(input: unknown, where: string): ValidEvent {
   }
 }
 
-/** Returns the validated events and whether the body was a batch. Throws a 400 HttpError otherwise. */
+/** Returns the validated events and whether the body was a batch. Throws a BrokerError (400) otherwise. */
 export function validateEventsBody(body: unknown): { events: ValidEvent[]; batch: boolean } {
-  if (!isObject(body)) throw badRequest('body: must be a JSON object')
+  if (!isObject(body)) throw new BrokerError('invalid_request', 'body: must be a JSON object')
   if ('events' in body) {
-    if (body.events === null) throw badRequest('events: must not be null; an array of events')
-    for (const key of Object.keys(body)) if (key !== 'events') throw badRequest(`${key}: unknown member (a batch body holds only "events")`)
-    if (!Array.isArray(body.events)) throw badRequest('events: must be an array')
-    if (body.events.length === 0) throw badRequest('events: must hold at least one event')
-    if (body.events.length > MAX_BATCH) throw badRequest(`events: at most ${MAX_BATCH} events per request, got ${body.events.length}`)
+    if (body.events === null) throw new BrokerError('invalid_request', 'events: must not be null; an array of events')
+    for (const key of Object.keys(body)) if (key !== 'events') throw new BrokerError('invalid_request', `${key}: unknown member (a batch body holds only "events")`)
+    if (!Array.isArray(body.events)) throw new BrokerError('invalid_request', 'events: must be an array')
+    if (body.events.length === 0) throw new BrokerError('invalid_request', 'events: must hold at least one event')
+    if (body.events.length > MAX_BATCH) throw new BrokerError('invalid_request', `events: at most ${MAX_BATCH} events per request, got ${body.events.length}`)
     return { events: body.events.map((e, i) => validateOne(e, `events[${i}]`)), batch: true }
   }
   return { events: [validateOne(body, '')], batch: false }

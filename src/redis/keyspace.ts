@@ -98,6 +98,8 @@ export function createKeyspace(prefix = 'ssf') {
     keys: {
       all: `${p}:{keys}:all`,
       active: `${p}:{keys}:active`,
+      /** hash alg -> kid of the key rotated in and published, signing from its activates_at */
+      pending: `${p}:{keys}:pending`,
       version: `${p}:{keys}:version`,
     },
     clients: {
@@ -113,6 +115,12 @@ export function createKeyspace(prefix = 'ssf') {
       expiry: `${p}:{agents}:exp`,
       notify: `${p}:{agents}:notify`,
       jtiPrefix: `${p}:{agents}:jti:`,
+      /** hash: one agent's registration (keys of the graph are also built by its scripts from the prefixes) */
+      record: (agentId: string) => `${p}:{agents}:rec:${agentId}`,
+      /** set of agent ids a node (a subject) delegated to: the graph's edges */
+      delegations: (node: string) => `${p}:{agents}:dlg:${node}`,
+      /** set of agent ids registered with one token_jti (hashed) */
+      tokenJti: (jti: string) => `${p}:{agents}:jti:${hashPart(jti)}`,
     },
     audit: {
       /** "<seq>:<hash>" of the newest record (the chain head) */

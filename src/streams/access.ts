@@ -6,7 +6,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { requireRole, type AuthEnv, type Principal } from '../auth/middleware.js'
 import type { BootstrapAdmin, Client, ClientRegistry } from '../auth/clients.js'
-import { badRequest, notFound } from '../http/errors.js'
+import { BrokerError } from '../errors.js'
 import { unsafeIdentifier } from '../lib/safe-text.js'
 import type { StreamStore } from './store.js'
 import type { StreamRecord } from './model.js'
@@ -27,9 +27,9 @@ export function streamAccess(streams: StreamStore, clients: ClientRegistry, admi
     auth: requireRole(clients, admin, 'receiver', oauth),
     async ownStream(c, id) {
       const problem = unsafeIdentifier(id)
-      if (problem) throw badRequest(`stream_id: ${problem}`)
+      if (problem) throw new BrokerError('invalid_request', `stream_id: ${problem}`)
       const stream = await streams.get(id)
-      if (!stream || stream.client_id !== clientOf(c.get('principal')).client_id) throw notFound(`stream "${id.slice(0, 100)}" not found`)
+      if (!stream || stream.client_id !== clientOf(c.get('principal')).client_id) throw new BrokerError('not_found', `stream "${id.slice(0, 100)}" not found`)
       await streams.touch(id)
       return stream
     },
@@ -37,6 +37,6 @@ export function streamAccess(streams: StreamStore, clients: ClientRegistry, admi
 }
 
 export function streamIdMember(body: Record<string, unknown>): string {
-  if (typeof body.stream_id !== 'string' || body.stream_id === '') throw badRequest('stream_id: required')
+  if (typeof body.stream_id !== 'string' || body.stream_id === '') throw new BrokerError('invalid_request', 'stream_id: required')
   return body.stream_id
 }

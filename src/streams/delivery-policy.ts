@@ -1,7 +1,8 @@
 /**
  * What a stream's status means for its SETs, in one place: enabled delivers every lane; paused holds
  * (new SETs are queued, only control SETs go out); disabled drops (nothing is queued, what was held is
- * forgotten; SSF §8.1.2).
+ * forgotten; SSF §8.1.2). Fan-out, the dispatcher, poll and the stream lifecycle ask here; no Lua script
+ * decides by status (poll's hand-out script is given the lanes to serve).
  */
 import type { Lane } from '../delivery/outbox.js'
 import type { StreamStatus } from './model.js'
@@ -16,3 +17,6 @@ export function deliverableLanes(status: StreamStatus): readonly Lane[] {
 
 /** Whether a status change must forget what the stream holds. */
 export const dropsBacklog = (status: StreamStatus): boolean => status === 'disabled'
+
+/** Whether moving from one status to another lets SETs out that were held (then the stream is scheduled). */
+export const deliversMore = (from: StreamStatus, to: StreamStatus): boolean => deliverableLanes(to).length > deliverableLanes(from).length

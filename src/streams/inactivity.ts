@@ -1,13 +1,12 @@
 /**
  * Stream inactivity timeout (SSF §8.1.1 `inactivity_timeout`). A stream with no management call (and, for
- * poll streams, no poll) for SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS is paused; a stream-updated event
- * saying so is queued first, in the control lane, so it still reaches the receiver (SSF §8.1.5).
+ * poll streams, no poll) for SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS is paused by the stream lifecycle,
+ * which tells the receiver by a stream-updated event in the control lane (delivered while paused, SSF §8.1.5).
  * One process sweeps at a time (a short Redis lock); any process can.
  */
 import type { Redis } from 'ioredis'
 import type { Logger } from '../lib/log.js'
 import type { StreamStore } from './store.js'
-import type { ControlEvents } from './control-events.js'
 import type { StreamLifecycle } from './lifecycle.js'
 
 export class InactivitySweeper {
@@ -16,7 +15,6 @@ export class InactivitySweeper {
   constructor(
     private readonly redis: Redis,
     private readonly streams: StreamStore,
-    private readonly control: ControlEvents,
     private readonly lifecycle: StreamLifecycle,
     private readonly lockKey: string,
     private readonly timeoutSeconds: number,
@@ -43,7 +41,6 @@ export class InactivitySweeper {
         const stream = await this.streams.get(id)
         if (stream?.status === 'enabled') {
           const reason = `inactivity_timeout: no activity for ${this.timeoutSeconds} s`
-          await this.control.streamUpdated(stream, 'paused', reason)
           await this.lifecycle.setStatus(stream, 'paused', reason, 'broker')
           paused++
           this.log.info('stream paused for inactivity', { stream_id: id })

@@ -50,10 +50,12 @@ export class RoutingCache {
    */
   sync(): Promise<void> {
     if (!this.#reading) return (this.#reading = this.#read())
-    return (this.#nextRead ??= this.#reading.then(() => {
+    // Runs after the read in flight whether it succeeded or failed (a failed one must not fail the next).
+    const next = () => {
       this.#nextRead = undefined
       return (this.#reading = this.#read())
-    }))
+    }
+    return (this.#nextRead ??= this.#reading.then(next, next))
   }
 
   async #read(): Promise<void> {

@@ -98,9 +98,15 @@ export class StreamStore {
     return { version, sids: [...new Set(changed.map(([, fields]) => fieldOf(fields, 'sid')!))], complete: true }
   }
 
-  /** Records activity on the stream (resets its inactivity timeout). */
+  /** Records activity on the stream (resets its inactivity timeout), if it still exists. */
   async touch(id: string): Promise<void> {
-    await this.redis.zadd(this.ks.streams.activity, Date.now(), id)
+    const k = this.ks.streams
+    // KEYS[5] is unused by 'touch'; any key of the slot will do.
+    await this.redis.ssfStreamChange(k.records, k.version, k.changes, k.activity, k.byClient(''), 'touch', id, '', Date.now(), CHANGES_KEPT, '')
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.hexists(this.ks.streams.records, id)) === 1
   }
 
   /** Streams without activity since `before` (ms), oldest first. */
@@ -114,25 +120,34 @@ export class StreamStore {
   }
 
   /**
-   * Writes the record and its index entries, and moves the routing version, in one script. `create`
-   * writes only a new stream, `update` only one that still exists (a racing delete wins: a stream is
-   * never brought back). Returns false when that condition did not hold.
+   * Writes a new stream, its index entries and the routing version in one script, unless its client
+   * already holds `limit` streams (then 'limit_reached'; checked in the same script, so concurrent creates
+   * cannot pass it together).
    */
-  async save(stream: StreamRecord, mode: 'create' | 'update' = 'update'): Promise<boolean> {
-    return this.#change(mode, stream, JSON.stringify(stream))
+  async create(stream: StreamRecord, limit: number): Promise<'created' | 'exists' | 'limit_reached'> {
+    const result = await this.#change('create', stream, JSON.stringify(stream), limit)
+    return result > 0 ? 'created' : result === -1 ? 'limit_reached' : 'exists'
+  }
+
+  /**
+   * Replaces `from` (the record as read) by `next`, in one script: 'gone' when the stream was deleted
+   * meanwhile (a stream is never brought back), 'changed' when another change came first (nothing written).
+   */
+  async update(next: StreamRecord, from: StreamRecord): Promise<'saved' | 'gone' | 'changed'> {
+    const result = await this.#change('update', next, JSON.stringify(next), JSON.stringify(from))
+    return result > 0 ? 'saved' : result === -2 ? 'changed' : 'gone'
   }
 
   /** Removes the record and its index entries; false if it was already gone. The caller purges delivery state. */
   async remove(stream: StreamRecord): Promise<boolean> {
-    return this.#change('remove', stream, '')
+    return (await this.#change('remove', stream, '', '')) > 0
   }
 
-  async #change(mode: 'create' | 'update' | 'remove', stream: StreamRecord, json: string): Promise<boolean> {
+  async #change(mode: 'create' | 'update' | 'remove', stream: StreamRecord, json: string, condition: string | number): Promise<number> {
     const k = this.ks.streams
-    const version = Number(await this.redis.ssfStreamChange(k.records, k.version, k.changes, k.activity, k.byClient(stream.client_id), mode, stream.stream_id, json, Date.now(), CHANGES_KEPT))
-    if (version === 0) return false
-    await this.redis.publish(this.ks.channels.routing, String(version))
-    return true
+    const version = Number(await this.redis.ssfStreamChange(k.records, k.version, k.changes, k.activity, k.byClient(stream.client_id), mode, stream.stream_id, json, Date.now(), CHANGES_KEPT, condition))
+    if (version > 0) await this.redis.publish(this.ks.channels.routing, String(version))
+    return version
   }
 }
 

@@ -66,7 +66,8 @@ export function complexMatch(added: Subject, event: Subject): boolean {
 }
 
 export class SubjectIndex {
-  constructor(private readonly redis: Redis, private readonly ks: Keyspace) {}
+  /** `exists`: whether a stream still exists, checked after each entry is written (see `add`). */
+  constructor(private readonly redis: Redis, private readonly ks: Keyspace, private readonly exists?: (sid: string) => Promise<boolean>) {}
 
   #entries(sid: string): string {
     return this.ks.stream(sid).subjects
@@ -77,6 +78,8 @@ export class SubjectIndex {
     const key = subjectKey(canonical)
     await Promise.all(storeTerms(canonical).map((term) => this.redis.sadd(this.ks.subjectTerm(term), `${sid} ${key}`)))
     await this.redis.hset(this.#entries(sid), key, JSON.stringify(canonical))
+    // A deletion removes the record, then the entries: if it came in between, this entry goes too.
+    if (this.exists && !(await this.exists(sid))) await this.purge(sid)
   }
 
   /** Returns whether the stream had that entry. */

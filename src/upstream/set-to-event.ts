@@ -5,7 +5,7 @@
  */
 import { ReceiverError } from '../receiver/errors.js'
 import type { VerifiedSet } from '../receiver/types.js'
-import { HttpError } from '../http/errors.js'
+import { BrokerError } from '../errors.js'
 import { validateEventsBody, type ValidEvent } from '../ingest/validate.js'
 
 export function eventFromSet(set: VerifiedSet): ValidEvent {
@@ -13,7 +13,7 @@ export function eventFromSet(set: VerifiedSet): ValidEvent {
     const { events } = validateEventsBody({ type: set.type, subject: set.subject, event: set.event, ...(set.txn !== undefined ? { txn: set.txn } : {}) })
     return events[0]!
   } catch (error) {
-    if (error instanceof HttpError) throw new ReceiverError('ERR_SET_CLAIM_INVALID', `the event is not accepted by this broker: ${error.message}`)
+    if (error instanceof BrokerError) throw new ReceiverError('ERR_SET_CLAIM_INVALID', `the event is not accepted by this broker: ${error.message}`)
     throw error
   }
 }

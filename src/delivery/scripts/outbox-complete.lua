@@ -21,7 +21,9 @@ end
 if redis.call('EXISTS', KEYS[5]) == 1 then
   for i = 3, last, 4 do redis.call('HDEL', KEYS[5], ARGV[i + 3]) end
 end
-if #ARGV > last then
+-- Outcomes are recorded only while the stream has a lane: a stream deleted (all its keys removed) while
+-- a push was in flight gets no delivery log back.
+if #ARGV > last and redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) > 0 then
   redis.call('LPUSH', KEYS[6], unpack(ARGV, last + 1, #ARGV))
   redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[1]) - 1)
 end

@@ -3,7 +3,7 @@
 -- (control, priority, normal). Work per call is bounded by `max`, never by how many are outstanding.
 -- KEYS[1] control lane, KEYS[2] priority lane, KEYS[3] normal lane, KEYS[4] handed-out hash
 -- (jti -> lane, entry id, subject key, txn, acknowledged-at, joined by \31)
--- ARGV[1] max SETs, ARGV[2] redelivery idle time (ms), ARGV[3] lanes to serve ('c' or 'cpn')
+-- ARGV[1] max SETs, ARGV[2] redelivery idle time (ms), ARGV[3] lanes to serve, in order (the caller's status policy decides: 'cpn' enabled, 'c' paused)
 -- Returns {lane, entry id, fields...} per SET.
 local lanes = { c = KEYS[1], p = KEYS[2], n = KEYS[3] }
 local max = tonumber(ARGV[1])
