@@ -17,7 +17,11 @@ export default tseslint.config(
       // node:test's test() and describe() return promises the runner awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] },
+          ],
+        },
       ],
       // With noUncheckedIndexedAccess, `!` after a check the compiler cannot follow is the house idiom.
       '@typescript-eslint/no-non-null-assertion': 'off',
@@ -27,8 +31,14 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/only-throw-error': 'error',
       // Template literals of numbers and booleans are everyday log and error text.
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -39,10 +49,20 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          patterns: [{ group: ['../*'], message: 'the receiver SDK imports no broker server code' }],
+          patterns: [
+            { group: ['../*'], message: 'the receiver SDK imports no broker server code' },
+          ],
           paths: [
-            { name: 'hono', message: 'hono is an optional peer: import types only', allowTypeImports: true },
-            { name: 'ioredis', message: 'ioredis is an optional peer: import types only', allowTypeImports: true },
+            {
+              name: 'hono',
+              message: 'hono is an optional peer: import types only',
+              allowTypeImports: true,
+            },
+            {
+              name: 'ioredis',
+              message: 'ioredis is an optional peer: import types only',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

@@ -21,7 +21,15 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ADMIN_TOKEN, Api, freePort, NotSupported, refusedSettings, spawnBroker, type BrokerProcess } from './lib/broker.js'
+import {
+  ADMIN_TOKEN,
+  Api,
+  freePort,
+  NotSupported,
+  refusedSettings,
+  spawnBroker,
+  type BrokerProcess,
+} from './lib/broker.js'
 import { combine, measureHttp, measureSign, ratiosFor, type BaselineRun } from './lib/baselines.js'
 import { Emitter } from './lib/emitter.js'
 import { cpuBetween, snapshot } from './lib/cpu.js'
@@ -62,23 +70,48 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, only: undefined, alg: 'ES256', sinkPorts: 8, brokerEnv: {}, brokerMain: join(ROOT, 'dist', 'main.js'), cpuProf: false, subjectBudgetMs: undefined }
+  const o: Options = {
+    quick: false,
+    only: undefined,
+    alg: 'ES256',
+    sinkPorts: 8,
+    brokerEnv: {},
+    brokerMain: join(ROOT, 'dist', 'main.js'),
+    cpuProf: false,
+    subjectBudgetMs: undefined,
+  }
   for (const arg of argv) {
     const [name, value = ''] = arg.split(/=(.*)/s) as [string, string?]
     if (name === '--quick') o.quick = true
     else if (name === '--cpu-prof') o.cpuProf = true
     else if (name === '--only') {
-      o.only = new Set(value.split(',').map((v) => v.trim()).filter(Boolean))
-      const unknown = [...o.only].filter((v) => !SCENARIOS.some((s) => String(s.id) === v || s.key === v))
+      o.only = new Set(
+        value
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean),
+      )
+      const unknown = [...o.only].filter(
+        (v) => !SCENARIOS.some((s) => String(s.id) === v || s.key === v),
+      )
       if (unknown.length > 0 || o.only.size === 0) {
-        process.stderr.write(`bench: --only: unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => `${s.id} (${s.key})`).join(', ')}\n`)
+        process.stderr.write(
+          `bench: --only: unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => `${s.id} (${s.key})`).join(', ')}\n`,
+        )
         process.exit(2)
       }
-    }
-    else if (name === '--alg' && ['ES256', 'EdDSA', 'RS256'].includes(value)) o.alg = value as Options['alg']
-    else if (name === '--sink-ports' && /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 64) o.sinkPorts = Number(value)
+    } else if (name === '--alg' && ['ES256', 'EdDSA', 'RS256'].includes(value))
+      o.alg = value as Options['alg']
+    else if (
+      name === '--sink-ports' &&
+      /^\d+$/.test(value) &&
+      Number(value) >= 1 &&
+      Number(value) <= 64
+    )
+      o.sinkPorts = Number(value)
     else if (name === '--broker-main' && value) o.brokerMain = resolve(value)
-    else if (name === '--subject-budget' && /^\d+$/.test(value)) o.subjectBudgetMs = Number(value) * 1000
+    else if (name === '--subject-budget' && /^\d+$/.test(value))
+      o.subjectBudgetMs = Number(value) * 1000
     else if (name === '--broker-env' && /^SSF_BROKER_[A-Z0-9_]+=/.test(value)) {
       const [k, v = ''] = value.split(/=(.*)/s) as [string, string?]
       o.brokerEnv[k] = v
@@ -127,9 +160,12 @@ async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2))
   const startedAt = new Date()
   const t0 = Date.now()
-  const log = (m: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${m}\n`)
+  const log = (m: string) =>
+    process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${m}\n`)
   const facts = { ...machine(), load_average_start: os.loadavg().map((v) => round(v)) }
-  log(`${opts.quick ? 'quick' : 'full'} run on ${facts.cpu} x${facts.cores}, Node ${process.version}, ${opts.alg}`)
+  log(
+    `${opts.quick ? 'quick' : 'full'} run on ${facts.cpu} x${facts.cores}, Node ${process.version}, ${opts.alg}`,
+  )
 
   let redis: BenchRedis | undefined
   let receivers: Receivers | undefined
@@ -187,14 +223,18 @@ async function main(): Promise<number> {
     const http = await measureHttp(receivers!.baselineUrl(), sign.sample, ms)
     const { sample: _, ...signFigures } = sign
     baselineRuns.push({ at: label, sign: signFigures, http })
-    log(`  sign ${Math.round(sign.ratePerSec)}/s (alone ${sign.serialMs.toFixed(3)} ms), POST ${Math.round(http.ratePerSec)}/s (alone ${http.serialMs.toFixed(3)} ms)`)
+    log(
+      `  sign ${Math.round(sign.ratePerSec)}/s (alone ${sign.serialMs.toFixed(3)} ms), POST ${Math.round(http.ratePerSec)}/s (alone ${http.serialMs.toFixed(3)} ms)`,
+    )
   }
 
   try {
     redis = await startRedis()
     log(`redis-server pid ${redis.pid} on ${redis.url}`)
     receivers = await Receivers.start(opts.sinkPorts)
-    log(`receiver process pid ${receivers.pid}, sinks on ports ${receivers.ports.join(', ')} (clock offset ${receivers.clockOffsetMs.toFixed(3)} ms)`)
+    log(
+      `receiver process pid ${receivers.pid}, sinks on ports ${receivers.ports.join(', ')} (clock offset ${receivers.clockOffsetMs.toFixed(3)} ms)`,
+    )
     await baselines('start')
 
     const port = await freePort()
@@ -210,7 +250,9 @@ async function main(): Promise<number> {
       SSF_BROKER_PUSH_STREAMS_IN_FLIGHT: '1024',
       ...opts.brokerEnv,
     }
-    const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`] : []
+    const nodeArgs = opts.cpuProf
+      ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`]
+      : []
     if (opts.cpuProf) mkdirSync(join(RESULTS, 'profiles'), { recursive: true })
 
     let tokens: Tokens = { receiver: '', emitter: '', audience: '' }
@@ -222,16 +264,33 @@ async function main(): Promise<number> {
       const metadata = await api.must([200], 'GET', '/.well-known/ssf-configuration')
       issuer = metadata.issuer
       features = {
-        poll: Array.isArray(metadata.delivery_methods_supported) && metadata.delivery_methods_supported.includes(POLL),
-        addSubject: typeof metadata.add_subject_endpoint === 'string' ? metadata.add_subject_endpoint : undefined,
+        poll:
+          Array.isArray(metadata.delivery_methods_supported) &&
+          metadata.delivery_methods_supported.includes(POLL),
+        addSubject:
+          typeof metadata.add_subject_endpoint === 'string'
+            ? metadata.add_subject_endpoint
+            : undefined,
         metadata,
       }
-      const receiver = await api.must([201], 'POST', '/admin/clients', { token: ADMIN_TOKEN, json: { name: 'bench-receiver', roles: ['receiver'], signing_alg: opts.alg } })
-      const emitterClient = await api.must([201], 'POST', '/admin/clients', { token: ADMIN_TOKEN, json: { name: 'bench-emitter', roles: ['emitter'] } })
-      tokens = { receiver: receiver.token, emitter: emitterClient.token, audience: receiver.audience }
+      const receiver = await api.must([201], 'POST', '/admin/clients', {
+        token: ADMIN_TOKEN,
+        json: { name: 'bench-receiver', roles: ['receiver'], signing_alg: opts.alg },
+      })
+      const emitterClient = await api.must([201], 'POST', '/admin/clients', {
+        token: ADMIN_TOKEN,
+        json: { name: 'bench-emitter', roles: ['emitter'] },
+      })
+      tokens = {
+        receiver: receiver.token,
+        emitter: emitterClient.token,
+        audience: receiver.audience,
+      }
       emitter = new Emitter(broker.url, tokens.emitter, 64)
       const keys = await receivers!.configure(issuer, [tokens.audience], `${broker.url}/jwks.json`)
-      log(`broker pid ${broker.pid} at ${broker.url} (issuer ${issuer}); poll ${features.poll ? 'advertised' : 'not advertised'}, add_subject_endpoint ${features.addSubject ? 'advertised' : 'not advertised'}; ${keys} keys in the JWKS`)
+      log(
+        `broker pid ${broker.pid} at ${broker.url} (issuer ${issuer}); poll ${features.poll ? 'advertised' : 'not advertised'}, add_subject_endpoint ${features.addSubject ? 'advertised' : 'not advertised'}; ${keys} keys in the JWKS`,
+      )
     }
     const stopBroker = async () => {
       await emitter?.close().catch(() => {})
@@ -286,7 +345,14 @@ async function main(): Promise<number> {
           if (refused.length === 0) throw err
           // This broker does not know a setting the scenario needs: back to the run's settings.
           await startBroker()
-          throw new NotSupported(`the broker refused ${refused.join(', ')} at start-up (${String((err as Error).message).split('\n').find((l) => refused.some((n) => l.includes(n)))?.trim() ?? 'unknown setting'})`)
+          throw new NotSupported(
+            `the broker refused ${refused.join(', ')} at start-up (${
+              String((err as Error).message)
+                .split('\n')
+                .find((l) => refused.some((n) => l.includes(n)))
+                ?.trim() ?? 'unknown setting'
+            })`,
+          )
         }
       },
       brokerMain: opts.brokerMain,
@@ -313,7 +379,12 @@ async function main(): Promise<number> {
         } else {
           log(`  failed: ${(err as Error).stack ?? String(err)}`)
           if (broker) log(`  broker stderr (tail):\n${broker.stderrTail()}`)
-          r = { status: 'failed', reason: String((err as Error).message ?? err).split('\n')[0]!, figures: [], details: {} }
+          r = {
+            status: 'failed',
+            reason: String((err as Error).message ?? err).split('\n')[0]!,
+            figures: [],
+            details: {},
+          }
           exitCode = 1
         }
       }
@@ -327,16 +398,26 @@ async function main(): Promise<number> {
         }
       }
       const cpu = broker ? cpuBetween(cpuStart, snapshot(ctx.pids())) : {}
-      results.push({ id: s.id, key: s.key, title: s.title, durationMs: Date.now() - st, ...r, details: { ...r.details, cpu_whole_scenario: cpu } })
+      results.push({
+        id: s.id,
+        key: s.key,
+        title: s.title,
+        durationMs: Date.now() - st,
+        ...r,
+        details: { ...r.details, cpu_whole_scenario: cpu },
+      })
       const other = (cpu['other work'] as { cores?: number | null } | undefined)?.cores
-      if (typeof other === 'number') log(`  other work on the machine during this scenario: ${other} cores`)
+      if (typeof other === 'number')
+        log(`  other work on the machine during this scenario: ${other} cores`)
       // A full run measures the baselines again half-way (with the broker idle), and at the end.
       if (s.id === 3 && !opts.quick) await baselines('middle')
       // Ratios here use the baselines so far; the table and JSON use every baseline run.
       const soFar = combine(baselineRuns, sampleSet)
       for (const f of r.figures) {
         f.ratios = ratiosFor(soFar, f.ratio, f.value)
-        log(`  ${f.name}: ${valueText(f)}${f.ratios.length ? ` (${ratioText(f)})` : ''}${f.note ? ` [${f.note}]` : ''}`)
+        log(
+          `  ${f.name}: ${valueText(f)}${f.ratios.length ? ` (${ratioText(f)})` : ''}${f.note ? ` [${f.note}]` : ''}`,
+        )
       }
       if (r.status !== 'ok') log(`  ${r.status}: ${r.reason}`)
     }
@@ -359,23 +440,42 @@ async function main(): Promise<number> {
   for (const r of results) {
     for (const f of r.figures) {
       f.ratios = ratiosFor(used, f.ratio, f.value)
-      if (f.target?.minHttpRatio !== undefined) f.target.pass = f.target.pass && f.value / used.httpRate >= f.target.minHttpRatio
+      if (f.target?.minHttpRatio !== undefined)
+        f.target.pass = f.target.pass && f.value / used.httpRate >= f.target.minHttpRatio
     }
   }
   const finishedAt = new Date()
-  const targets = results.flatMap((r) => r.figures.filter((f) => f.target).map((f) => ({ scenario: r.id, figure: f.name, target: f.target!.text, value: f.value, unit: f.unit, pass: f.target!.pass })))
+  const targets = results.flatMap((r) =>
+    r.figures
+      .filter((f) => f.target)
+      .map((f) => ({
+        scenario: r.id,
+        figure: f.name,
+        target: f.target!.text,
+        value: f.value,
+        unit: f.unit,
+        pass: f.target!.pass,
+      })),
+  )
   const configuration = {
     mode: opts.quick ? 'quick' : 'full',
     ...(opts.only ? { only: [...opts.only] } : {}),
     alg: opts.alg,
-    broker_env: Object.fromEntries(Object.entries(brokerEnv).filter(([k]) => !['SSF_BROKER_ADMIN_TOKEN', 'SSF_BROKER_REDIS_URL', 'SSF_BROKER_PORT'].includes(k))),
+    broker_env: Object.fromEntries(
+      Object.entries(brokerEnv).filter(
+        ([k]) => !['SSF_BROKER_ADMIN_TOKEN', 'SSF_BROKER_REDIS_URL', 'SSF_BROKER_PORT'].includes(k),
+      ),
+    ),
     broker_cpu_profile: opts.cpuProf,
     redis_args: REDIS_ARGS,
     sink_ports: opts.sinkPorts,
-    processes: 'redis-server, broker (node dist/main.js), receiver process (push sinks + poll clients, jose verification), load generator (this process)',
+    processes:
+      'redis-server, broker (node dist/main.js), receiver process (push sinks + poll clients, jose verification), load generator (this process)',
   }
   // The cost of one delivered SET at fan-out 10 (scenario 2), the figures the design is judged by.
-  const fanout10 = (results.find((r) => r.id === 2)?.details.runs as Record<string, any>[] | undefined)?.find((d) => d.fanout === 10)
+  const fanout10 = (
+    results.find((r) => r.id === 2)?.details.runs as Record<string, any>[] | undefined
+  )?.find((d) => d.fanout === 10)
   const report = {
     schema: 'ssf-broker-bench/1',
     redis_commands_per_set: fanout10 ? fanout10.redis_commands_per_set.total_per_unit : null,
@@ -386,31 +486,66 @@ async function main(): Promise<number> {
     machine: { ...facts, load_average_end: os.loadavg().map((v) => round(v)) },
     idle_cpu: idleCpu,
     configuration,
-    baselines: { runs: used.runs, used_for_ratios: { sign_rate_per_s: used.signRate, http_rate_per_s: used.httpRate, sign_alone_ms: used.signSerialMs, post_alone_ms: used.httpSerialMs } },
+    baselines: {
+      runs: used.runs,
+      used_for_ratios: {
+        sign_rate_per_s: used.signRate,
+        http_rate_per_s: used.httpRate,
+        sign_alone_ms: used.signSerialMs,
+        post_alone_ms: used.httpSerialMs,
+      },
+    },
     scenarios: results,
     targets,
   }
   mkdirSync(RESULTS, { recursive: true })
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
   // Only a complete full run is named full-*; runs of some scenarios are partial-* (not kept in git).
-  const file = join(RESULTS, `${opts.quick ? 'quick' : opts.only ? 'partial' : 'full'}-${stamp}.json`)
-  const json = JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n'
+  const file = join(
+    RESULTS,
+    `${opts.quick ? 'quick' : opts.only ? 'partial' : 'full'}-${stamp}.json`,
+  )
+  const json =
+    JSON.stringify(
+      report,
+      (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
+      2,
+    ) + '\n'
   writeFileSync(file, json)
-  const knobs = Object.entries(configuration.broker_env).map(([k, v]) => `${k}=${v}`).join(' ')
+  const knobs = Object.entries(configuration.broker_env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')
   const header = [
     `Machine: ${facts.cpu}, ${facts.cores} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${facts.os}, Node ${process.version}, ${String(facts.redis).split(' ').slice(0, 3).join(' ')}; load average at start ${facts.load_average_start.join(' ')}`,
     `Broker settings: ${knobs}; signing ${opts.alg}; ${opts.sinkPorts} sink ports`,
     baselineText(used, opts.alg),
   ].join('\n')
-  const unavailable = results.filter((r) => r.status !== 'ok' || r.reason).map((r) => `  ${r.id}. ${r.status === 'ok' ? 'partly available' : r.status.replace('_', ' ')}: ${r.reason}`)
-  process.stdout.write(`\n${header}\n\n${terminalTable(results)}\n${unavailable.length ? `\nNot available or failed:\n${unavailable.join('\n')}\n` : ''}\n`)
+  const unavailable = results
+    .filter((r) => r.status !== 'ok' || r.reason)
+    .map(
+      (r) =>
+        `  ${r.id}. ${r.status === 'ok' ? 'partly available' : r.status.replace('_', ' ')}: ${r.reason}`,
+    )
+  process.stdout.write(
+    `\n${header}\n\n${terminalTable(results)}\n${unavailable.length ? `\nNot available or failed:\n${unavailable.join('\n')}\n` : ''}\n`,
+  )
   if (!opts.quick && !opts.only) {
     writeFileSync(join(RESULTS, 'latest.json'), json)
-    writeFileSync(join(RESULTS, 'latest.md'), `${header.split('\n').map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : l)).join('\n\n')}\n\n${markdownTable(results)}\n`)
+    writeFileSync(
+      join(RESULTS, 'latest.md'),
+      `${header
+        .split('\n')
+        .map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : l))
+        .join('\n\n')}\n\n${markdownTable(results)}\n`,
+    )
   }
-  process.stdout.write(`Results: ${relative(process.cwd(), file)}${!opts.quick && !opts.only ? ' (and bench/results/latest.json, latest.md)' : ''}\n`)
+  process.stdout.write(
+    `Results: ${relative(process.cwd(), file)}${!opts.quick && !opts.only ? ' (and bench/results/latest.json, latest.md)' : ''}\n`,
+  )
   const missed = targets.filter((t) => !t.pass)
-  process.stdout.write(`Targets: ${targets.length - missed.length} of ${targets.length} met${missed.length ? `; missed: ${missed.map((t) => `scenario ${t.scenario} ${t.figure}`).join(', ')}` : ''}\n`)
+  process.stdout.write(
+    `Targets: ${targets.length - missed.length} of ${targets.length} met${missed.length ? `; missed: ${missed.map((t) => `scenario ${t.scenario} ${t.figure}`).join(', ')}` : ''}\n`,
+  )
   return exitCode
 }
 

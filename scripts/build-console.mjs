@@ -14,4 +14,9 @@ await build({
   outdir: out,
   logLevel: 'warning',
 })
-for (const [from, to] of [['console/index.html', 'index.html'], ['console/styles.css', 'console.css'], ['console/icon.svg', 'icon.svg']]) cpSync(from, `${out}/${to}`)
+for (const [from, to] of [
+  ['console/index.html', 'index.html'],
+  ['console/styles.css', 'console.css'],
+  ['console/icon.svg', 'icon.svg'],
+])
+  cpSync(from, `${out}/${to}`)

@@ -9,7 +9,10 @@ import { ERROR_CODES } from '../src/errors.js'
 export const ERRORS_DOC = fileURLToPath(new URL('../docs/errors.md', import.meta.url))
 
 export function renderErrorsDoc(): string {
-  const rows = Object.entries(ERROR_CODES).map(([code, info]) => `| \`${code}\` | ${info.status} | ${info.expose ? 'yes' : 'no'} | ${info.description} |`)
+  const rows = Object.entries(ERROR_CODES).map(
+    ([code, info]) =>
+      `| \`${code}\` | ${info.status} | ${info.expose ? 'yes' : 'no'} | ${info.description} |`,
+  )
   return [
     '# Error codes',
     '',

@@ -9,7 +9,9 @@ import { openapiDocument } from '../src/http/openapi-document.js'
 export const OPENAPI_FILE = fileURLToPath(new URL('../openapi/openapi.json', import.meta.url))
 
 export function renderOpenapi(): string {
-  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  const { version } = JSON.parse(
+    readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+  ) as { version: string }
   return `${JSON.stringify(openapiDocument(version), null, 2)}\n`
 }
 

@@ -81,7 +81,9 @@ export interface Broker {
 const DELIVERY_LOOP_STALE_MS = 15_000
 
 /** Event types every stream may receive: the CAEP and RISC types an emitter can post. */
-export const STREAM_EVENTS_SUPPORTED: readonly string[] = EVENT_TYPES.filter((t) => t.ingestible).map((t) => t.uri)
+export const STREAM_EVENTS_SUPPORTED: readonly string[] = EVENT_TYPES.filter(
+  (t) => t.ingestible,
+).map((t) => t.uri)
 /** The broker's agent event types: offered only to streams that request them. */
 export const REQUEST_ONLY_EVENTS: readonly string[] = AGENT_EVENT_TYPES.map((t) => t.uri)
 
@@ -91,23 +93,40 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     embedded = await startEmbeddedRedis(config.dataDir, { log })
     log.info('embedded redis-server running', { url: embedded.url })
   }
-  const target: RedisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : { url: config.redisUrl ?? embedded!.url }
+  const target: RedisTarget = config.redisClusterNodes
+    ? { clusterNodes: config.redisClusterNodes }
+    : { url: config.redisUrl ?? embedded!.url }
   const redis = connectRedis(target, 'main')
   logConnectionOutages(redis, log)
   await checkEvictionPolicy(redis, log)
   const ks = createKeyspace(config.redisPrefix)
   const activity = new Activity()
 
-  const keys = new KeyStore(redis, config.keyRotationOverlapSeconds, ks, config.keyPublishAheadSeconds)
+  const keys = new KeyStore(
+    redis,
+    config.keyRotationOverlapSeconds,
+    ks,
+    config.keyPublishAheadSeconds,
+  )
   await keys.init()
   const clients = new ClientRegistry(redis, ks)
   const admin = new BootstrapAdmin(redis, config.adminToken, ks)
   const oauth = config.oauth ? new OAuthVerifier(config.oauth) : undefined
   const generatedAdminToken = await admin.init()
-  const cascadePolicy = config.cascadePolicyFile ? loadCascadePolicyFile(config.cascadePolicyFile) : DEFAULT_CASCADE_POLICY
-  const audit = new AuditLog(redis, { keyspace: ks, retentionSeconds: config.auditRetentionSeconds, onError: (err) => log.warn('audit write failed', { error: String(err) }) })
+  const cascadePolicy = config.cascadePolicyFile
+    ? loadCascadePolicyFile(config.cascadePolicyFile)
+    : DEFAULT_CASCADE_POLICY
+  const audit = new AuditLog(redis, {
+    keyspace: ks,
+    retentionSeconds: config.auditRetentionSeconds,
+    onError: (err) => log.warn('audit write failed', { error: String(err) }),
+  })
   const stopPruning = audit.startPruning()
-  const agents = new AgentRegistry(redis, { maxExpiresIn: config.agentMaxExpiresInSeconds, maxChainDepth: config.agentMaxChainDepth, keyspace: ks })
+  const agents = new AgentRegistry(redis, {
+    maxExpiresIn: config.agentMaxExpiresInSeconds,
+    maxChainDepth: config.agentMaxChainDepth,
+    keyspace: ks,
+  })
   const streams = new StreamStore(redis, ks)
   const routing = new RoutingCache(redis, ks, streams, log)
   await routing.start()
@@ -128,18 +147,50 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
   })
   // Late-bound: the dispatcher reports sustained failures to the stream lifecycle, built after it.
   let onSustainedFailure: SustainedFailureHandler = async () => {}
-  const dispatcher = new Dispatcher(redis, ks, outbox, scheduler, routing, pushClient, config, log, activity, (...args) => onSustainedFailure(...args), audit)
+  const dispatcher = new Dispatcher(
+    redis,
+    ks,
+    outbox,
+    scheduler,
+    routing,
+    pushClient,
+    config,
+    log,
+    activity,
+    (...args) => onSustainedFailure(...args),
+    audit,
+  )
   await dispatcher.start()
   /** A stream has SETs to deliver: push streams are claimed or woken, long polls woken. */
-  const schedule = async (stream: StreamRecord, endBackoff = false) => (isPush(stream) ? dispatcher.queued(stream, endBackoff) : poll.announce([stream.stream_id]))
+  const schedule = async (stream: StreamRecord, endBackoff = false) =>
+    isPush(stream) ? dispatcher.queued(stream, endBackoff) : poll.announce([stream.stream_id])
   // A control SET queued for a stream deleted meanwhile is removed with the rest of it.
   const control = new ControlEvents(config.issuer, keys, outbox, async (stream) => {
     await schedule(stream, true)
     await lifecycle.settle(stream.stream_id)
   })
-  const lifecycle = new StreamLifecycle({ streams, outbox, subjects, scheduler, control, pusher: pushClient, log, audit, maxStreamsPerClient: config.maxStreamsPerReceiver, schedule })
-  onSustainedFailure = (stream, since, lastError) => lifecycle.disableAfterFailure(stream, since, lastError)
-  const inactivity = new InactivitySweeper(redis, streams, lifecycle, ks.misc.inactivityLock, config.inactivityTimeoutSeconds, log)
+  const lifecycle = new StreamLifecycle({
+    streams,
+    outbox,
+    subjects,
+    scheduler,
+    control,
+    pusher: pushClient,
+    log,
+    audit,
+    maxStreamsPerClient: config.maxStreamsPerReceiver,
+    schedule,
+  })
+  onSustainedFailure = (stream, since, lastError) =>
+    lifecycle.disableAfterFailure(stream, since, lastError)
+  const inactivity = new InactivitySweeper(
+    redis,
+    streams,
+    lifecycle,
+    ks.misc.inactivityLock,
+    config.inactivityTimeoutSeconds,
+    log,
+  )
   inactivity.start()
 
   const fanOut = new FanOut({
@@ -154,26 +205,54 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     activity,
     cascade: { agents, policy: cascadePolicy },
     audit,
-    queued: (stream, appending) => (isPush(stream) ? dispatcher.queuedWhile(stream, appending) : appending.then(() => poll.announce([stream.stream_id]))),
+    queued: (stream, appending) =>
+      isPush(stream)
+        ? dispatcher.queuedWhile(stream, appending)
+        : appending.then(() => poll.announce([stream.stream_id])),
     purge: (sid) => lifecycle.purge(sid),
   })
   const ingestLog = new IngestLog(redis, ks, INGEST_PARTITIONS, dispatcher.owner)
   await ingestLog.init()
-  const ingest = new IngestPipeline(ingestLog, streams, routing, fanOut, log, activity, config.leaseMs)
+  const ingest = new IngestPipeline(
+    ingestLog,
+    streams,
+    routing,
+    fanOut,
+    log,
+    activity,
+    config.leaseMs,
+  )
   ingest.start()
 
   // A retired agent's subscribers are told by a session-revoked event about it, through the normal
   // (durable) ingest path, so it also cascades to the agents it delegated to.
   const onRetired = async (record: AgentRecord, reason: string) => {
     const notice = retirementEvent(record, reason)
-    await ingest.accept([{ type: notice.type, family: 'caep', subject: notice.subject, sk: subjectKey(notice.subject), event: notice.event, txn: notice.txn }], 'ssf-broker')
+    await ingest.accept(
+      [
+        {
+          type: notice.type,
+          family: 'caep',
+          subject: notice.subject,
+          sk: subjectKey(notice.subject),
+          event: notice.event,
+          txn: notice.txn,
+        },
+      ],
+      'ssf-broker',
+    )
     await agents.notified(record.agent_id)
     audit.submit(agentRetiredEntry(record, reason, notice.txn))
   }
-  const stopExpirySweep = agents.startExpirySweep(onRetired, { onError: (err) => log.warn('agent expiry sweep failed', { error: String(err) }) })
+  const stopExpirySweep = agents.startExpirySweep(onRetired, {
+    onError: (err) => log.warn('agent expiry sweep failed', { error: String(err) }),
+  })
 
   // Upstream transmitters' events enter through the same durable ingest path as POST /events.
-  const acceptor = { accept: async (events: readonly ValidEvent[], clientId: string) => (await ingest.accept(events, clientId)).map((e) => ({ txn: e.txn })) }
+  const acceptor = {
+    accept: async (events: readonly ValidEvent[], clientId: string) =>
+      (await ingest.accept(events, clientId)).map((e) => ({ txn: e.txn })),
+  }
   const upstreams = startUpstreams({
     ...upstreamOptions(config),
     keys: ks,
@@ -184,25 +263,41 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     admin,
     acceptor,
     defaultEventsRequested: STREAM_EVENTS_SUPPORTED,
-    onUpstreamEvent: (upstreamId) => activity.emit('upstream', { upstream_id: upstreamId, at: Date.now() }),
+    onUpstreamEvent: (upstreamId) =>
+      activity.emit('upstream', { upstream_id: upstreamId, at: Date.now() }),
   })
 
   let closing: Promise<void> | undefined
   const ready = readiness({
     ping: () => redis.ping(),
-    deliveryAlive: () => dispatcher.loopAt > 0 && Date.now() - dispatcher.loopAt < DELIVERY_LOOP_STALE_MS,
+    deliveryAlive: () =>
+      dispatcher.loopAt > 0 && Date.now() - dispatcher.loopAt < DELIVERY_LOOP_STALE_MS,
     stopping: () => closing !== undefined,
   })
-  const metrics = new Metrics(activity, stateGauges(streams, outbox), async () => (await ready()).ready)
+  const metrics = new Metrics(
+    activity,
+    stateGauges(streams, outbox),
+    async () => (await ready()).ready,
+  )
   const stopDeliveryLog = logDeliveries(activity, log)
   const feed = new ActivityFeed(activity)
   const live = new ActivityFeed(activity, LIVE_EVENTS)
-  const ops = opsRoutes({ ready, metrics, ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}) })
+  const ops = opsRoutes({
+    ready,
+    metrics,
+    ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
+  })
 
-  const policy = { minVerificationInterval: config.minVerificationIntervalSeconds, inactivityTimeout: config.inactivityTimeoutSeconds }
+  const policy = {
+    minVerificationInterval: config.minVerificationIntervalSeconds,
+    inactivityTimeout: config.inactivityTimeoutSeconds,
+  }
   const app = createApp({
     issuer: config.issuer,
-    metadata: { defaultSubjects: config.defaultSubjects, criticalSubjectMembers: [AGENT_SUBJECT_MEMBER] },
+    metadata: {
+      defaultSubjects: config.defaultSubjects,
+      criticalSubjectMembers: [AGENT_SUBJECT_MEMBER],
+    },
     keys,
     log,
     ops,
@@ -228,18 +323,41 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         admin,
         ...(oauth ? { oauth } : {}),
       }),
-      ssfRoutes({ redis, keyspace: ks, streams, subjects, poll, control, clients, admin, ...(oauth ? { oauth } : {}), minVerificationIntervalSeconds: config.minVerificationIntervalSeconds }),
+      ssfRoutes({
+        redis,
+        keyspace: ks,
+        streams,
+        subjects,
+        poll,
+        control,
+        clients,
+        admin,
+        ...(oauth ? { oauth } : {}),
+        minVerificationIntervalSeconds: config.minVerificationIntervalSeconds,
+      }),
       ingestRoutes({ ingest, clients, admin, maxBodyBytes: config.maxEventBodyBytes, audit }),
       agentRoutes({
         registry: agents,
         clients,
         admin,
         onRetired,
-        onRegistered: async (record, created) => audit.submit(agentRegisteredEntry(record, created)),
+        onRegistered: async (record, created) =>
+          audit.submit(agentRegisteredEntry(record, created)),
         maxBodyBytes: 64 * 1024,
       }),
       auditRoutes({ audit, clients, admin }),
-      adminRoutes({ clients, admin, keys, streams, outbox, lifecycle, schedule: (stream) => schedule(stream, true), changeStatus: (stream, status, reason) => lifecycle.setStatus(stream, status, reason, 'admin'), feed }),
+      adminRoutes({
+        clients,
+        admin,
+        keys,
+        streams,
+        outbox,
+        lifecycle,
+        schedule: (stream) => schedule(stream, true),
+        changeStatus: (stream, status, reason) =>
+          lifecycle.setStatus(stream, status, reason, 'admin'),
+        feed,
+      }),
       consoleApiRoutes({ clients, admin, live, overview: () => overviewSnapshot(metrics, ready) }),
       consolePageRoutes(config.issuer),
       upstreams.routes,
@@ -250,10 +368,16 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       ? {
           createServer: createHttpsServer,
           // RFC 9325: TLS 1.2 at least; Node negotiates 1.3 first when the client offers it.
-          serverOptions: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' as const },
+          serverOptions: {
+            cert: readFileSync(config.tls.certFile),
+            key: readFileSync(config.tls.keyFile),
+            minVersion: 'TLSv1.2' as const,
+          },
         }
       : {}
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host, ...tls }, () => resolve(s))
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host, ...tls }, () =>
+      resolve(s),
+    )
     s.once('error', reject)
   })
   answerClientErrorsAsJson(server)
@@ -264,7 +388,8 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       const graceMs = graceSeconds * 1000
       // Stop accepting; answer waiting long polls and live feeds at once.
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
-      const closeIdle = () => ('closeIdleConnections' in server ? server.closeIdleConnections() : undefined)
+      const closeIdle = () =>
+        'closeIdleConnections' in server ? server.closeIdleConnections() : undefined
       closeIdle()
       const idleTimer = setInterval(closeIdle, 50)
       inactivity.stop()
@@ -275,11 +400,21 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       feed.closeAll()
       live.closeAll()
       // In-flight pushes and requests may finish within the grace period; the rest is redelivered later.
-      await closeWithin(graceMs, [serverClosed, ingest.stop(graceMs), dispatcher.stop(graceMs)], log, 'in-flight work')
+      await closeWithin(
+        graceMs,
+        [serverClosed, ingest.stop(graceMs), dispatcher.stop(graceMs)],
+        log,
+        'in-flight work',
+      )
       clearInterval(idleTimer)
       if ('closeAllConnections' in server) server.closeAllConnections()
       // Each remaining close is bounded: with Redis unreachable none of them would ever finish.
-      await closeWithin(1500, [pushClient.close(), audit.flush().catch(() => {})], log, 'connections')
+      await closeWithin(
+        1500,
+        [pushClient.close(), audit.flush().catch(() => {})],
+        log,
+        'connections',
+      )
       stopDeliveryLog()
       metrics.close()
       routing.stop()
@@ -288,13 +423,26 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       if (embedded) await closeWithin(5000, [embedded.stop()], log, 'embedded redis')
     })())
 
-  return { url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, generatedAdminToken, activity, metrics, close }
+  return {
+    url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    port,
+    generatedAdminToken,
+    activity,
+    metrics,
+    close,
+  }
 }
 
-async function checkEvictionPolicy(redis: ReturnType<typeof connectRedis>, log: Logger): Promise<void> {
+async function checkEvictionPolicy(
+  redis: ReturnType<typeof connectRedis>,
+  log: Logger,
+): Promise<void> {
   try {
     const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string]
-    if (policy !== 'noeviction') log.warn('Redis maxmemory-policy is not noeviction: queued SETs could be evicted and lost', { policy })
+    if (policy !== 'noeviction')
+      log.warn('Redis maxmemory-policy is not noeviction: queued SETs could be evicted and lost', {
+        policy,
+      })
   } catch {
     // CONFIG may be disabled on managed Redis; nothing to check then.
   }

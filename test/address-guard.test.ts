@@ -104,7 +104,12 @@ describe('checkPushUrl', () => {
   })
 
   test('refuses other schemes', () => {
-    for (const url of ['ftp://receiver.example.com/', 'file:///etc/passwd', 'gopher://receiver.example.com/', 'ws://receiver.example.com/']) {
+    for (const url of [
+      'ftp://receiver.example.com/',
+      'file:///etc/passwd',
+      'gopher://receiver.example.com/',
+      'ws://receiver.example.com/',
+    ]) {
       assert.notEqual(checkPushUrl(url, true), undefined, url)
     }
   })
@@ -116,7 +121,10 @@ describe('checkPushUrl', () => {
   })
 
   test('refuses user information', () => {
-    assert.match(checkPushUrl('https://user:pw@receiver.example.com/', true) ?? '', /user information/)
+    assert.match(
+      checkPushUrl('https://user:pw@receiver.example.com/', true) ?? '',
+      /user information/,
+    )
     assert.match(checkPushUrl('https://user@receiver.example.com/', true) ?? '', /user information/)
   })
 
@@ -156,15 +164,32 @@ describe('checkPushUrl', () => {
   })
 })
 
-type LookupResult = { err: NodeJS.ErrnoException | null; address: string | dns.LookupAddress[] | undefined; family: number | undefined }
+type LookupResult = {
+  err: NodeJS.ErrnoException | null
+  address: string | dns.LookupAddress[] | undefined
+  family: number | undefined
+}
 
-function callLookup(lookup: LookupFunction, hostname: string, options: dns.LookupOptions): Promise<LookupResult> {
-  return new Promise((resolve) => lookup(hostname, options, (err, address, family) => resolve({ err, address, family })))
+function callLookup(
+  lookup: LookupFunction,
+  hostname: string,
+  options: dns.LookupOptions,
+): Promise<LookupResult> {
+  return new Promise((resolve) =>
+    lookup(hostname, options, (err, address, family) => resolve({ err, address, family })),
+  )
 }
 
 /** A resolver answering from a fixed list (or failing), as dns.lookup would for `all` true or false; records the options it got. */
-function fakeLookup(answer: dns.LookupAddress[] | Error, calls: dns.LookupOptions[] = []): typeof dns.lookup {
-  const fake = (_hostname: string, options: dns.LookupOptions, callback: (err: Error | null, address?: unknown, family?: number) => void) => {
+function fakeLookup(
+  answer: dns.LookupAddress[] | Error,
+  calls: dns.LookupOptions[] = [],
+): typeof dns.lookup {
+  const fake = (
+    _hostname: string,
+    options: dns.LookupOptions,
+    callback: (err: Error | null, address?: unknown, family?: number) => void,
+  ) => {
     calls.push(options)
     if (answer instanceof Error) process.nextTick(callback, answer)
     else if (options.all) process.nextTick(callback, null, answer)
@@ -178,7 +203,11 @@ describe('guardedLookup', () => {
 
   test('refuses a private answer whether net asks for one address or all', async () => {
     for (const all of [false, true]) {
-      const { err } = await callLookup(guardedLookup(false, fakeLookup(rebound)), 'receiver.example.com', { all })
+      const { err } = await callLookup(
+        guardedLookup(false, fakeLookup(rebound)),
+        'receiver.example.com',
+        { all },
+      )
       assert.equal(err?.code, 'ERR_SSRF_BLOCKED', `all: ${all}`)
       assert.match(err.message, /receiver\.example\.com resolves to 10\.1\.2\.3/)
     }
@@ -189,7 +218,11 @@ describe('guardedLookup', () => {
       { address: '8.8.8.8', family: 4 },
       { address: '::ffff:169.254.169.254', family: 6 },
     ]
-    const { err } = await callLookup(guardedLookup(false, fakeLookup(mixed)), 'receiver.example.com', { all: false })
+    const { err } = await callLookup(
+      guardedLookup(false, fakeLookup(mixed)),
+      'receiver.example.com',
+      { all: false },
+    )
     assert.equal(err?.code, 'ERR_SSRF_BLOCKED')
   })
 
@@ -198,32 +231,52 @@ describe('guardedLookup', () => {
       { address: '8.8.8.8', family: 4 },
       { address: '2001:4860::8888', family: 6 },
     ]
-    const one = await callLookup(guardedLookup(false, fakeLookup(answers)), 'receiver.example.com', { all: false })
+    const one = await callLookup(
+      guardedLookup(false, fakeLookup(answers)),
+      'receiver.example.com',
+      { all: false },
+    )
     assert.deepEqual(one, { err: null, address: '8.8.8.8', family: 4 })
-    const all = await callLookup(guardedLookup(false, fakeLookup(answers)), 'receiver.example.com', { all: true })
+    const all = await callLookup(
+      guardedLookup(false, fakeLookup(answers)),
+      'receiver.example.com',
+      { all: true },
+    )
     assert.equal(all.err, null)
     assert.deepEqual(all.address, answers)
   })
 
   test('always resolves every address and keeps the other options', async () => {
     const calls: dns.LookupOptions[] = []
-    await callLookup(guardedLookup(false, fakeLookup([{ address: '8.8.8.8', family: 4 }], calls)), 'receiver.example.com', { all: false, family: 4, hints: 32 })
+    await callLookup(
+      guardedLookup(false, fakeLookup([{ address: '8.8.8.8', family: 4 }], calls)),
+      'receiver.example.com',
+      { all: false, family: 4, hints: 32 },
+    )
     assert.deepEqual(calls, [{ all: true, family: 4, hints: 32 }])
   })
 
   test('allows private answers when told to', async () => {
-    const one = await callLookup(guardedLookup(true, fakeLookup(rebound)), 'receiver.example.com', { all: false })
+    const one = await callLookup(guardedLookup(true, fakeLookup(rebound)), 'receiver.example.com', {
+      all: false,
+    })
     assert.deepEqual(one, { err: null, address: '10.1.2.3', family: 4 })
   })
 
   test('passes resolver errors through', async () => {
     const failure = Object.assign(new Error('getaddrinfo EAI_AGAIN'), { code: 'EAI_AGAIN' })
-    const { err } = await callLookup(guardedLookup(false, fakeLookup(failure)), 'receiver.example.com', { all: false })
+    const { err } = await callLookup(
+      guardedLookup(false, fakeLookup(failure)),
+      'receiver.example.com',
+      { all: false },
+    )
     assert.equal(err, failure)
   })
 
   test('fails when a resolver answers with no address at all', async () => {
-    const { err } = await callLookup(guardedLookup(false, fakeLookup([])), 'receiver.example.com', { all: false })
+    const { err } = await callLookup(guardedLookup(false, fakeLookup([])), 'receiver.example.com', {
+      all: false,
+    })
     assert.equal(err?.code, 'ENOTFOUND')
   })
 })

@@ -8,10 +8,22 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
-import { AuditLog, GENESIS, canonicalJson, recordHash, type AuditEntryInput, type AuditRecord } from '../src/audit/log.js'
+import {
+  AuditLog,
+  GENESIS,
+  canonicalJson,
+  recordHash,
+  type AuditEntryInput,
+  type AuditRecord,
+} from '../src/audit/log.js'
 import { isSecretName, sanitize } from '../src/audit/sanitize.js'
 import { runVerify } from '../src/audit/verify-cli.js'
-import { deleteBatchOf, overwriteRecord, removeRecord, storedRecord } from './helpers/audit-tamper.js'
+import {
+  deleteBatchOf,
+  overwriteRecord,
+  removeRecord,
+  storedRecord,
+} from './helpers/audit-tamper.js'
 import { agentRegisteredEntry, agentRetiredEntry } from '../src/audit/entries.js'
 import type { AgentRecord } from '../src/agents/registry.js'
 import type { SimpleSubject, Subject } from '../src/subjects/subject.js'
@@ -25,11 +37,57 @@ const agentA: SimpleSubject = { format: 'uri', uri: 'spiffe://example.org/agent/
 /** The story of one revocation: ingested, derived for an agent, minted for two streams, delivered, acked. */
 function story(txn: string, at: number): AuditEntryInput[] {
   return [
-    { kind: 'event.ingested', at, txn, type: 'caep/session-revoked', subject: alice, client_id: 'idp', remote_addr: '203.0.113.7' },
-    { kind: 'event.derived', at: at + 1, txn, type: 'caep/session-revoked', source_type: 'caep/session-revoked', agent_id: 'agent-a', subject: { format: 'complex', user: alice, agent: agentA }, principal: alice, path: [alice, agentA] },
-    { kind: 'set.minted', at: at + 2, txn, jti: `${txn}-j1`, stream_id: 'stream-1', aud: 'rs-1', type: 'caep/session-revoked', subject: alice },
-    { kind: 'set.minted', at: at + 3, txn, jti: `${txn}-j2`, stream_id: 'stream-2', aud: 'agent-runtime', type: 'caep/session-revoked', agent_id: 'agent-a' },
-    { kind: 'delivery.attempt', at: at + 4, txn, jti: `${txn}-j1`, stream_id: 'stream-1', status: 202, latency_ms: 12, outcome: 'delivered', attempt: 1 },
+    {
+      kind: 'event.ingested',
+      at,
+      txn,
+      type: 'caep/session-revoked',
+      subject: alice,
+      client_id: 'idp',
+      remote_addr: '203.0.113.7',
+    },
+    {
+      kind: 'event.derived',
+      at: at + 1,
+      txn,
+      type: 'caep/session-revoked',
+      source_type: 'caep/session-revoked',
+      agent_id: 'agent-a',
+      subject: { format: 'complex', user: alice, agent: agentA },
+      principal: alice,
+      path: [alice, agentA],
+    },
+    {
+      kind: 'set.minted',
+      at: at + 2,
+      txn,
+      jti: `${txn}-j1`,
+      stream_id: 'stream-1',
+      aud: 'rs-1',
+      type: 'caep/session-revoked',
+      subject: alice,
+    },
+    {
+      kind: 'set.minted',
+      at: at + 3,
+      txn,
+      jti: `${txn}-j2`,
+      stream_id: 'stream-2',
+      aud: 'agent-runtime',
+      type: 'caep/session-revoked',
+      agent_id: 'agent-a',
+    },
+    {
+      kind: 'delivery.attempt',
+      at: at + 4,
+      txn,
+      jti: `${txn}-j1`,
+      stream_id: 'stream-1',
+      status: 202,
+      latency_ms: 12,
+      outcome: 'delivered',
+      attempt: 1,
+    },
     { kind: 'poll.ack', at: at + 5, txn, jti: `${txn}-j2`, stream_id: 'stream-2' },
   ]
 }
@@ -64,8 +122,21 @@ describe('append and query', () => {
     await log.recordMany(story('txn-2', 2000))
     const { records, next_cursor } = await log.query({ txn: 'txn-1', limit: 100 })
     assert.equal(next_cursor, undefined)
-    assert.deepEqual(records.map((r) => r.kind), ['poll.ack', 'delivery.attempt', 'set.minted', 'set.minted', 'event.derived', 'event.ingested'])
-    assert.deepEqual(records.map((r) => r.seq), [6, 5, 4, 3, 2, 1])
+    assert.deepEqual(
+      records.map((r) => r.kind),
+      [
+        'poll.ack',
+        'delivery.attempt',
+        'set.minted',
+        'set.minted',
+        'event.derived',
+        'event.ingested',
+      ],
+    )
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      [6, 5, 4, 3, 2, 1],
+    )
     const ingested = records.at(-1)!
     assert.equal(ingested.client_id, 'idp')
     assert.equal(ingested.remote_addr, '203.0.113.7')
@@ -81,20 +152,67 @@ describe('append and query', () => {
   test('query by subject, agent, stream and kind; keys combine', async () => {
     await log.recordMany(story('txn-1', 1000))
     await log.recordMany(story('txn-2', 2000))
-    await log.record({ kind: 'stream.status_changed', stream_id: 'stream-1', status: 'paused', previous_status: 'enabled', changed_by: 'rs-1' })
-    await log.record({ kind: 'agent.registered', agent_id: 'agent-a', subject: agentA, delegator: alice, registered_by: 'platform', expires_at: 1, created: true })
-    const bySubject = await log.query({ subject: { format: 'email', email: 'ALICE@example.com' }, limit: 100 })
-    assert.deepEqual(bySubject.records.map((r) => r.kind), ['agent.registered', 'set.minted', 'event.derived', 'event.ingested', 'set.minted', 'event.derived', 'event.ingested'])
+    await log.record({
+      kind: 'stream.status_changed',
+      stream_id: 'stream-1',
+      status: 'paused',
+      previous_status: 'enabled',
+      changed_by: 'rs-1',
+    })
+    await log.record({
+      kind: 'agent.registered',
+      agent_id: 'agent-a',
+      subject: agentA,
+      delegator: alice,
+      registered_by: 'platform',
+      expires_at: 1,
+      created: true,
+    })
+    const bySubject = await log.query({
+      subject: { format: 'email', email: 'ALICE@example.com' },
+      limit: 100,
+    })
+    assert.deepEqual(
+      bySubject.records.map((r) => r.kind),
+      [
+        'agent.registered',
+        'set.minted',
+        'event.derived',
+        'event.ingested',
+        'set.minted',
+        'event.derived',
+        'event.ingested',
+      ],
+    )
     const byAgentSubject = await log.query({ subject: agentA, limit: 100 })
-    assert.deepEqual(byAgentSubject.records.map((r) => r.kind), ['agent.registered', 'event.derived', 'event.derived'])
+    assert.deepEqual(
+      byAgentSubject.records.map((r) => r.kind),
+      ['agent.registered', 'event.derived', 'event.derived'],
+    )
     const byAgent = await log.query({ agent_id: 'agent-a', limit: 100 })
-    assert.deepEqual(byAgent.records.map((r) => r.kind), ['agent.registered', 'set.minted', 'event.derived', 'set.minted', 'event.derived'])
+    assert.deepEqual(
+      byAgent.records.map((r) => r.kind),
+      ['agent.registered', 'set.minted', 'event.derived', 'set.minted', 'event.derived'],
+    )
     const byStream = await log.query({ stream_id: 'stream-1', limit: 100 })
-    assert.deepEqual(byStream.records.map((r) => r.kind), ['stream.status_changed', 'delivery.attempt', 'set.minted', 'delivery.attempt', 'set.minted'])
+    assert.deepEqual(
+      byStream.records.map((r) => r.kind),
+      ['stream.status_changed', 'delivery.attempt', 'set.minted', 'delivery.attempt', 'set.minted'],
+    )
     const both = await log.query({ stream_id: 'stream-1', txn: 'txn-2', limit: 100 })
-    assert.deepEqual(both.records.map((r) => `${r.txn}/${r.kind}`), ['txn-2/delivery.attempt', 'txn-2/set.minted'])
-    const kinds = await log.query({ txn: 'txn-1', kind: ['delivery.attempt', 'poll.ack'], limit: 100 })
-    assert.deepEqual(kinds.records.map((r) => r.kind), ['poll.ack', 'delivery.attempt'])
+    assert.deepEqual(
+      both.records.map((r) => `${r.txn}/${r.kind}`),
+      ['txn-2/delivery.attempt', 'txn-2/set.minted'],
+    )
+    const kinds = await log.query({
+      txn: 'txn-1',
+      kind: ['delivery.attempt', 'poll.ack'],
+      limit: 100,
+    })
+    assert.deepEqual(
+      kinds.records.map((r) => r.kind),
+      ['poll.ack', 'delivery.attempt'],
+    )
     assert.deepEqual((await log.query({ txn: 'nope', limit: 10 })).records, [])
     const everything = await log.query({ limit: 1000 })
     assert.equal(everything.records.length, 14)
@@ -113,7 +231,10 @@ describe('append and query', () => {
       cursor = page.next_cursor
     } while (cursor)
     assert.equal(pages, 5)
-    assert.deepEqual(seen, Array.from({ length: 30 }, (_, i) => 30 - i))
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 30 }, (_, i) => 30 - i),
+    )
     // A filtered query pages the same way.
     const first = await log.query({ stream_id: 'stream-2', limit: 4 })
     assert.equal(first.records.length, 4)
@@ -122,7 +243,10 @@ describe('append and query', () => {
     const third = await log.query({ stream_id: 'stream-2', limit: 4, cursor: second.next_cursor! })
     assert.equal(third.records.length, 2)
     assert.equal(third.next_cursor, undefined)
-    assert.equal(new Set([...first.records, ...second.records, ...third.records].map((r) => r.seq)).size, 10)
+    assert.equal(
+      new Set([...first.records, ...second.records, ...third.records].map((r) => r.seq)).size,
+      10,
+    )
   })
 
   test('JSON Lines export: one record per line, newest first, everything matching across pages', async () => {
@@ -142,7 +266,9 @@ describe('append and query', () => {
 
   test('fire-and-forget and batching: submit() from one tick lands in one append, in order', async () => {
     const appends: number[] = []
-    const client = redis.client as unknown as { ssfAuditAppend: (...args: unknown[]) => Promise<number> }
+    const client = redis.client as unknown as {
+      ssfAuditAppend: (...args: unknown[]) => Promise<number>
+    }
     const original = client.ssfAuditAppend.bind(redis.client)
     client.ssfAuditAppend = async (...args: unknown[]) => {
       appends.push(args.length)
@@ -156,29 +282,45 @@ describe('append and query', () => {
     }
     assert.equal(appends.length, 1)
     const { records } = await log.query({ limit: 100 })
-    assert.deepEqual(records.map((r) => r.jti), Array.from({ length: 50 }, (_, i) => `j${49 - i}`))
+    assert.deepEqual(
+      records.map((r) => r.jti),
+      Array.from({ length: 50 }, (_, i) => `j${49 - i}`),
+    )
   })
 })
 
 describe('hash chain', () => {
   test('verify() checks every record; the canonical form sorts keys', async () => {
-    assert.deepEqual(await log.verify(), { ok: true, checked: 0, head: { seq: 0, hash: GENESIS }, anchor: { seq: 0, hash: GENESIS } })
+    assert.deepEqual(await log.verify(), {
+      ok: true,
+      checked: 0,
+      head: { seq: 0, hash: GENESIS },
+      anchor: { seq: 0, hash: GENESIS },
+    })
     await log.recordMany(story('txn-1', 1000))
     const result = await log.verify()
     assert.equal(result.ok, true)
     assert.equal(result.checked, 6)
-    assert.equal(canonicalJson({ b: 1, a: { d: [1, { f: 1, e: 2 }], c: 'x' } }), '{"a":{"c":"x","d":[1,{"e":2,"f":1}]},"b":1}')
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [1, { f: 1, e: 2 }], c: 'x' } }),
+      '{"a":{"c":"x","d":[1,{"e":2,"f":1}]},"b":1}',
+    )
   })
 
   test('several writers (separate connections, interleaved) keep one unbroken chain', async () => {
     const other = new Redis({ path: redis.url.slice('unix://'.length) })
     const third = redis.client.duplicate()
     try {
-      const logs = [log, new AuditLog(other, { retentionSeconds: 3600 }), new AuditLog(third, { retentionSeconds: 3600 })]
+      const logs = [
+        log,
+        new AuditLog(other, { retentionSeconds: 3600 }),
+        new AuditLog(third, { retentionSeconds: 3600 }),
+      ]
       // Each writer appends one record at a time, so the three keep racing for the chain head.
       await Promise.all(
         logs.map(async (l, w) => {
-          for (let i = 0; i < 30; i++) await l.record({ kind: 'poll.ack', jti: `w${w}-${i}`, stream_id: 's' })
+          for (let i = 0; i < 30; i++)
+            await l.record({ kind: 'poll.ack', jti: `w${w}-${i}`, stream_id: 's' })
         }),
       )
       const result = await log.verify()
@@ -197,7 +339,13 @@ describe('hash chain', () => {
     await overwriteRecord(redis.client, 3, { ...stored, stream_id: 'stream-evil' })
     const result = await log.verify()
     assert.equal(result.ok, false)
-    assert.ok(!result.ok && result.brokenAt === '3' && /altered: its content no longer matches its hash/.test(result.reason) && result.checked === 2, JSON.stringify(result))
+    assert.ok(
+      !result.ok &&
+        result.brokenAt === '3' &&
+        /altered: its content no longer matches its hash/.test(result.reason) &&
+        result.checked === 2,
+      JSON.stringify(result),
+    )
   })
 
   test('an altered record with a recomputed hash is reported at the next link', async () => {
@@ -207,20 +355,31 @@ describe('hash chain', () => {
     forged.hash = recordHash(forged)
     await overwriteRecord(redis.client, 2, forged)
     const result = await log.verify()
-    assert.ok(!result.ok && result.brokenAt === '3' && /prev does not match the hash of record 2/.test(result.reason), JSON.stringify(result))
+    assert.ok(
+      !result.ok &&
+        result.brokenAt === '3' &&
+        /prev does not match the hash of record 2/.test(result.reason),
+      JSON.stringify(result),
+    )
   })
 
   test('a removed record, and a removed last record, are reported', async () => {
     await log.recordMany(story('txn-1', 1000))
     await removeRecord(redis.client, 4)
     const gap = await log.verify()
-    assert.ok(!gap.ok && gap.brokenAt === '4' && /record 4 is missing/.test(gap.reason), JSON.stringify(gap))
+    assert.ok(
+      !gap.ok && gap.brokenAt === '4' && /record 4 is missing/.test(gap.reason),
+      JSON.stringify(gap),
+    )
 
     await redis.client.flushall()
     await log.recordMany(story('txn-1', 1000))
     await removeRecord(redis.client, 6)
     const tail = await log.verify()
-    assert.ok(!tail.ok && /head names record 6 but the chain ends at 5/.test(tail.reason), JSON.stringify(tail))
+    assert.ok(
+      !tail.ok && /head names record 6 but the chain ends at 5/.test(tail.reason),
+      JSON.stringify(tail),
+    )
 
     await redis.client.flushall()
     // Records of a later batch deleted while the batch is still listed in chain order.
@@ -229,7 +388,13 @@ describe('hash chain', () => {
     await log.recordMany(story('txn-3', 3000))
     assert.equal(await deleteBatchOf(redis.client, 8), '7')
     const content = await log.verify()
-    assert.ok(!content.ok && content.brokenAt === '7' && /deleted/.test(content.reason) && content.checked === 6, JSON.stringify(content))
+    assert.ok(
+      !content.ok &&
+        content.brokenAt === '7' &&
+        /deleted/.test(content.reason) &&
+        content.checked === 6,
+      JSON.stringify(content),
+    )
   })
 
   test('the verification command prints ok: N records, or the first broken link with exit code 1', async () => {
@@ -239,7 +404,12 @@ describe('hash chain', () => {
     assert.match(lines[0]!, /^ok: 6 records; head 6:[0-9a-f]{64}$/)
     // The real entry point, as an operator runs it.
     const cli = fileURLToPath(new URL('../src/audit/verify-cli.ts', import.meta.url))
-    const run = () => spawnSync(process.execPath, ['--import', 'tsx', cli], { env: { PATH: process.env.PATH ?? '', SSF_BROKER_REDIS_URL: redis.url }, encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) })
+    const run = () =>
+      spawnSync(process.execPath, ['--import', 'tsx', cli], {
+        env: { PATH: process.env.PATH ?? '', SSF_BROKER_REDIS_URL: redis.url },
+        encoding: 'utf8',
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+      })
     const good = run()
     assert.equal(good.status, 0, good.stderr)
     assert.match(good.stdout, /^ok: 6 records/)
@@ -248,13 +418,17 @@ describe('hash chain', () => {
     const bad = run()
     assert.equal(bad.status, 1, bad.stderr)
     assert.match(bad.stdout, /^broken at record 5: record 5 was altered/)
-    const unreachable = spawnSync(process.execPath, ['--import', 'tsx', cli], { env: { PATH: process.env.PATH ?? '', SSF_BROKER_REDIS_URL: 'unix:///nonexistent/redis.sock' }, encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) })
+    const unreachable = spawnSync(process.execPath, ['--import', 'tsx', cli], {
+      env: { PATH: process.env.PATH ?? '', SSF_BROKER_REDIS_URL: 'unix:///nonexistent/redis.sock' },
+      encoding: 'utf8',
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    })
     assert.equal(unreachable.status, 2)
   })
 })
 
 describe('agent entries', () => {
-  test('registration and retirement are found by agent, by the agent\'s subject, by the delegator, and the retirement by its txn', async () => {
+  test("registration and retirement are found by agent, by the agent's subject, by the delegator, and the retirement by its txn", async () => {
     const record: AgentRecord = {
       agent_id: 'agent-a',
       agent: agentA,
@@ -271,12 +445,27 @@ describe('agent entries', () => {
     }
     await log.record(agentRegisteredEntry(record, true))
     await log.record(agentRetiredEntry(record, 'expired', 'agent-retired:agent-a:2'))
-    assert.deepEqual((await log.query({ agent_id: 'agent-a', limit: 10 })).records.map((r) => r.kind), ['agent.retired', 'agent.registered'])
-    assert.deepEqual((await log.query({ subject: agentA, limit: 10 })).records.map((r) => r.kind), ['agent.retired', 'agent.registered'])
-    assert.deepEqual((await log.query({ subject: alice, limit: 10 })).records.map((r) => r.kind), ['agent.registered'])
-    assert.deepEqual((await log.query({ txn: 'agent-retired:agent-a:2', limit: 10 })).records.map((r) => r.reason), ['expired'])
+    assert.deepEqual(
+      (await log.query({ agent_id: 'agent-a', limit: 10 })).records.map((r) => r.kind),
+      ['agent.retired', 'agent.registered'],
+    )
+    assert.deepEqual(
+      (await log.query({ subject: agentA, limit: 10 })).records.map((r) => r.kind),
+      ['agent.retired', 'agent.registered'],
+    )
+    assert.deepEqual(
+      (await log.query({ subject: alice, limit: 10 })).records.map((r) => r.kind),
+      ['agent.registered'],
+    )
+    assert.deepEqual(
+      (await log.query({ txn: 'agent-retired:agent-a:2', limit: 10 })).records.map((r) => r.reason),
+      ['expired'],
+    )
     const registered = (await log.query({ kind: 'agent.registered', limit: 1 })).records[0]!
-    assert.deepEqual([registered.task, registered.created, registered.delegator], ['triage', true, alice])
+    assert.deepEqual(
+      [registered.task, registered.created, registered.delegator],
+      ['triage', true, alice],
+    )
   })
 })
 
@@ -292,7 +481,10 @@ describe('retention', () => {
     assert.ok(result.ok && result.checked === 6 && result.anchor.seq === 6, JSON.stringify(result))
     assert.deepEqual((await short.query({ txn: 'old', limit: 10 })).records, [])
     // Only the new story's records about alice are left: ingested, derived (principal), minted (subject).
-    assert.deepEqual((await short.query({ subject: alice, limit: 10 })).records.map((r) => `${r.txn}/${r.kind}`), ['new/set.minted', 'new/event.derived', 'new/event.ingested'])
+    assert.deepEqual(
+      (await short.query({ subject: alice, limit: 10 })).records.map((r) => `${r.txn}/${r.kind}`),
+      ['new/set.minted', 'new/event.derived', 'new/event.ingested'],
+    )
     // Appending after a prune continues the chain.
     await short.record({ kind: 'poll.ack', jti: 'later', stream_id: 's' })
     const again = await short.verify()
@@ -318,7 +510,10 @@ describe('secrets never stored', () => {
       error: `receiver said: invalid token Bearer ${SECRET} (presented ${JWT})`,
       details: {
         authorization: `Bearer ${SECRET}`,
-        headers: { Authorization: 'Bearer zzzzzzzzzzzzzzzzzzzzzzzz', 'content-type': 'application/json' },
+        headers: {
+          Authorization: 'Bearer zzzzzzzzzzzzzzzzzzzzzzzz',
+          'content-type': 'application/json',
+        },
         access_token: JWT,
         refreshToken: 'refresh-secret-value',
         client_secret: 'very-secret-value',
@@ -326,7 +521,11 @@ describe('secrets never stored', () => {
         private_key: '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----',
         pem: 'x',
         signing: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'private-scalar-d-value' },
-        delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://rs.example.com/events', authorization_header: 'Basic c2VjcmV0OnNlY3JldHNlY3JldA==' },
+        delivery: {
+          method: 'urn:ietf:rfc:8935',
+          endpoint_url: 'https://rs.example.com/events',
+          authorization_header: 'Basic c2VjcmV0OnNlY3JldHNlY3JldA==',
+        },
         note: `admin token ssf_admin_${'C'.repeat(40)} leaked`,
         token_jti: 'tok-123',
         kid: 'key-1',
@@ -336,7 +535,18 @@ describe('secrets never stored', () => {
       },
     })
     const dump = await all()
-    for (const secret of [SECRET, JWT, 'zzzzzzzzzzzzzzzzzzzzzzzz', 'refresh-secret-value', 'very-secret-value', 'hunter2', 'MIIEv', 'private-scalar-d-value', 'c2VjcmV0OnNlY3JldHNlY3JldA', 'C'.repeat(40)]) {
+    for (const secret of [
+      SECRET,
+      JWT,
+      'zzzzzzzzzzzzzzzzzzzzzzzz',
+      'refresh-secret-value',
+      'very-secret-value',
+      'hunter2',
+      'MIIEv',
+      'private-scalar-d-value',
+      'c2VjcmV0OnNlY3JldHNlY3JldA',
+      'C'.repeat(40),
+    ]) {
       assert.ok(!dump.includes(secret), `stored: ${secret}`)
     }
     const [record] = (await log.query({ limit: 1 })).records
@@ -347,19 +557,68 @@ describe('secrets never stored', () => {
     assert.equal(details.credential_type, 'password')
     assert.equal(details.basic_plan, 'Basic plan users')
     assert.deepEqual(details.headers, { 'content-type': 'application/json' })
-    assert.deepEqual(details.delivery, { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://rs.example.com/events' })
+    assert.deepEqual(details.delivery, {
+      method: 'urn:ietf:rfc:8935',
+      endpoint_url: 'https://rs.example.com/events',
+    })
     assert.equal(details.note, 'admin token [redacted] leaked')
     assert.equal(record!.error, 'receiver said: invalid token [redacted] (presented [redacted])')
     assert.deepEqual(
       [...record!.redacted!].sort(),
-      ['details.access_token', 'details.authorization', 'details.client_secret', 'details.delivery.authorization_header', 'details.headers.Authorization', 'details.note', 'details.password', 'details.pem', 'details.private_key', 'details.refreshToken', 'details.signing', 'error'].sort(),
+      [
+        'details.access_token',
+        'details.authorization',
+        'details.client_secret',
+        'details.delivery.authorization_header',
+        'details.headers.Authorization',
+        'details.note',
+        'details.password',
+        'details.pem',
+        'details.private_key',
+        'details.refreshToken',
+        'details.signing',
+        'error',
+      ].sort(),
     )
     assert.equal((await log.verify()).ok, true)
   })
 
   test('the name rule', () => {
-    for (const name of ['token', 'access_token', 'id_token', 'Authorization', 'x-api-key', 'apiKey', 'client_secret', 'secretValue', 'password', 'set-cookie', 'privateKey', 'jwks', 'authorization_header']) assert.ok(isSecretName(name), name)
-    for (const name of ['token_jti', 'token_type', 'kid', 'key_id', 'credential_type', 'subject', 'sub_id', 'jti', 'stream_id', 'txn', 'reason_admin', 'endpoint_url', 'keyword']) assert.ok(!isSecretName(name), name)
-    assert.deepEqual(sanitize({ a: [{ token: 'x' }, 'ok'] }), { value: { a: [{}, 'ok'] }, redacted: ['a[0].token'] })
+    for (const name of [
+      'token',
+      'access_token',
+      'id_token',
+      'Authorization',
+      'x-api-key',
+      'apiKey',
+      'client_secret',
+      'secretValue',
+      'password',
+      'set-cookie',
+      'privateKey',
+      'jwks',
+      'authorization_header',
+    ])
+      assert.ok(isSecretName(name), name)
+    for (const name of [
+      'token_jti',
+      'token_type',
+      'kid',
+      'key_id',
+      'credential_type',
+      'subject',
+      'sub_id',
+      'jti',
+      'stream_id',
+      'txn',
+      'reason_admin',
+      'endpoint_url',
+      'keyword',
+    ])
+      assert.ok(!isSecretName(name), name)
+    assert.deepEqual(sanitize({ a: [{ token: 'x' }, 'ok'] }), {
+      value: { a: [{}, 'ok'] },
+      redacted: ['a[0].token'],
+    })
   })
 })

@@ -18,11 +18,15 @@ const keys = createKeyspace('ssf').audit
 async function commandCalls(): Promise<Map<string, number>> {
   const info = await redis.client.info('commandstats')
   const calls = new Map<string, number>()
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') calls.set(m[1]!, Number(m[2]))
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    if (m[1] !== 'info') calls.set(m[1]!, Number(m[2]))
   return calls
 }
 
-function delta(before: Map<string, number>, after: Map<string, number>): { total: number; by: Record<string, number> } {
+function delta(
+  before: Map<string, number>,
+  after: Map<string, number>,
+): { total: number; by: Record<string, number> } {
   const by: Record<string, number> = {}
   let total = 0
   for (const [name, n] of after) {
@@ -36,8 +40,28 @@ function delta(before: Map<string, number>, after: Map<string, number>): { total
 /** What one event's fan-out writes: a SET minted for each of 10 streams and its delivery attempt. */
 function fanOut(txn: string, streams = 10, at?: number): AuditEntryInput[] {
   const entries: AuditEntryInput[] = []
-  for (let s = 0; s < streams; s++) entries.push({ kind: 'set.minted', txn, jti: `${txn}-${s}`, stream_id: `stream-${s}`, aud: `rs-${s}`, type: 'caep/session-revoked', ...(at !== undefined ? { at } : {}) })
-  for (let s = 0; s < streams; s++) entries.push({ kind: 'delivery.attempt', txn, jti: `${txn}-${s}`, stream_id: `stream-${s}`, outcome: 'delivered', status: 202, latency_ms: 3, attempt: 1, ...(at !== undefined ? { at } : {}) })
+  for (let s = 0; s < streams; s++)
+    entries.push({
+      kind: 'set.minted',
+      txn,
+      jti: `${txn}-${s}`,
+      stream_id: `stream-${s}`,
+      aud: `rs-${s}`,
+      type: 'caep/session-revoked',
+      ...(at !== undefined ? { at } : {}),
+    })
+  for (let s = 0; s < streams; s++)
+    entries.push({
+      kind: 'delivery.attempt',
+      txn,
+      jti: `${txn}-${s}`,
+      stream_id: `stream-${s}`,
+      outcome: 'delivered',
+      status: 202,
+      latency_ms: 3,
+      attempt: 1,
+      ...(at !== undefined ? { at } : {}),
+    })
   return entries
 }
 
@@ -66,24 +90,42 @@ describe('cost', () => {
     }
     const cost = delta(before, await commandCalls())
     const perRecord = cost.total / written
-    console.log(`# audit commands per record: ${perRecord.toFixed(3)} (${cost.total} commands for ${written} records: ${JSON.stringify(cost.by)})`)
+    console.log(
+      `# audit commands per record: ${perRecord.toFixed(3)} (${cost.total} commands for ${written} records: ${JSON.stringify(cost.by)})`,
+    )
     assert.equal(written, 10_000)
     assert.ok(perRecord <= 0.5, `${perRecord} commands per record`)
 
     const txn = await log.query({ txn: 'txn-42-3', limit: 100 })
     assert.equal(txn.records.length, 20)
-    assert.deepEqual(new Set(txn.records.map((r) => r.kind)), new Set(['set.minted', 'delivery.attempt']))
+    assert.deepEqual(
+      new Set(txn.records.map((r) => r.kind)),
+      new Set(['set.minted', 'delivery.attempt']),
+    )
     const stream = await log.query({ stream_id: 'stream-7', kind: 'delivery.attempt', limit: 1000 })
     assert.equal(stream.records.length, 500)
-    assert.ok(stream.records.every((r, i) => r.stream_id === 'stream-7' && r.kind === 'delivery.attempt' && (i === 0 || r.seq < stream.records[i - 1]!.seq)))
+    assert.ok(
+      stream.records.every(
+        (r, i) =>
+          r.stream_id === 'stream-7' &&
+          r.kind === 'delivery.attempt' &&
+          (i === 0 || r.seq < stream.records[i - 1]!.seq),
+      ),
+    )
     assert.equal(stream.next_cursor, undefined)
     const both = await log.query({ stream_id: 'stream-7', txn: 'txn-99-4', limit: 10 })
-    assert.deepEqual(both.records.map((r) => r.kind), ['delivery.attempt', 'set.minted'])
+    assert.deepEqual(
+      both.records.map((r) => r.kind),
+      ['delivery.attempt', 'set.minted'],
+    )
     const result = await log.verify()
-    assert.ok(result.ok && result.checked === 10_001 && result.head.seq === 10_001, JSON.stringify(result))
+    assert.ok(
+      result.ok && result.checked === 10_001 && result.head.seq === 10_001,
+      JSON.stringify(result),
+    )
   })
 
-  test('index TTLs are set on a key\'s first write and not refreshed on every later one', async () => {
+  test("index TTLs are set on a key's first write and not refreshed on every later one", async () => {
     const log = new AuditLog(redis.client, { retentionSeconds: 3600 })
     await log.recordMany(fanOut('t1'))
     const streamKey = keys.index('stream', 'stream-3')
@@ -117,7 +159,10 @@ describe('retention', () => {
     assert.ok((steps.evalsha ?? 0) + (steps.eval ?? 0) >= 2, JSON.stringify(steps))
     assert.equal(await log.prune(now), 0)
     const result = await log.verify()
-    assert.ok(result.ok && result.checked === 40 && result.anchor.seq === 6020, JSON.stringify(result))
+    assert.ok(
+      result.ok && result.checked === 40 && result.anchor.seq === 6020,
+      JSON.stringify(result),
+    )
     assert.deepEqual((await log.query({ txn: 'edge-old', limit: 100 })).records, [])
     assert.equal((await log.query({ txn: 'edge-new', limit: 100 })).records.length, 20)
     assert.equal((await log.query({ stream_id: 'stream-0', limit: 100 })).records.length, 4)
@@ -128,24 +173,44 @@ describe('retention', () => {
     // Appending continues the chain; tampering after a prune is still found.
     await log.record({ kind: 'poll.ack', jti: 'later', stream_id: 'stream-0' })
     assert.ok((await log.verify()).ok)
-    await overwriteRecord(redis.client, 6030, { ...(await storedRecord(redis.client, 6030)), outcome: 'failed' })
+    await overwriteRecord(redis.client, 6030, {
+      ...(await storedRecord(redis.client, 6030)),
+      outcome: 'failed',
+    })
     const tampered = await log.verify()
-    assert.ok(!tampered.ok && tampered.brokenAt === '6030' && tampered.checked === 9, JSON.stringify(tampered))
+    assert.ok(
+      !tampered.ok && tampered.brokenAt === '6030' && tampered.checked === 9,
+      JSON.stringify(tampered),
+    )
   })
 })
 
 describe('keyspace', () => {
   test('every key carries the prefix and the {audit} hash tag', async () => {
-    const log = new AuditLog(redis.client, { retentionSeconds: 3600, keyspace: createKeyspace('tenant-x') })
+    const log = new AuditLog(redis.client, {
+      retentionSeconds: 3600,
+      keyspace: createKeyspace('tenant-x'),
+    })
     await log.recordMany(fanOut('t1'))
-    await log.record({ kind: 'event.ingested', txn: 't1', type: 'caep/session-revoked', subject: { format: 'email', email: 'a@example.com' }, client_id: 'idp' })
+    await log.record({
+      kind: 'event.ingested',
+      txn: 't1',
+      type: 'caep/session-revoked',
+      subject: { format: 'email', email: 'a@example.com' },
+      client_id: 'idp',
+    })
     await log.prune(Date.now() + 10_000_000)
     await log.record({ kind: 'poll.ack', jti: 'j', stream_id: 'stream-1' })
     const all = await redis.client.keys('*')
     assert.ok(all.length >= 5, all.join(' '))
     for (const key of all) assert.ok(key.startsWith('tenant-x:{audit}:'), key)
     assert.ok((await log.verify()).ok)
-    assert.equal((await new AuditLog(redis.client, { retentionSeconds: 3600 }).query({ limit: 10 })).records.length, 0, 'another prefix sees nothing')
+    assert.equal(
+      (await new AuditLog(redis.client, { retentionSeconds: 3600 }).query({ limit: 10 })).records
+        .length,
+      0,
+      'another prefix sees nothing',
+    )
   })
 })
 
@@ -154,13 +219,29 @@ describe('backlog drops', () => {
     const log = new AuditLog(redis.client, { retentionSeconds: 3600 })
     const jtis = Array.from({ length: 250 }, (_, i) => `dropped-${i}`)
     await log.record(backlogDroppedEntry('stream-9', jtis, 250))
-    await log.record({ kind: 'stream.backlog_dropped', stream_id: 'stream-9', count: 150, jtis: jtis.slice(0, 150), txn: 'txn-d' })
+    await log.record({
+      kind: 'stream.backlog_dropped',
+      stream_id: 'stream-9',
+      count: 150,
+      jtis: jtis.slice(0, 150),
+      txn: 'txn-d',
+    })
     await log.recordMany(fanOut('other'))
-    const found = await log.query({ stream_id: 'stream-9', kind: 'stream.backlog_dropped', limit: 10 })
+    const found = await log.query({
+      stream_id: 'stream-9',
+      kind: 'stream.backlog_dropped',
+      limit: 10,
+    })
     assert.equal(found.records.length, 2)
     const [second, first] = found.records
-    assert.deepEqual([first!.count, (first!.jtis as string[]).length, (first!.jtis as string[])[99]], [250, 100, 'dropped-99'])
-    assert.deepEqual([second!.count, (second!.jtis as string[]).length, second!.txn], [150, 100, 'txn-d'])
+    assert.deepEqual(
+      [first!.count, (first!.jtis as string[]).length, (first!.jtis as string[])[99]],
+      [250, 100, 'dropped-99'],
+    )
+    assert.deepEqual(
+      [second!.count, (second!.jtis as string[]).length, second!.txn],
+      [150, 100, 'txn-d'],
+    )
     assert.equal((await log.query({ txn: 'txn-d', limit: 10 })).records.length, 1)
     assert.ok((await log.verify()).ok)
   })

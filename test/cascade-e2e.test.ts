@@ -36,15 +36,23 @@ const agent = (name: string) => ({ format: 'uri', uri: `spiffe://example.org/age
 const user = (name: string) => ({ format: 'email', email: `${name}@example.com` })
 
 async function register(body: Record<string, unknown>) {
-  const res = await broker.api.request('POST', '/agents', { token: emitter.token, json: { task: 'test task', scopes: ['read'], expires_in: 3600, ...body } })
+  const res = await broker.api.request('POST', '/agents', {
+    token: emitter.token,
+    json: { task: 'test task', scopes: ['read'], expires_in: 3600, ...body },
+  })
   assert.equal(res.status, 201, res.text)
   return res.body
 }
 
 /** A push stream that added exactly `subject`. */
 async function subscribe(sink: TestReceiver, subject: unknown) {
-  const stream = await broker.api.createPushStream(receiver.token, sink.url, { events_requested: [SESSION_REVOKED] })
-  const add = await broker.api.request('POST', '/ssf/subjects/add', { token: receiver.token, json: { stream_id: stream.stream_id, subject } })
+  const stream = await broker.api.createPushStream(receiver.token, sink.url, {
+    events_requested: [SESSION_REVOKED],
+  })
+  const add = await broker.api.request('POST', '/ssf/subjects/add', {
+    token: receiver.token,
+    json: { stream_id: stream.stream_id, subject },
+  })
   assert.equal(add.status, 200)
   return stream
 }
@@ -52,8 +60,18 @@ async function subscribe(sink: TestReceiver, subject: unknown) {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 test('user → A → B → C: one session-revoked reaches A, B and C with the same txn and each its path; nothing for an unrelated agent', async () => {
-  const sinks = await Promise.all([startReceiver(), startReceiver(), startReceiver(), startReceiver()])
-  const [sinkA, sinkB, sinkC, sinkX] = sinks as [TestReceiver, TestReceiver, TestReceiver, TestReceiver]
+  const sinks = await Promise.all([
+    startReceiver(),
+    startReceiver(),
+    startReceiver(),
+    startReceiver(),
+  ])
+  const [sinkA, sinkB, sinkC, sinkX] = sinks as [
+    TestReceiver,
+    TestReceiver,
+    TestReceiver,
+    TestReceiver,
+  ]
   try {
     const a = await register({ agent: agent('a'), delegator: user('alice') })
     const b = await register({ agent: agent('b'), delegator: agent('a') })
@@ -61,32 +79,56 @@ test('user → A → B → C: one session-revoked reaches A, B and C with the sa
     await register({ agent: agent('x'), delegator: user('mallory') })
     const chain = await broker.api.request('GET', `/agents/${c.agent_id}`, { token: emitter.token })
     assert.equal(chain.status, 200)
-    assert.deepEqual(chain.body.chain.map((r: any) => r.agent_id), [c.agent_id, b.agent_id, a.agent_id])
+    assert.deepEqual(
+      chain.body.chain.map((r: any) => r.agent_id),
+      [c.agent_id, b.agent_id, a.agent_id],
+    )
     assert.deepEqual(chain.body.principal, user('alice'))
-    const acting = await broker.api.request('GET', `/agents?subject=${encodeURIComponent(JSON.stringify(user('alice')))}`, { token: emitter.token })
-    assert.deepEqual(new Set(acting.body.agents.map((r: any) => r.agent_id)), new Set([a.agent_id, b.agent_id, c.agent_id]))
+    const acting = await broker.api.request(
+      'GET',
+      `/agents?subject=${encodeURIComponent(JSON.stringify(user('alice')))}`,
+      { token: emitter.token },
+    )
+    assert.deepEqual(
+      new Set(acting.body.agents.map((r: any) => r.agent_id)),
+      new Set([a.agent_id, b.agent_id, c.agent_id]),
+    )
 
     await subscribe(sinkA, agent('a'))
     await subscribe(sinkB, agent('b'))
     await subscribe(sinkC, agent('c'))
     await subscribe(sinkX, agent('x'))
 
-    const res = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: user('alice'), event: { reason_admin: { en: 'user signed out everywhere' } } })
+    const res = await broker.api.emit(emitter.token, {
+      type: 'caep/session-revoked',
+      subject: user('alice'),
+      event: { reason_admin: { en: 'user signed out everywhere' } },
+    })
     assert.equal(res.status, 202)
     const txn = res.body.txn
     const expectPath = { a: ['alice'], b: ['alice', 'a'], c: ['alice', 'a', 'b'] }
-    for (const [name, sink] of [['a', sinkA], ['b', sinkB], ['c', sinkC]] as const) {
+    for (const [name, sink] of [
+      ['a', sinkA],
+      ['b', sinkB],
+      ['c', sinkC],
+    ] as const) {
       const [push] = await sink.waitFor(1)
       const claims = decodeJwt(push!.body) as any
       assert.equal(claims.txn, txn, `${name}: same txn`)
-      assert.deepEqual(claims.sub_id, { format: 'complex', user: user('alice'), agent: agent(name) }, `${name}: sub_id names the agent`)
+      assert.deepEqual(
+        claims.sub_id,
+        { format: 'complex', user: user('alice'), agent: agent(name) },
+        `${name}: sub_id names the agent`,
+      )
       const event = claims.events[SESSION_REVOKED]
       assert.deepEqual(event.reason_admin, { en: 'user signed out everywhere' })
       // The act chain: outermost is the agent itself, nested are earlier actors back to the principal.
       const actors: string[] = []
       for (let act = event.act; act; act = act.act) actors.push(JSON.stringify(act.sub_id))
       assert.equal(actors[0], JSON.stringify(agent(name)), `${name}: outermost actor is the agent`)
-      const earlier = expectPath[name].map((n) => JSON.stringify(n === 'alice' ? user('alice') : agent(n))).reverse()
+      const earlier = expectPath[name]
+        .map((n) => JSON.stringify(n === 'alice' ? user('alice') : agent(n)))
+        .reverse()
       assert.deepEqual(actors.slice(1), earlier, `${name}: delegation path`)
     }
     await sleep(300)
@@ -97,7 +139,11 @@ test('user → A → B → C: one session-revoked reaches A, B and C with the sa
     let story: any[] = []
     const deadline = Date.now() + 5000
     while (Date.now() < deadline) {
-      story = (await broker.api.request('GET', `/admin/audit?txn=${encodeURIComponent(txn)}&limit=100`, { token: ADMIN_TOKEN })).body.records
+      story = (
+        await broker.api.request('GET', `/admin/audit?txn=${encodeURIComponent(txn)}&limit=100`, {
+          token: ADMIN_TOKEN,
+        })
+      ).body.records
       if (story.filter((r) => r.kind === 'delivery.attempt').length >= 3) break
       await sleep(100)
     }
@@ -105,17 +151,33 @@ test('user → A → B → C: one session-revoked reaches A, B and C with the sa
     assert.equal(kinds('event.ingested').length, 1)
     assert.equal(kinds('event.ingested')[0].client_id, emitter.client_id)
     assert.ok(kinds('event.ingested')[0].remote_addr, 'where the event came from')
-    assert.deepEqual(new Set(kinds('event.derived').map((r) => r.agent_id)), new Set([a.agent_id, b.agent_id, c.agent_id]))
+    assert.deepEqual(
+      new Set(kinds('event.derived').map((r) => r.agent_id)),
+      new Set([a.agent_id, b.agent_id, c.agent_id]),
+    )
     // One record per SET outcome: each agent's SET delivered, with its type, when it was queued, and how long the push took.
     const confirmed = kinds('delivery.attempt').filter((r) => r.outcome === 'delivered')
     assert.equal(confirmed.length, 3)
     assert.equal(new Set(confirmed.map((r) => r.stream_id)).size, 3)
-    assert.ok(confirmed.every((r) => typeof r.latency_ms === 'number' && r.type === SESSION_REVOKED))
+    assert.ok(
+      confirmed.every((r) => typeof r.latency_ms === 'number' && r.type === SESSION_REVOKED),
+    )
     const ingestedAt = kinds('event.ingested')[0].at
-    assert.ok(confirmed.every((r) => r.queued_at >= ingestedAt && r.queued_at <= r.at), 'queued after the ingest, before the delivery')
+    assert.ok(
+      confirmed.every((r) => r.queued_at >= ingestedAt && r.queued_at <= r.at),
+      'queued after the ingest, before the delivery',
+    )
     const times = story.map((r) => r.at)
-    assert.deepEqual(times, [...times].sort((x, y) => y - x), 'newest first')
-    assert.ok(!JSON.stringify(story).includes(receiver.token) && !JSON.stringify(story).includes(emitter.token), 'no bearer tokens')
+    assert.deepEqual(
+      times,
+      [...times].sort((x, y) => y - x),
+      'newest first',
+    )
+    assert.ok(
+      !JSON.stringify(story).includes(receiver.token) &&
+        !JSON.stringify(story).includes(emitter.token),
+      'no bearer tokens',
+    )
   } finally {
     for (const sink of sinks) await sink.close()
   }
@@ -125,16 +187,27 @@ test('a user with 1,000 delegated agents: every agent gets its SET (time printed
   const sink = await startReceiver()
   try {
     for (let i = 0; i < 1000; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, (_, j) => register({ agent: agent(`fleet-${i + j}`), delegator: user('bob') })))
+      await Promise.all(
+        Array.from({ length: 50 }, (_, j) =>
+          register({ agent: agent(`fleet-${i + j}`), delegator: user('bob') }),
+        ),
+      )
     }
     // A receiver that follows bob: his own SET and every agent SET (they carry bob as `user`).
     await subscribe(sink, user('bob'))
     const started = Date.now()
-    const res = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: user('bob') })
+    const res = await broker.api.emit(emitter.token, {
+      type: 'caep/session-revoked',
+      subject: user('bob'),
+    })
     await sink.waitFor(1001, 60_000)
-    console.log(`# cascade: 1,000 agent SETs (+1 for the user) received ${Date.now() - started} ms after the emit`)
-    const agents = new Set(sink.received.map((p) => JSON.stringify((decodeJwt(p.body).sub_id as any).agent ?? null)))
-    assert.equal(agents.size, 1001, 'one SET per agent, plus the user\'s own')
+    console.log(
+      `# cascade: 1,000 agent SETs (+1 for the user) received ${Date.now() - started} ms after the emit`,
+    )
+    const agents = new Set(
+      sink.received.map((p) => JSON.stringify((decodeJwt(p.body).sub_id as any).agent ?? null)),
+    )
+    assert.equal(agents.size, 1001, "one SET per agent, plus the user's own")
     assert.ok(sink.received.every((p) => decodeJwt(p.body).txn === res.body.txn))
   } finally {
     await sink.close()
@@ -151,7 +224,9 @@ test('an agent registered with a short expiry is retired on time and its subscri
     const event = claims.events[SESSION_REVOKED]
     assert.equal(claims.sub_id.agent.uri, agent('temp').uri)
     assert.match(event.reason_admin.en, /expired/)
-    const record = await broker.api.request('GET', `/agents/${temp.agent_id}`, { token: emitter.token })
+    const record = await broker.api.request('GET', `/agents/${temp.agent_id}`, {
+      token: emitter.token,
+    })
     assert.equal(record.body.status, 'retired')
     assert.ok(record.body.retired_at - temp.expires_at <= 2, 'retired on time')
   } finally {
@@ -162,14 +237,40 @@ test('an agent registered with a short expiry is retired on time and its subscri
 test('bad registrations are clear 4xx errors', async () => {
   await register({ agent: agent('p'), delegator: user('dave') })
   await register({ agent: agent('q'), delegator: agent('p') })
-  const post = (body: Record<string, unknown>) => broker.api.request('POST', '/agents', { token: emitter.token, json: { task: 't', scopes: [], ...body } })
+  const post = (body: Record<string, unknown>) =>
+    broker.api.request('POST', '/agents', {
+      token: emitter.token,
+      json: { task: 't', scopes: [], ...body },
+    })
   const cycle = await post({ agent: agent('p'), delegator: agent('q'), expires_in: 60 })
   assert.ok([400, 409].includes(cycle.status), cycle.text)
-  assert.equal((await post({ agent: agent('r'), delegator: user('dave') })).status, 400, 'missing expires_in')
-  assert.equal((await post({ agent: agent('r'), delegator: user('dave'), expires_in: 10_000_000 })).status, 400, 'excessive expires_in')
-  const unknown = await post({ agent: agent('r'), delegator_agent_id: 'A'.repeat(27), expires_in: 60 })
+  assert.equal(
+    (await post({ agent: agent('r'), delegator: user('dave') })).status,
+    400,
+    'missing expires_in',
+  )
+  assert.equal(
+    (await post({ agent: agent('r'), delegator: user('dave'), expires_in: 10_000_000 })).status,
+    400,
+    'excessive expires_in',
+  )
+  const unknown = await post({
+    agent: agent('r'),
+    delegator_agent_id: 'A'.repeat(27),
+    expires_in: 60,
+  })
   assert.equal(unknown.status, 404)
-  assert.equal((await broker.api.request('GET', `/agents?subject=${encodeURIComponent(JSON.stringify(agent('r')))}`, { token: emitter.token })).body.agents.length, 0, 'nothing half-written')
+  assert.equal(
+    (
+      await broker.api.request(
+        'GET',
+        `/agents?subject=${encodeURIComponent(JSON.stringify(agent('r')))}`,
+        { token: emitter.token },
+      )
+    ).body.agents.length,
+    0,
+    'nothing half-written',
+  )
 })
 
 test('the audit verification command passes, then reports the first tampered record', async () => {

@@ -24,7 +24,10 @@ before(async () => {
   emitter = await api.createClient(['emitter'])
   const receiver = await api.createClient(['receiver'])
   sink = await startReceiver()
-  const res = await api.request('POST', '/ssf/streams', { token: receiver.token, json: { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: sink.url } } })
+  const res = await api.request('POST', '/ssf/streams', {
+    token: receiver.token,
+    json: { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: sink.url } },
+  })
   assert.equal(res.status, 201, res.text)
   streamId = res.body.stream_id
 })
@@ -35,12 +38,16 @@ after(async () => {
   await redis?.stop()
 })
 
-const get = (path: string, headers: Record<string, string> = {}) => fetch(`${broker.url}${path}`, { headers })
+const get = (path: string, headers: Record<string, string> = {}) =>
+  fetch(`${broker.url}${path}`, { headers })
 
 /** An open SSE feed: collects `event:`/`data:` frames until closed. */
 async function openFeed(path: string) {
   const controller = new AbortController()
-  const res = await fetch(`${broker.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: controller.signal })
+  const res = await fetch(`${broker.url}${path}`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    signal: controller.signal,
+  })
   assert.equal(res.status, 200)
   assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/)
   const events: { name: string; data: any }[] = []
@@ -72,7 +79,10 @@ async function openFeed(path: string) {
     async until(check: () => boolean, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs
       while (!check()) {
-        if (Date.now() > deadline) throw new Error(`feed ${path}: condition not met; got ${JSON.stringify(events.map((e) => e.name))}`)
+        if (Date.now() > deadline)
+          throw new Error(
+            `feed ${path}: condition not met; got ${JSON.stringify(events.map((e) => e.name))}`,
+          )
         await new Promise<void>((r) => {
           waiters.push(r)
           setTimeout(r, 200)
@@ -107,7 +117,10 @@ test('GET /console: the page under a CSP that allows only this origin and no inl
     assert.ok(asset.headers.get('content-security-policy'), `${path} has the CSP too`)
     await asset.arrayBuffer()
   }
-  assert.match((await get('/tenant-a/console/assets/console.js')).headers.get('content-type') ?? '', /^text\/javascript/)
+  assert.match(
+    (await get('/tenant-a/console/assets/console.js')).headers.get('content-type') ?? '',
+    /^text\/javascript/,
+  )
   for (const bad of ['nope.js', '..%2Fpackage.json', 'index.html', 'console.js.map']) {
     const res404 = await get(`/tenant-a/console/assets/${bad}`)
     assert.equal(res404.status, 404, bad)
@@ -117,7 +130,10 @@ test('GET /console: the page under a CSP that allows only this origin and no inl
 
 test('GET /admin/live needs the admin token', async () => {
   assert.equal((await get('/tenant-a/admin/live')).status, 401)
-  assert.equal((await get('/tenant-a/admin/live', { authorization: `Bearer ${emitter.token}` })).status, 403)
+  assert.equal(
+    (await get('/tenant-a/admin/live', { authorization: `Bearer ${emitter.token}` })).status,
+    403,
+  )
 })
 
 test('GET /admin/live: ingested, minted, delivered and failed, each with txn, stream_id, jti and latency_ms where they apply; /admin/activity still only outcomes', async () => {
@@ -125,10 +141,17 @@ test('GET /admin/live: ingested, minted, delivered and failed, each with txn, st
   const activity = await openFeed('/tenant-a/admin/activity')
   const filtered = await openFeed(`/tenant-a/admin/live?stream_id=other-stream`)
   try {
-    const res = await api.request('POST', '/events', { token: emitter.token, json: { type: 'caep/session-revoked', subject: { format: 'email', email: 'bob@example.com' } } })
+    const res = await api.request('POST', '/events', {
+      token: emitter.token,
+      json: {
+        type: 'caep/session-revoked',
+        subject: { format: 'email', email: 'bob@example.com' },
+      },
+    })
     assert.equal(res.status, 202, res.text)
     const txn = res.body.txn
-    const of = (name: string) => live.events.find((e) => e.name === name && e.data.txn === txn)?.data
+    const of = (name: string) =>
+      live.events.find((e) => e.name === name && e.data.txn === txn)?.data
     await live.until(() => of('delivered') !== undefined)
     assert.equal(typeof of('ingested').type, 'string')
     assert.equal(of('minted').stream_id, streamId)
@@ -137,17 +160,36 @@ test('GET /admin/live: ingested, minted, delivered and failed, each with txn, st
     assert.equal(delivered.stream_id, streamId)
     assert.equal(delivered.jti, of('minted').jti)
     assert.ok(Number.isFinite(delivered.latency_ms) && delivered.latency_ms >= 0)
-    await activity.until(() => activity.events.some((e) => e.name === 'delivered' && e.data.txn === txn))
-    assert.ok(!activity.events.some((e) => e.name === 'ingested' || e.name === 'minted'), '/admin/activity keeps its events')
+    await activity.until(() =>
+      activity.events.some((e) => e.name === 'delivered' && e.data.txn === txn),
+    )
+    assert.ok(
+      !activity.events.some((e) => e.name === 'ingested' || e.name === 'minted'),
+      '/admin/activity keeps its events',
+    )
 
-    sink.respond = (_push, r) => void r.writeHead(400, { 'content-type': 'application/json' }).end('{"err":"invalid_request","description":"no"}')
-    const bad = await api.request('POST', '/events', { token: emitter.token, json: { type: 'caep/session-revoked', subject: { format: 'email', email: 'bob@example.com' } } })
-    await live.until(() => live.events.some((e) => e.name === 'failed' && e.data.txn === bad.body.txn))
+    sink.respond = (_push, r) =>
+      void r
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end('{"err":"invalid_request","description":"no"}')
+    const bad = await api.request('POST', '/events', {
+      token: emitter.token,
+      json: {
+        type: 'caep/session-revoked',
+        subject: { format: 'email', email: 'bob@example.com' },
+      },
+    })
+    await live.until(() =>
+      live.events.some((e) => e.name === 'failed' && e.data.txn === bad.body.txn),
+    )
     const failed = live.events.find((e) => e.name === 'failed' && e.data.txn === bad.body.txn)!.data
     assert.equal(failed.stream_id, streamId)
     assert.equal(typeof failed.jti, 'string')
     assert.equal(failed.outcome, 'failed')
-    assert.ok(!filtered.events.some((e) => e.data.stream_id === streamId || e.name === 'ingested'), 'a stream filter keeps only that stream')
+    assert.ok(
+      !filtered.events.some((e) => e.data.stream_id === streamId || e.name === 'ingested'),
+      'a stream filter keeps only that stream',
+    )
   } finally {
     sink.respond = (_push, r) => void r.writeHead(202).end()
     live.close()
@@ -163,8 +205,15 @@ test('GET /admin/overview: counters, event→delivery quantiles, outbox depth, d
   assert.equal(res.headers.get('cache-control'), 'no-store')
   const o = res.body
   assert.equal(o.ready, true)
-  assert.ok(o.ingested_total >= 2 && o.minted_total >= 2 && o.delivered_total >= 1 && o.failed_total >= 1, JSON.stringify(o))
-  assert.ok(o.delivery_latency_ms.count >= 1 && o.delivery_latency_ms.p50 > 0 && o.delivery_latency_ms.p99 >= o.delivery_latency_ms.p50)
+  assert.ok(
+    o.ingested_total >= 2 && o.minted_total >= 2 && o.delivered_total >= 1 && o.failed_total >= 1,
+    JSON.stringify(o),
+  )
+  assert.ok(
+    o.delivery_latency_ms.count >= 1 &&
+      o.delivery_latency_ms.p50 > 0 &&
+      o.delivery_latency_ms.p99 >= o.delivery_latency_ms.p50,
+  )
   assert.equal(typeof o.outbox_sets, 'number')
   assert.ok(o.dead_letters >= 1, 'the refused SET is a dead letter')
   assert.equal(o.streams.enabled, 1)

@@ -30,8 +30,14 @@ let page: Page
 const extraSinks: TestReceiver[] = []
 
 before(async () => {
-  assert.ok(existsSync(new URL('../dist/console/assets/console.js', import.meta.url)), 'the console is built (npm run build)')
-  assert.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install chromium, or set SSF_TEST_CHROMIUM)`)
+  assert.ok(
+    existsSync(new URL('../dist/console/assets/console.js', import.meta.url)),
+    'the console is built (npm run build)',
+  )
+  assert.ok(
+    existsSync(CHROMIUM),
+    `Chromium at ${CHROMIUM} (apt-get install chromium, or set SSF_TEST_CHROMIUM)`,
+  )
   redis = await startTestRedis()
   // NONE: a stream receives only the subjects it added, so each agent's stream hears only about its agent.
   broker = await startTestBroker(redis.url, { SSF_BROKER_DEFAULT_SUBJECTS: 'NONE' })
@@ -56,17 +62,27 @@ after(async () => {
 })
 
 async function subscribe(target: TestReceiver, subject: unknown): Promise<{ stream_id: string }> {
-  const created = await broker.api.createPushStream(receiver.token, target.url, { events_requested: [SESSION_REVOKED] })
-  const add = await broker.api.request('POST', '/ssf/subjects/add', { token: receiver.token, json: { stream_id: created.stream_id, subject } })
+  const created = await broker.api.createPushStream(receiver.token, target.url, {
+    events_requested: [SESSION_REVOKED],
+  })
+  const add = await broker.api.request('POST', '/ssf/subjects/add', {
+    token: receiver.token,
+    json: { stream_id: created.stream_id, subject },
+  })
   assert.equal(add.status, 200, add.text)
   return created
 }
 
 const feed = () => page.getByRole('log', { name: 'Live feed' })
-const nav = (name: string) => page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true })
+const nav = (name: string) =>
+  page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true })
 
 /** Runs `action` (e.g. a search) until `target` appears: audit records are written just after delivery. */
-async function until(target: Locator, action: () => Promise<unknown>, timeoutMs = 10_000): Promise<void> {
+async function until(
+  target: Locator,
+  action: () => Promise<unknown>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     await action()
@@ -109,13 +125,16 @@ test('sign in: a wrong token is refused, the admin token (typed and submitted by
   await b.screenshot('overview')
 })
 
-test('emit: the API\'s error text for a bad subject; a session-revoked delivery in the live feed with its latency, then its audit timeline', async () => {
+test("emit: the API's error text for a bad subject; a session-revoked delivery in the live feed with its latency, then its audit timeline", async () => {
   await nav('Emit').click()
   await page.getByLabel('Event type').selectOption('caep/session-revoked')
   await page.getByRole('textbox', { name: 'Subject' }).fill('{"format":"email"}')
   await page.getByRole('textbox', { name: 'Emitter token (optional)' }).fill(emitter.token)
   await page.getByRole('button', { name: 'Emit', exact: true }).click()
-  const expected = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: { format: 'email' } })
+  const expected = await broker.api.emit(emitter.token, {
+    type: 'caep/session-revoked',
+    subject: { format: 'email' },
+  })
   assert.equal(expected.status, 400)
   await page.getByRole('alert').filter({ hasText: expected.body.error_description }).waitFor()
 
@@ -132,14 +151,19 @@ test('emit: the API\'s error text for a bad subject; a session-revoked delivery 
 
   await page.getByRole('link', { name: 'Audit timeline' }).click()
   const timeline = page.getByRole('region', { name: `Timeline of txn ${txn}` })
-  await until(timeline.locator('.attempts li', { hasText: 'delivered' }), () => page.getByRole('button', { name: 'Search' }).click())
+  await until(timeline.locator('.attempts li', { hasText: 'delivered' }), () =>
+    page.getByRole('button', { name: 'Search' }).click(),
+  )
   await timeline.locator('.step.ingested').waitFor()
-  assert.match((await timeline.locator('.step.minted').first().textContent())!, /\+\d+ ms.*minted.*delivered \d+ ms after the event/s)
+  assert.match(
+    (await timeline.locator('.step.minted').first().textContent())!,
+    /\+\d+ ms.*minted.*delivered \d+ ms after the event/s,
+  )
   await page.getByText(/Hash chain intact: \d+ records checked/).waitFor()
   await b.screenshot('audit')
 })
 
-test('inspect: a received SET is valid against the broker\'s JWKS; tampered, invalid; another issuer\'s with its pasted JWKS', async () => {
+test("inspect: a received SET is valid against the broker's JWKS; tampered, invalid; another issuer's with its pasted JWKS", async () => {
   const [push] = await sink.waitFor(1)
   const set = push!.body
   await nav('Inspect').click()
@@ -148,7 +172,11 @@ test('inspect: a received SET is valid against the broker\'s JWKS; tampered, inv
   await page.getByRole('button', { name: 'Verify' }).click()
   await verdict.filter({ hasText: /^valid$/ }).waitFor()
   for (const check of ['signature', 'typ', 'iss', 'aud', 'iat', 'events']) {
-    assert.equal((await page.locator(`tr[data-check="${check}"] .pill`).textContent())?.trim(), 'pass', check)
+    assert.equal(
+      (await page.locator(`tr[data-check="${check}"] .pill`).textContent())?.trim(),
+      'pass',
+      check,
+    )
   }
   await page.getByText('"txn"').first().waitFor()
   await b.screenshot('inspect')
@@ -159,7 +187,10 @@ test('inspect: a received SET is valid against the broker\'s JWKS; tampered, inv
   await page.getByRole('textbox', { name: 'SET' }).fill(tampered)
   await page.getByRole('button', { name: 'Verify' }).click()
   await verdict.filter({ hasText: /^invalid$/ }).waitFor()
-  assert.equal((await page.locator('tr[data-check="signature"] .pill').textContent())?.trim(), 'fail')
+  assert.equal(
+    (await page.locator('tr[data-check="signature"] .pill').textContent())?.trim(),
+    'fail',
+  )
   assert.equal((await page.locator('tr[data-check="iss"] .pill').textContent())?.trim(), 'pass')
 
   const { publicKey, privateKey } = await generateKeyPair('ES256')
@@ -172,11 +203,17 @@ test('inspect: a received SET is valid against the broker\'s JWKS; tampered, inv
     .sign(privateKey)
   await page.getByRole('textbox', { name: 'SET' }).fill(other)
   await page.getByRole('textbox', { name: 'Expected issuer' }).fill('https://idp.example.com')
-  await page.getByRole('textbox', { name: 'Expected audience (optional)' }).fill('https://rp.example.com')
-  await page.getByRole('textbox', { name: 'JWKS of another issuer (optional)' }).fill(JSON.stringify({ keys: [jwk] }))
+  await page
+    .getByRole('textbox', { name: 'Expected audience (optional)' })
+    .fill('https://rp.example.com')
+  await page
+    .getByRole('textbox', { name: 'JWKS of another issuer (optional)' })
+    .fill(JSON.stringify({ keys: [jwk] }))
   await page.getByRole('button', { name: 'Verify' }).click()
   await verdict.filter({ hasText: /^valid$/ }).waitFor()
-  await page.getByRole('textbox', { name: 'Expected audience (optional)' }).fill('https://someone-else.example.com')
+  await page
+    .getByRole('textbox', { name: 'Expected audience (optional)' })
+    .fill('https://someone-else.example.com')
   await page.getByRole('button', { name: 'Verify' }).click()
   await verdict.filter({ hasText: /^invalid$/ }).waitFor()
   assert.equal((await page.locator('tr[data-check="aud"] .pill').textContent())?.trim(), 'fail')
@@ -186,12 +223,17 @@ test('streams: pause a stream and see its status change, enable it again; its de
   await nav('Streams').click()
   const row = page.locator(`tr[data-stream-id="${stream.stream_id}"]`)
   await row.locator('.pill', { hasText: 'enabled' }).waitFor()
-  await page.getByRole('textbox', { name: 'Reason for a status change (optional)' }).fill('maintenance window')
+  await page
+    .getByRole('textbox', { name: 'Reason for a status change (optional)' })
+    .fill('maintenance window')
   await row.getByRole('button', { name: `Pause stream ${stream.stream_id}` }).click()
   await row.locator('.pill', { hasText: 'paused' }).waitFor()
   await row.getByText('maintenance window').waitFor()
   const listed = await broker.api.request('GET', '/admin/streams', { token: ADMIN_TOKEN })
-  assert.equal(listed.body.streams.find((x: any) => x.stream_id === stream.stream_id).status, 'paused')
+  assert.equal(
+    listed.body.streams.find((x: any) => x.stream_id === stream.stream_id).status,
+    'paused',
+  )
   await b.screenshot('streams')
   await row.getByRole('button', { name: `Enable stream ${stream.stream_id}` }).click()
   await row.locator('.pill', { hasText: 'enabled' }).waitFor()
@@ -205,7 +247,10 @@ test('streams: pause a stream and see its status change, enable it again; its de
 })
 
 test('dead letters: a SET the receiver refused is listed, inspected and redriven to it', async () => {
-  sink.respond = (_push, res) => void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ err: 'invalid_request', description: 'rejected for the test' }))
+  sink.respond = (_push, res) =>
+    void res
+      .writeHead(400, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ err: 'invalid_request', description: 'rejected for the test' }))
   const res = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: alice })
   const txn = res.body.txn as string
   await feed().locator('li.failed').filter({ hasText: txn }).waitFor()
@@ -221,20 +266,33 @@ test('dead letters: a SET the receiver refused is listed, inspected and redriven
   await b.screenshot('dead-letters')
   await row.getByRole('button', { name: /^Inspect dead letter/ }).click()
   await page.getByRole('heading', { name: 'Inspect', level: 1 }).waitFor()
-  await page.getByRole('status', { name: 'Verification result' }).filter({ hasText: /^valid$/ }).waitFor()
+  await page
+    .getByRole('status', { name: 'Verification result' })
+    .filter({ hasText: /^valid$/ })
+    .waitFor()
 
   await nav('Dead letters').click()
   await row.getByRole('button', { name: /^Redrive dead letter/ }).click()
   await page.getByRole('status').filter({ hasText: 'Redriven: 1.' }).waitFor()
   await page.getByText('No dead letters.').waitFor()
   const received = await sink.waitFor(before + 1)
-  assert.ok(received.slice(before).some((p) => JSON.parse(Buffer.from(p.body.split('.')[1]!, 'base64url').toString()).txn === txn), 'the redriven SET reached the receiver')
+  assert.ok(
+    received
+      .slice(before)
+      .some(
+        (p) => JSON.parse(Buffer.from(p.body.split('.')[1]!, 'base64url').toString()).txn === txn,
+      ),
+    'the redriven SET reached the receiver',
+  )
   await feed().locator('li.delivered').filter({ hasText: txn }).waitFor()
 })
 
 test('agents: a revocation cascades to two agents, shown in Agents (the delegation graph) and Audit; a delegation revoked from there', async () => {
   const register = async (body: Record<string, unknown>) => {
-    const r = await broker.api.request('POST', '/agents', { token: emitter.token, json: { task: 'triage mail', scopes: ['mail.read'], expires_in: 3600, ...body } })
+    const r = await broker.api.request('POST', '/agents', {
+      token: emitter.token,
+      json: { task: 'triage mail', scopes: ['mail.read'], expires_in: 3600, ...body },
+    })
     assert.equal(r.status, 201, r.text)
     return r.body as { agent_id: string }
   }
@@ -253,7 +311,10 @@ test('agents: a revocation cascades to two agents, shown in Agents (the delegati
   const nodeA = graph.locator(`li[data-agent-id="${a.agent_id}"]`)
   await nodeA.locator(`li[data-agent-id="${bAgent.agent_id}"]`).waitFor()
   await page.getByText('2 agents acting for alice@example.com.').waitFor()
-  await nodeA.getByText(/expires in \d+ min/).first().waitFor()
+  await nodeA
+    .getByText(/expires in \d+ min/)
+    .first()
+    .waitFor()
   await b.screenshot('agents')
 
   const txn = await emitFromPage('caep/session-revoked', alice)
@@ -264,23 +325,38 @@ test('agents: a revocation cascades to two agents, shown in Agents (the delegati
   await nav('Audit').click()
   await page.getByRole('textbox', { name: 'txn' }).fill(txn)
   const timeline = page.getByRole('region', { name: `Timeline of txn ${txn}` })
-  await until(timeline.locator('.attempts li', { hasText: 'delivered' }).nth(4), () => page.getByRole('button', { name: 'Search' }).click())
+  await until(timeline.locator('.attempts li', { hasText: 'delivered' }).nth(4), () =>
+    page.getByRole('button', { name: 'Search' }).click(),
+  )
   assert.equal(await timeline.locator('.step.derived').count(), 2, 'derived for two agents')
   await timeline.locator('.step.derived', { hasText: 'spiffe://example.org/agent/a' }).waitFor()
   await timeline.locator('.step.derived', { hasText: 'spiffe://example.org/agent/b' }).waitFor()
   // Alice's stream follows her, so it gets her SET and both agents' (their sub_id names her as user).
-  assert.equal(await timeline.locator('.step.minted').count(), 5, 'three SETs for alice\'s stream, one per agent stream')
+  assert.equal(
+    await timeline.locator('.step.minted').count(),
+    5,
+    "three SETs for alice's stream, one per agent stream",
+  )
   await b.screenshot('audit-cascade')
 
   await nav('Agents').click()
   await page.getByRole('textbox', { name: 'Subject' }).fill(JSON.stringify(alice))
   await page.getByRole('button', { name: 'Show agents' }).click()
   await graph.locator(`li[data-agent-id="${bAgent.agent_id}"]`).waitFor()
-  await page.getByRole('button', { name: 'Revoke delegation of spiffe://example.org/agent/b' }).click()
+  await page
+    .getByRole('button', { name: 'Revoke delegation of spiffe://example.org/agent/b' })
+    .click()
   await page.getByRole('button', { name: 'Confirm revoke' }).click()
   await page.getByText('1 agent acting for alice@example.com.').waitFor()
-  const left = await broker.api.request('GET', `/agents?subject=${encodeURIComponent(JSON.stringify(alice))}`, { token: ADMIN_TOKEN })
-  assert.deepEqual(left.body.agents.map((x: any) => x.agent_id), [a.agent_id])
+  const left = await broker.api.request(
+    'GET',
+    `/agents?subject=${encodeURIComponent(JSON.stringify(alice))}`,
+    { token: ADMIN_TOKEN },
+  )
+  assert.deepEqual(
+    left.body.agents.map((x: any) => x.agent_id),
+    [a.agent_id],
+  )
 })
 
 test('readable at phone width: navigation wraps, tables become cards, the live feed stays on the page', async () => {
@@ -296,7 +372,10 @@ test('readable at phone width: navigation wraps, tables become cards, the live f
 
 test('a token that stops working brings back the sign-in', async () => {
   await nav('Overview').click()
-  await page.locator('.card', { hasText: 'Event→delivery p50' }).filter({ hasText: /[1-9]\d* deliveries/ }).waitFor()
+  await page
+    .locator('.card', { hasText: 'Event→delivery p50' })
+    .filter({ hasText: /[1-9]\d* deliveries/ })
+    .waitFor()
   await b.screenshot('overview-busy')
   const operator = await broker.api.createClient(['admin'])
   await page.getByRole('button', { name: 'Sign out' }).click()
@@ -304,9 +383,19 @@ test('a token that stops working brings back the sign-in', async () => {
   await page.getByRole('button', { name: 'Sign in' }).click()
   await nav('Dead letters').click()
   await page.getByText('No dead letters.').waitFor()
-  assert.equal((await broker.api.request('DELETE', `/admin/clients/${operator.client_id}`, { token: ADMIN_TOKEN })).status, 204)
+  assert.equal(
+    (
+      await broker.api.request('DELETE', `/admin/clients/${operator.client_id}`, {
+        token: ADMIN_TOKEN,
+      })
+    ).status,
+    204,
+  )
   await nav('Streams').click()
-  await page.getByRole('alert').filter({ hasText: 'The token stopped working (401). Sign in again.' }).waitFor()
+  await page
+    .getByRole('alert')
+    .filter({ hasText: 'The token stopped working (401). Sign in again.' })
+    .waitFor()
   await page.getByRole('textbox', { name: 'Admin token' }).waitFor()
   assert.equal(await page.evaluate("sessionStorage.getItem('ssf-console-token')"), null)
 })

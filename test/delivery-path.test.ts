@@ -42,36 +42,97 @@ async function receiver(): Promise<TestReceiver> {
 }
 
 function claims(push: ReceivedPush): { type: string; user: string; txn: string } {
-  const c = decodeJwt(push.body) as { events: Record<string, unknown>; sub_id: { id?: string }; txn: string }
+  const c = decodeJwt(push.body) as {
+    events: Record<string, unknown>
+    sub_id: { id?: string }
+    txn: string
+  }
   return { type: Object.keys(c.events)[0]!, user: c.sub_id.id ?? '', txn: c.txn }
 }
 
-const event = (type: string, user: string) => ({ type, subject: { format: 'opaque', id: user }, txn: `${type.split('/').pop()}-${user}` })
+const event = (type: string, user: string) => ({
+  type,
+  subject: { format: 'opaque', id: user },
+  txn: `${type.split('/').pop()}-${user}`,
+})
 
 test('priority SETs go ahead of a backlog, but never ahead of an earlier SET about the same subject', async () => {
   const b = await broker({ SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM: '1' })
   const r = await receiver()
   const rx = await b.api.createClient(['receiver'])
   const tx = await b.api.createClient(['emitter'])
-  const stream = await b.api.createPushStream(rx.token, r.url, { events_requested: [REVOKED, PRESENTED] })
-  assert.equal((await b.api.request('POST', '/ssf/status', { token: rx.token, json: { stream_id: stream.stream_id, status: 'paused' } })).status, 200)
+  const stream = await b.api.createPushStream(rx.token, r.url, {
+    events_requested: [REVOKED, PRESENTED],
+  })
+  assert.equal(
+    (
+      await b.api.request('POST', '/ssf/status', {
+        token: rx.token,
+        json: { stream_id: stream.stream_id, status: 'paused' },
+      })
+    ).status,
+    200,
+  )
   // A backlog of informational events, one of them about "shared", then revocations.
-  const backlog = Array.from({ length: 30 }, (_, i) => event('caep/session-presented', i === 10 ? 'shared' : `u${i}`))
+  const backlog = Array.from({ length: 30 }, (_, i) =>
+    event('caep/session-presented', i === 10 ? 'shared' : `u${i}`),
+  )
   assert.equal((await b.api.emit(tx.token, { events: backlog })).status, 202)
-  assert.equal((await b.api.emit(tx.token, { events: [event('caep/session-revoked', 'other'), event('caep/session-revoked', 'shared')] })).status, 202)
+  assert.equal(
+    (
+      await b.api.emit(tx.token, {
+        events: [event('caep/session-revoked', 'other'), event('caep/session-revoked', 'shared')],
+      })
+    ).status,
+    202,
+  )
   // Paused streams still queue: wait until all 32 are held before enabling.
-  for (let i = 0; i < 100 && Number((await b.api.request('GET', `/admin/streams/${stream.stream_id}/deliveries`, { token: ADMIN_TOKEN })).body.pending) < 32; i++) await new Promise((res) => setTimeout(res, 50))
-  assert.equal((await b.api.request('POST', '/ssf/status', { token: rx.token, json: { stream_id: stream.stream_id, status: 'enabled' } })).status, 200)
+  for (
+    let i = 0;
+    i < 100 &&
+    Number(
+      (
+        await b.api.request('GET', `/admin/streams/${stream.stream_id}/deliveries`, {
+          token: ADMIN_TOKEN,
+        })
+      ).body.pending,
+    ) < 32;
+    i++
+  )
+    await new Promise((res) => setTimeout(res, 50))
+  assert.equal(
+    (
+      await b.api.request('POST', '/ssf/status', {
+        token: rx.token,
+        json: { stream_id: stream.stream_id, status: 'enabled' },
+      })
+    ).status,
+    200,
+  )
   const got = (await r.waitFor(32)).map(claims)
   const order = got.map((c) => `${c.type === REVOKED ? 'revoked' : 'presented'}:${c.user}`)
-  assert.equal(order[0], 'revoked:other', `the revocation about an unrelated user goes first: ${order.join(' ')}`)
+  assert.equal(
+    order[0],
+    'revoked:other',
+    `the revocation about an unrelated user goes first: ${order.join(' ')}`,
+  )
   const presentedShared = order.indexOf('presented:shared')
   const revokedShared = order.indexOf('revoked:shared')
-  assert.ok(presentedShared >= 0 && revokedShared > presentedShared, `same-subject order kept: ${order.join(' ')}`)
-  assert.equal(revokedShared, presentedShared + 1, `and it goes as soon as the earlier one is delivered: ${order.join(' ')}`)
+  assert.ok(
+    presentedShared >= 0 && revokedShared > presentedShared,
+    `same-subject order kept: ${order.join(' ')}`,
+  )
+  assert.equal(
+    revokedShared,
+    presentedShared + 1,
+    `and it goes as soon as the earlier one is delivered: ${order.join(' ')}`,
+  )
   // Informational SETs keep their posted order among themselves.
   const presented = order.filter((o) => o.startsWith('presented:'))
-  assert.deepEqual(presented, backlog.map((e) => `presented:${e.subject.id}`))
+  assert.deepEqual(
+    presented,
+    backlog.map((e) => `presented:${e.subject.id}`),
+  )
 })
 
 test('the backlog bound drops the oldest SETs, counts them in the status reason and keeps the newest', async () => {
@@ -80,19 +141,31 @@ test('the backlog bound drops the oldest SETs, counts them in the status reason 
   const rx = await b.api.createClient(['receiver'])
   const tx = await b.api.createClient(['emitter'])
   const stream = await b.api.createPushStream(rx.token, r.url, { events_requested: [PRESENTED] })
-  await b.api.request('POST', '/ssf/status', { token: rx.token, json: { stream_id: stream.stream_id, status: 'paused' } })
+  await b.api.request('POST', '/ssf/status', {
+    token: rx.token,
+    json: { stream_id: stream.stream_id, status: 'paused' },
+  })
   const events = Array.from({ length: 8 }, (_, i) => event('caep/session-presented', `b${i}`))
   assert.equal((await b.api.emit(tx.token, { events })).status, 202)
   let reason = ''
   for (let i = 0; i < 100 && !reason.includes('backlog_dropped'); i++) {
-    reason = (await b.api.request('GET', `/ssf/status?stream_id=${stream.stream_id}`, { token: rx.token })).body.reason ?? ''
+    reason =
+      (await b.api.request('GET', `/ssf/status?stream_id=${stream.stream_id}`, { token: rx.token }))
+        .body.reason ?? ''
     if (!reason.includes('backlog_dropped')) await new Promise((res) => setTimeout(res, 50))
   }
   assert.match(reason, /backlog_dropped: 3 oldest SETs dropped \(more than 5 held\)/)
-  await b.api.request('POST', '/ssf/status', { token: rx.token, json: { stream_id: stream.stream_id, status: 'enabled' } })
+  await b.api.request('POST', '/ssf/status', {
+    token: rx.token,
+    json: { stream_id: stream.stream_id, status: 'enabled' },
+  })
   const got = (await r.waitFor(5)).map(claims).map((c) => c.user)
   assert.deepEqual(got.sort(), ['b3', 'b4', 'b5', 'b6', 'b7'])
-  const audit = await b.api.request('GET', `/admin/audit?stream_id=${stream.stream_id}&kind=stream.backlog_dropped`, { token: ADMIN_TOKEN })
+  const audit = await b.api.request(
+    'GET',
+    `/admin/audit?stream_id=${stream.stream_id}&kind=stream.backlog_dropped`,
+    { token: ADMIN_TOKEN },
+  )
   assert.equal(audit.status, 200)
   const drops = audit.body.records as { count: number; jtis: string[] }[]
   assert.equal(drops.length, 1)
@@ -115,7 +188,14 @@ test('SETs held for a receiver that was down arrive within 3 s of it answering a
   }
   const stream = await b.api.createPushStream(rx.token, r.url, { events_requested: [PRESENTED] })
   assert.ok(stream.stream_id)
-  assert.equal((await b.api.emit(tx.token, { events: Array.from({ length: 50 }, (_, i) => event('caep/session-presented', `r${i}`)) })).status, 202)
+  assert.equal(
+    (
+      await b.api.emit(tx.token, {
+        events: Array.from({ length: 50 }, (_, i) => event('caep/session-presented', `r${i}`)),
+      })
+    ).status,
+    202,
+  )
   // Down for long enough that the backoff reaches its cap.
   const downUntil = Date.now() + 6000
   while (Date.now() < downUntil) await new Promise((res) => setTimeout(res, 100))
@@ -124,7 +204,9 @@ test('SETs held for a receiver that was down arrive within 3 s of it answering a
   const upAt = Date.now()
   const all = await r.waitFor(50, 10_000)
   const recovery = all[49]!.at - upAt
-  console.log(`# recovery: all 50 held SETs ${recovery} ms after the receiver answered 2xx; ${probesWhileDown} failed requests in 6 s of outage`)
+  console.log(
+    `# recovery: all 50 held SETs ${recovery} ms after the receiver answered 2xx; ${probesWhileDown} failed requests in 6 s of outage`,
+  )
   assert.ok(recovery <= 3000, `recovered in ${recovery} ms`)
   // One probe SET per retry while failing, not a window of 16 each time.
   assert.ok(probesWhileDown <= 16 + 10, `${probesWhileDown} requests while down`)
@@ -134,13 +216,22 @@ test('a poll with thousands of SETs handed out and unacknowledged costs what a p
   const b = await broker({ SSF_BROKER_POLL_REDELIVERY_SECONDS: '3600' })
   const rx = await b.api.createClient(['receiver'])
   const tx = await b.api.createClient(['emitter'])
-  const created = await b.api.request('POST', '/ssf/streams', { token: rx.token, json: { events_requested: [PRESENTED] } })
+  const created = await b.api.request('POST', '/ssf/streams', {
+    token: rx.token,
+    json: { events_requested: [PRESENTED] },
+  })
   const pollPath = new URL(created.body.delivery.endpoint_url).pathname
-  const poll = (maxEvents: number) => b.api.request('POST', pollPath, { token: rx.token, json: { maxEvents, returnImmediately: true } })
+  const poll = (maxEvents: number) =>
+    b.api.request('POST', pollPath, {
+      token: rx.token,
+      json: { maxEvents, returnImmediately: true },
+    })
   // The commands a hand-out runs on the stream's lanes (others, such as audit writes, run in the background).
   const calls = async () => {
     const info = (await redis.client.info('commandstats')) as unknown as string
-    return [...info.matchAll(/cmdstat_(xautoclaim|xreadgroup|xrevrange|hscan|sscan|scan):calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[2]), 0)
+    return [
+      ...info.matchAll(/cmdstat_(xautoclaim|xreadgroup|xrevrange|hscan|sscan|scan):calls=(\d+)/g),
+    ].reduce((sum, m) => sum + Number(m[2]), 0)
   }
   // The fewest commands seen over a few empty polls: other work (audit writes) comes and goes.
   const costOfEmptyPoll = async () => {
@@ -156,7 +247,17 @@ test('a poll with thousands of SETs handed out and unacknowledged costs what a p
     return least
   }
   const emit = async (n: number, tag: string) => {
-    for (let i = 0; i < n; i += 1000) assert.equal((await b.api.emit(tx.token, { events: Array.from({ length: Math.min(1000, n - i) }, (_, j) => event('caep/session-presented', `${tag}${i + j}`)) })).status, 202)
+    for (let i = 0; i < n; i += 1000)
+      assert.equal(
+        (
+          await b.api.emit(tx.token, {
+            events: Array.from({ length: Math.min(1000, n - i) }, (_, j) =>
+              event('caep/session-presented', `${tag}${i + j}`),
+            ),
+          })
+        ).status,
+        202,
+      )
   }
   const takeAll = async (n: number) => {
     let got = 0
@@ -173,7 +274,9 @@ test('a poll with thousands of SETs handed out and unacknowledged costs what a p
   await emit(5000, 'many')
   await takeAll(5000)
   const many = await costOfEmptyPoll()
-  console.log(`# Redis commands for an empty poll: ${few} with 5 unacknowledged, ${many} with 5,005`)
+  console.log(
+    `# Redis commands for an empty poll: ${few} with 5 unacknowledged, ${many} with 5,005`,
+  )
   // commandstats on a cluster is per node; this checks one Redis.
   if (redis.url.startsWith('cluster://')) return
   assert.ok(few > 0 && many <= few, `${many} commands with 5,005 outstanding vs ${few} with 5`)
@@ -188,24 +291,47 @@ test('a stream created or changed through one broker process applies to the very
   const viaA = new Api(a.url)
   const viaB = new Api(b2.url)
   for (let trial = 0; trial < 10; trial++) {
-    const stream = await viaA.createPushStream(rx.token, r.url, { events_requested: [REVOKED, ESTABLISHED] })
+    const stream = await viaA.createPushStream(rx.token, r.url, {
+      events_requested: [REVOKED, ESTABLISHED],
+    })
     const user = `t${trial}`
     // Created through A, event through B at once: delivered.
     assert.equal((await viaB.emit(tx.token, event('caep/session-revoked', user))).status, 202)
     // Changed through A to drop session-revoked; B's next batch: a revocation (not delivered) and a marker.
-    assert.equal((await viaA.request('PATCH', '/ssf/streams', { token: rx.token, json: { stream_id: stream.stream_id, events_requested: [ESTABLISHED] } })).status, 200)
+    assert.equal(
+      (
+        await viaA.request('PATCH', '/ssf/streams', {
+          token: rx.token,
+          json: { stream_id: stream.stream_id, events_requested: [ESTABLISHED] },
+        })
+      ).status,
+      200,
+    )
     // Same subject: had the revocation been routed, per-subject order would deliver it before the marker.
     const late = { ...event('caep/session-revoked', user), txn: `late-${user}` }
-    assert.equal((await viaB.emit(tx.token, { events: [late, event('caep/session-established', user)] })).status, 202)
+    assert.equal(
+      (await viaB.emit(tx.token, { events: [late, event('caep/session-established', user)] }))
+        .status,
+      202,
+    )
   }
   // Each trial's revocation reaches its own stream; each marker every stream created so far.
   const expected = 10 + (10 * 11) / 2
   const got = (await r.waitFor(expected)).map(claims)
   const txns = got.map((c) => c.txn)
   for (let trial = 0; trial < 10; trial++) {
-    assert.ok(txns.includes(`session-revoked-t${trial}`), `trial ${trial}: the event right after the create was delivered`)
-    assert.ok(txns.includes(`session-established-t${trial}`), `trial ${trial}: the marker was delivered`)
-    assert.ok(!txns.includes(`late-t${trial}`), `trial ${trial}: the type dropped by the change was not delivered`)
+    assert.ok(
+      txns.includes(`session-revoked-t${trial}`),
+      `trial ${trial}: the event right after the create was delivered`,
+    )
+    assert.ok(
+      txns.includes(`session-established-t${trial}`),
+      `trial ${trial}: the marker was delivered`,
+    )
+    assert.ok(
+      !txns.includes(`late-t${trial}`),
+      `trial ${trial}: the type dropped by the change was not delivered`,
+    )
   }
 })
 
@@ -216,9 +342,16 @@ test('a priority event never overtakes an earlier-acknowledged event about the s
   const tx = await b.api.createClient(['emitter'])
   await b.api.createPushStream(rx.token, r.url, { events_requested: [REVOKED, PRESENTED] })
   // A large batch whose last event is about "late": fanned out chunk by chunk after its 202.
-  const batch = Array.from({ length: 400 }, (_, i) => event('caep/session-presented', i === 399 ? 'late' : `f${i}`))
+  const batch = Array.from({ length: 400 }, (_, i) =>
+    event('caep/session-presented', i === 399 ? 'late' : `f${i}`),
+  )
   assert.equal((await b.api.emit(tx.token, { events: batch })).status, 202)
   assert.equal((await b.api.emit(tx.token, event('caep/session-revoked', 'late'))).status, 202)
-  const order = (await r.waitFor(401)).map(claims).map((c) => `${c.type === REVOKED ? 'revoked' : 'presented'}:${c.user}`)
-  assert.ok(order.indexOf('revoked:late') > order.indexOf('presented:late'), `revocation after the earlier event about its subject: at ${order.indexOf('revoked:late')}, the earlier one at ${order.indexOf('presented:late')}`)
+  const order = (await r.waitFor(401))
+    .map(claims)
+    .map((c) => `${c.type === REVOKED ? 'revoked' : 'presented'}:${c.user}`)
+  assert.ok(
+    order.indexOf('revoked:late') > order.indexOf('presented:late'),
+    `revocation after the earlier event about its subject: at ${order.indexOf('revoked:late')}, the earlier one at ${order.indexOf('presented:late')}`,
+  )
 })

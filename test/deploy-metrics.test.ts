@@ -29,8 +29,14 @@ function metricNames(promql: string): string[] {
 }
 
 function dashboardExprs(): string[] {
-  const dash = JSON.parse(read('deploy/grafana/ssf-broker.json')) as { panels: { targets?: { expr: string }[] }[]; templating: { list: { query?: string }[] } }
-  return [...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dash.templating.list.map((v) => v.query ?? '')]
+  const dash = JSON.parse(read('deploy/grafana/ssf-broker.json')) as {
+    panels: { targets?: { expr: string }[] }[]
+    templating: { list: { query?: string }[] }
+  }
+  return [
+    ...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
+    ...dash.templating.list.map((v) => v.query ?? ''),
+  ]
 }
 
 function alertExprs(): string[] {
@@ -42,7 +48,8 @@ test('every metric the dashboard and the alert rules name is exported', async ()
   const exported = new Set<string>()
   for (const [, name, type] of exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
     exported.add(name!)
-    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(name! + suffix)
+    if (type === 'histogram')
+      for (const suffix of ['_bucket', '_sum', '_count']) exported.add(name! + suffix)
     if (type === 'summary') for (const suffix of ['_sum', '_count']) exported.add(name! + suffix)
   }
   const dashboard = dashboardExprs()
@@ -50,13 +57,35 @@ test('every metric the dashboard and the alert rules name is exported', async ()
   assert.ok(dashboard.length >= 10 && alerts.length >= 4)
   const named = new Set([...dashboard, ...alerts].flatMap(metricNames))
   assert.ok(named.size >= 10, [...named].join(', '))
-  assert.deepEqual([...named].filter((n) => !exported.has(n)), [], 'named but not exported')
+  assert.deepEqual(
+    [...named].filter((n) => !exported.has(n)),
+    [],
+    'named but not exported',
+  )
   // What the dashboard must show, and what must be alerted on.
-  for (const name of ['ssf_broker_events_ingested_total', 'ssf_broker_event_delivery_seconds_bucket', 'ssf_broker_outbox_sets', 'ssf_broker_push_attempts_total', 'ssf_broker_dead_letters', 'nodejs_eventloop_lag_p99_seconds']) {
-    assert.ok(dashboard.some((e) => metricNames(e).includes(name)), `dashboard shows ${name}`)
+  for (const name of [
+    'ssf_broker_events_ingested_total',
+    'ssf_broker_event_delivery_seconds_bucket',
+    'ssf_broker_outbox_sets',
+    'ssf_broker_push_attempts_total',
+    'ssf_broker_dead_letters',
+    'nodejs_eventloop_lag_p99_seconds',
+  ]) {
+    assert.ok(
+      dashboard.some((e) => metricNames(e).includes(name)),
+      `dashboard shows ${name}`,
+    )
   }
-  for (const name of ['ssf_broker_event_delivery_seconds_bucket', 'ssf_broker_dead_letters', 'ssf_broker_outbox_sets', 'ssf_broker_ready']) {
-    assert.ok(alerts.some((e) => metricNames(e).includes(name)), `an alert uses ${name}`)
+  for (const name of [
+    'ssf_broker_event_delivery_seconds_bucket',
+    'ssf_broker_dead_letters',
+    'ssf_broker_outbox_sets',
+    'ssf_broker_ready',
+  ]) {
+    assert.ok(
+      alerts.some((e) => metricNames(e).includes(name)),
+      `an alert uses ${name}`,
+    )
   }
 })
 
@@ -64,5 +93,6 @@ test('docker-compose: readiness healthcheck, restart policies, pinned image vers
   const compose = read('docker-compose.yml')
   assert.match(compose, /\/readyz/)
   assert.equal([...compose.matchAll(/^\s+restart: unless-stopped$/gm)].length, 2)
-  for (const [, image] of compose.matchAll(/^\s+image: (\S+)$/gm)) assert.match(image!, /:\d+\.\d+\.\d+/, `${image} is pinned`)
+  for (const [, image] of compose.matchAll(/^\s+image: (\S+)$/gm))
+    assert.match(image!, /:\d+\.\d+\.\d+/, `${image} is pinned`)
 })

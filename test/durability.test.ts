@@ -38,7 +38,13 @@ async function spawn(): Promise<{ broker: SpawnedBroker; api: Api }> {
 }
 
 /** Posts `count` events through the given APIs in turn, `parallel` at a time; returns the acknowledged txns. */
-async function burst(apis: Api[], token: string, count: number, prefix: string, parallel = 16): Promise<Set<string>> {
+async function burst(
+  apis: Api[],
+  token: string,
+  count: number,
+  prefix: string,
+  parallel = 16,
+): Promise<Set<string>> {
   const acked = new Set<string>()
   let next = 0
   const worker = async () => {
@@ -46,7 +52,11 @@ async function burst(apis: Api[], token: string, count: number, prefix: string, 
       const i = next++
       const txn = `${prefix}-${i}`
       try {
-        const res = await apis[i % apis.length]!.emit(token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: `u${i % 50}` }, txn })
+        const res = await apis[i % apis.length]!.emit(token, {
+          type: 'caep/session-revoked',
+          subject: { format: 'opaque', id: `u${i % 50}` },
+          txn,
+        })
         if (res.status === 202) acked.add(txn)
       } catch {
         // the broker behind this API was killed: not acknowledged, so not owed
@@ -70,13 +80,21 @@ function setsPerTxn(aud?: string): Map<string, Set<string>> {
 }
 
 /** Waits until every acknowledged txn has reached `streams` streams; fails after `timeoutMs`. */
-async function waitForAll(acked: Set<string>, timeoutMs: number, streams = 1, aud?: string): Promise<number> {
+async function waitForAll(
+  acked: Set<string>,
+  timeoutMs: number,
+  streams = 1,
+  aud?: string,
+): Promise<number> {
   const start = Date.now()
   for (;;) {
     const got = setsPerTxn(aud)
     const missing = [...acked].filter((t) => (got.get(t)?.size ?? 0) < streams)
     if (missing.length === 0) return Date.now() - start
-    if (Date.now() - start > timeoutMs) assert.fail(`${missing.length} acknowledged events did not reach all ${streams} stream(s) (e.g. ${missing.slice(0, 3).join(', ')})`)
+    if (Date.now() - start > timeoutMs)
+      assert.fail(
+        `${missing.length} acknowledged events did not reach all ${streams} stream(s) (e.g. ${missing.slice(0, 3).join(', ')})`,
+      )
     await new Promise((r) => setTimeout(r, 50))
   }
 }
@@ -102,13 +120,16 @@ test('SIGKILL mid-burst, restart: every acknowledged event arrives (duplicates s
   const second = await spawn()
   const restartedAt = Date.now()
   const took = await waitForAll(acked, 20_000)
-  console.log(`# restart: ${acked.size} acknowledged events all delivered ${Date.now() - restartedAt} ms after the restart (${took} ms of waiting)`)
+  console.log(
+    `# restart: ${acked.size} acknowledged events all delivered ${Date.now() - restartedAt} ms after the restart (${took} ms of waiting)`,
+  )
 
   // Duplicates are allowed, but a duplicate is the same SET (same jti) again.
   const jtiByTxn = new Map<string, string>()
   for (const p of receiver.received) {
     const { txn, jti } = decodeJwt(p.body) as { txn: string; jti: string }
-    if (jtiByTxn.has(txn)) assert.equal(jtiByTxn.get(txn), jti, `duplicate of ${txn} has another jti`)
+    if (jtiByTxn.has(txn))
+      assert.equal(jtiByTxn.get(txn), jti, `duplicate of ${txn} has another jti`)
     jtiByTxn.set(txn, jti)
   }
   await second.broker.kill('SIGTERM')
@@ -123,7 +144,10 @@ test('two brokers share the work; when one is killed the survivor delivers its i
   const b = await spawn()
   const rx = await a.api.createClient(['receiver'])
   const emitter = await a.api.createClient(['emitter'])
-  for (let i = 0; i < 4; i++) await a.api.createPushStream(rx.token, receiver.url, { events_requested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'] })
+  for (let i = 0; i < 4; i++)
+    await a.api.createPushStream(rx.token, receiver.url, {
+      events_requested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'],
+    })
   receiver.received.length = 0
 
   const posting = burst([a.api, b.api], emitter.token, 400, 'pair')
@@ -132,7 +156,10 @@ test('two brokers share the work; when one is killed the survivor delivers its i
   const acked = await posting
   const killedAt = Date.now()
   await waitForAll(acked, 20_000, 4, rx.audience)
-  console.log(`# survivor delivered every acknowledged event to all 4 streams ${Date.now() - killedAt} ms after the kill`)
-  for (const [txn, jtis] of setsPerTxn(rx.audience)) assert.ok(jtis.size <= 4, `${txn} has ${jtis.size} distinct SETs for 4 streams`)
+  console.log(
+    `# survivor delivered every acknowledged event to all 4 streams ${Date.now() - killedAt} ms after the kill`,
+  )
+  for (const [txn, jtis] of setsPerTxn(rx.audience))
+    assert.ok(jtis.size <= 4, `${txn} has ${jtis.size} distinct SETs for 4 streams`)
   await b.broker.kill('SIGTERM')
 })

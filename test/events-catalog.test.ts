@@ -4,7 +4,13 @@
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { EVENT_TYPES, EVENT_URIS, resolveEventType, SUPPORTED_EVENT_URIS, type EventTypeDefinition } from '../src/events/catalog.js'
+import {
+  EVENT_TYPES,
+  EVENT_URIS,
+  resolveEventType,
+  SUPPORTED_EVENT_URIS,
+  type EventTypeDefinition,
+} from '../src/events/catalog.js'
 import type { Subject } from '../src/subjects/subject.js'
 
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/'
@@ -41,21 +47,72 @@ const SSF_NAMES = ['verification', 'stream-updated']
 
 /** A spec-shaped payload for every type, with every defined member where there are any. */
 const EXAMPLES: Record<string, Record<string, unknown>> = {
-  'caep/session-revoked': { initiating_entity: 'policy', reason_admin: { en: 'Landspeed Policy Violation: C076E82F' }, reason_user: { en: 'Access attempt from multiple regions.', es: 'Intento de acceso desde varias regiones.' }, event_timestamp: 1615304991 },
+  'caep/session-revoked': {
+    initiating_entity: 'policy',
+    reason_admin: { en: 'Landspeed Policy Violation: C076E82F' },
+    reason_user: {
+      en: 'Access attempt from multiple regions.',
+      es: 'Intento de acceso desde varias regiones.',
+    },
+    event_timestamp: 1615304991,
+  },
   'caep/token-claims-change': { event_timestamp: 1615304991, claims: { role: 'ro-admin' } },
-  'caep/credential-change': { credential_type: 'fido2-roaming', change_type: 'create', fido2_aaguid: 'accced6a-63f5-490a-9eea-e59bc1896cfc', friendly_name: 'Jane\'s USB authenticator', initiating_entity: 'user', reason_admin: { en: 'User self-enrollment' }, event_timestamp: 1615304991 },
-  'caep/assurance-level-change': { namespace: 'NIST-AAL', current_level: 'nist-aal2', previous_level: 'nist-aal1', change_direction: 'increase', initiating_entity: 'user', event_timestamp: 1615304991 },
-  'caep/device-compliance-change': { current_status: 'not-compliant', previous_status: 'compliant', initiating_entity: 'policy', reason_admin: { en: 'Location Policy Violation: C076E8A3' }, reason_user: { en: 'Device is no longer in a trusted location.' }, event_timestamp: 1615304991 },
-  'caep/session-established': { fp_ua: 'abb0b6e7da81a42233f8f2b1a8ddb1b9a4c81611', acr: 'AAL2', amr: ['otp'], ext_id: '12345', event_timestamp: 1615304991 },
-  'caep/session-presented': { fp_ua: 'abb0b6e7da81a42233f8f2b1a8ddb1b9a4c81611', ext_id: '12345', event_timestamp: 1615304991 },
-  'caep/risk-level-change': { current_level: 'LOW', previous_level: 'HIGH', event_timestamp: 1615304991, principal: 'USER', risk_reason: 'PASSWORD_FOUND_IN_DATA_BREACH' },
+  'caep/credential-change': {
+    credential_type: 'fido2-roaming',
+    change_type: 'create',
+    fido2_aaguid: 'accced6a-63f5-490a-9eea-e59bc1896cfc',
+    friendly_name: "Jane's USB authenticator",
+    initiating_entity: 'user',
+    reason_admin: { en: 'User self-enrollment' },
+    event_timestamp: 1615304991,
+  },
+  'caep/assurance-level-change': {
+    namespace: 'NIST-AAL',
+    current_level: 'nist-aal2',
+    previous_level: 'nist-aal1',
+    change_direction: 'increase',
+    initiating_entity: 'user',
+    event_timestamp: 1615304991,
+  },
+  'caep/device-compliance-change': {
+    current_status: 'not-compliant',
+    previous_status: 'compliant',
+    initiating_entity: 'policy',
+    reason_admin: { en: 'Location Policy Violation: C076E8A3' },
+    reason_user: { en: 'Device is no longer in a trusted location.' },
+    event_timestamp: 1615304991,
+  },
+  'caep/session-established': {
+    fp_ua: 'abb0b6e7da81a42233f8f2b1a8ddb1b9a4c81611',
+    acr: 'AAL2',
+    amr: ['otp'],
+    ext_id: '12345',
+    event_timestamp: 1615304991,
+  },
+  'caep/session-presented': {
+    fp_ua: 'abb0b6e7da81a42233f8f2b1a8ddb1b9a4c81611',
+    ext_id: '12345',
+    event_timestamp: 1615304991,
+  },
+  'caep/risk-level-change': {
+    current_level: 'LOW',
+    previous_level: 'HIGH',
+    event_timestamp: 1615304991,
+    principal: 'USER',
+    risk_reason: 'PASSWORD_FOUND_IN_DATA_BREACH',
+  },
   'risc/account-credential-change-required': {},
   'risc/account-purged': {},
   'risc/account-disabled': { reason: 'hijacking' },
   'risc/account-enabled': {},
   'risc/identifier-changed': { 'new-value': 'john.roe@example.com' },
   'risc/identifier-recycled': {},
-  'risc/credential-compromise': { credential_type: 'password', event_timestamp: 1615304991, reason_admin: { en: 'Found in a paste site' }, reason_user: { en: 'Your password was found in a data breach.' } },
+  'risc/credential-compromise': {
+    credential_type: 'password',
+    event_timestamp: 1615304991,
+    reason_admin: { en: 'Found in a paste site' },
+    reason_user: { en: 'Your password was found in a data breach.' },
+  },
   'risc/opt-in': {},
   'risc/opt-out-initiated': {},
   'risc/opt-out-cancelled': {},
@@ -109,7 +166,10 @@ function definition(alias: string): EventTypeDefinition {
 /** The validated value of a payload that must be valid. */
 function accepted(alias: string, payload: unknown): Record<string, unknown> {
   const result = definition(alias).validate(payload)
-  assert.ok(result.ok, `${alias} should accept ${JSON.stringify(payload)}: ${JSON.stringify(result)}`)
+  assert.ok(
+    result.ok,
+    `${alias} should accept ${JSON.stringify(payload)}: ${JSON.stringify(result)}`,
+  )
   return result.value
 }
 
@@ -122,8 +182,15 @@ function rejected(alias: string, payload: unknown): string[] {
 
 describe('catalog contents', () => {
   test('lists every CAEP, RISC and SSF type, in that order', () => {
-    const expected = [...CAEP_NAMES.map((n) => CAEP + n), ...RISC_NAMES.map((n) => RISC + n), ...SSF_NAMES.map((n) => SSF + n)]
-    assert.deepEqual(EVENT_TYPES.map((t) => t.uri), expected)
+    const expected = [
+      ...CAEP_NAMES.map((n) => CAEP + n),
+      ...RISC_NAMES.map((n) => RISC + n),
+      ...SSF_NAMES.map((n) => SSF + n),
+    ]
+    assert.deepEqual(
+      EVENT_TYPES.map((t) => t.uri),
+      expected,
+    )
     assert.deepEqual(SUPPORTED_EVENT_URIS, expected)
   })
 
@@ -136,7 +203,10 @@ describe('catalog contents', () => {
   })
 
   test('only the SSF types are not ingestible', () => {
-    assert.deepEqual(EVENT_TYPES.filter((t) => !t.ingestible).map((t) => t.alias), ['ssf/verification', 'ssf/stream-updated'])
+    assert.deepEqual(
+      EVENT_TYPES.filter((t) => !t.ingestible).map((t) => t.alias),
+      ['ssf/verification', 'ssf/stream-updated'],
+    )
   })
 
   test('convenience URIs', () => {
@@ -157,7 +227,15 @@ describe('resolveEventType', () => {
   })
 
   test('unknown or inexact names resolve to undefined', () => {
-    for (const name of ['caep/session-exploded', 'CAEP/session-revoked', 'session-revoked', `${CAEP}session-revoked/`, `${CAEP}Session-Revoked`, 'http://schemas.openid.net/secevent/caep/event-type/session-revoked', '']) {
+    for (const name of [
+      'caep/session-exploded',
+      'CAEP/session-revoked',
+      'session-revoked',
+      `${CAEP}session-revoked/`,
+      `${CAEP}Session-Revoked`,
+      'http://schemas.openid.net/secevent/caep/event-type/session-revoked',
+      '',
+    ]) {
       assert.equal(resolveEventType(name), undefined, name)
     }
   })
@@ -178,12 +256,17 @@ describe('payload validation', () => {
     })
 
     test(`${alias}: passes a collision-resistant extension member through`, () => {
-      const extended = { ...example, 'https://example.com/claim': { nested: [1, 2] }, 'urn:example:flag': true }
+      const extended = {
+        ...example,
+        'https://example.com/claim': { nested: [1, 2] },
+        'urn:example:flag': true,
+      }
       assert.deepEqual(accepted(alias, extended), extended)
     })
 
     test(`${alias}: rejects a payload that is not an object`, () => {
-      for (const payload of [null, [], 'x', 1]) assert.deepEqual(rejected(alias, payload), ['event: must be a JSON object'])
+      for (const payload of [null, [], 'x', 1])
+        assert.deepEqual(rejected(alias, payload), ['event: must be a JSON object'])
     })
 
     const required = REQUIRED[alias] ?? []
@@ -210,7 +293,18 @@ describe('payload validation', () => {
   }
 
   test('every listed credential_type is accepted by credential-change and credential-compromise', () => {
-    const types = ['password', 'pin', 'x509', 'fido2-platform', 'fido2-roaming', 'fido-u2f', 'verifiable-credential', 'phone-voice', 'phone-sms', 'app']
+    const types = [
+      'password',
+      'pin',
+      'x509',
+      'fido2-platform',
+      'fido2-roaming',
+      'fido-u2f',
+      'verifiable-credential',
+      'phone-voice',
+      'phone-sms',
+      'app',
+    ]
     for (const credential_type of types) {
       accepted('caep/credential-change', { credential_type, change_type: 'revoke' })
       accepted('risc/credential-compromise', { credential_type })
@@ -218,54 +312,112 @@ describe('payload validation', () => {
   })
 
   test('every listed enumeration value is accepted', () => {
-    for (const change_type of ['create', 'revoke', 'update', 'delete']) accepted('caep/credential-change', { credential_type: 'pin', change_type })
-    for (const namespace of ['RFC8176', 'RFC6711', 'ISO-IEC-29115', 'NIST-IAL', 'NIST-AAL', 'NIST-FAL']) {
-      for (const change_direction of ['increase', 'decrease']) accepted('caep/assurance-level-change', { namespace, current_level: 'x', change_direction })
+    for (const change_type of ['create', 'revoke', 'update', 'delete'])
+      accepted('caep/credential-change', { credential_type: 'pin', change_type })
+    for (const namespace of [
+      'RFC8176',
+      'RFC6711',
+      'ISO-IEC-29115',
+      'NIST-IAL',
+      'NIST-AAL',
+      'NIST-FAL',
+    ]) {
+      for (const change_direction of ['increase', 'decrease'])
+        accepted('caep/assurance-level-change', { namespace, current_level: 'x', change_direction })
     }
-    for (const current_status of ['compliant', 'not-compliant']) accepted('caep/device-compliance-change', { previous_status: 'compliant', current_status })
+    for (const current_status of ['compliant', 'not-compliant'])
+      accepted('caep/device-compliance-change', { previous_status: 'compliant', current_status })
     for (const principal of ['USER', 'DEVICE', 'SESSION', 'TENANT', 'ORG_UNIT', 'GROUP']) {
-      for (const level of ['LOW', 'MEDIUM', 'HIGH']) accepted('caep/risk-level-change', { principal, current_level: level, previous_level: level })
+      for (const level of ['LOW', 'MEDIUM', 'HIGH'])
+        accepted('caep/risk-level-change', {
+          principal,
+          current_level: level,
+          previous_level: level,
+        })
     }
-    for (const initiating_entity of ['admin', 'user', 'policy', 'system']) accepted('caep/session-revoked', { initiating_entity })
-    for (const reason of ['hijacking', 'bulk-account']) accepted('risc/account-disabled', { reason })
-    for (const status of ['enabled', 'paused', 'disabled']) accepted('ssf/stream-updated', { status })
+    for (const initiating_entity of ['admin', 'user', 'policy', 'system'])
+      accepted('caep/session-revoked', { initiating_entity })
+    for (const reason of ['hijacking', 'bulk-account'])
+      accepted('risc/account-disabled', { reason })
+    for (const status of ['enabled', 'paused', 'disabled'])
+      accepted('ssf/stream-updated', { status })
   })
 
   test('agreed values outside an open enumeration must be collision-resistant', () => {
-    accepted('caep/credential-change', { credential_type: 'urn:example:api-key', change_type: 'revoke' })
-    accepted('risc/credential-compromise', { credential_type: 'https://example.com/credential/api-key' })
-    accepted('caep/assurance-level-change', { namespace: 'urn:example:levels', current_level: 'gold' })
+    accepted('caep/credential-change', {
+      credential_type: 'urn:example:api-key',
+      change_type: 'revoke',
+    })
+    accepted('risc/credential-compromise', {
+      credential_type: 'https://example.com/credential/api-key',
+    })
+    accepted('caep/assurance-level-change', {
+      namespace: 'urn:example:levels',
+      current_level: 'gold',
+    })
     accepted('caep/risk-level-change', { principal: 'urn:example:AGENT', current_level: 'HIGH' })
-    assert.match(rejected('caep/credential-change', { credential_type: '', change_type: 'revoke' })[0] ?? '', /collision-resistant/)
+    assert.match(
+      rejected('caep/credential-change', { credential_type: '', change_type: 'revoke' })[0] ?? '',
+      /collision-resistant/,
+    )
   })
 
   test('field types are checked', () => {
-    assert.deepEqual(rejected('caep/token-claims-change', { claims: {} }), ['event.claims: must be an object with at least one member'])
-    assert.deepEqual(rejected('caep/token-claims-change', { claims: 'role=admin' }), ['event.claims: must be an object with at least one member'])
-    assert.deepEqual(rejected('caep/session-established', { amr: 'pwd' }), ['event.amr: must be a non-empty array of non-empty strings'])
-    assert.deepEqual(rejected('caep/session-established', { amr: [] }), ['event.amr: must be a non-empty array of non-empty strings'])
-    assert.deepEqual(rejected('caep/session-established', { amr: ['pwd', 5] }), ['event.amr: must be a non-empty array of non-empty strings'])
-    assert.deepEqual(rejected('caep/session-presented', { ext_id: 12345 }), ['event.ext_id: must be a non-empty string'])
-    assert.deepEqual(rejected('caep/assurance-level-change', { namespace: 'NIST-AAL', current_level: '' }), ['event.current_level: must be a non-empty string'])
-    assert.deepEqual(rejected('risc/identifier-changed', { 'new-value': '' }), ['event.new-value: must be a non-empty string'])
-    assert.deepEqual(rejected('ssf/verification', { state: 42 }), ['event.state: must be a non-empty string'])
+    assert.deepEqual(rejected('caep/token-claims-change', { claims: {} }), [
+      'event.claims: must be an object with at least one member',
+    ])
+    assert.deepEqual(rejected('caep/token-claims-change', { claims: 'role=admin' }), [
+      'event.claims: must be an object with at least one member',
+    ])
+    assert.deepEqual(rejected('caep/session-established', { amr: 'pwd' }), [
+      'event.amr: must be a non-empty array of non-empty strings',
+    ])
+    assert.deepEqual(rejected('caep/session-established', { amr: [] }), [
+      'event.amr: must be a non-empty array of non-empty strings',
+    ])
+    assert.deepEqual(rejected('caep/session-established', { amr: ['pwd', 5] }), [
+      'event.amr: must be a non-empty array of non-empty strings',
+    ])
+    assert.deepEqual(rejected('caep/session-presented', { ext_id: 12345 }), [
+      'event.ext_id: must be a non-empty string',
+    ])
+    assert.deepEqual(
+      rejected('caep/assurance-level-change', { namespace: 'NIST-AAL', current_level: '' }),
+      ['event.current_level: must be a non-empty string'],
+    )
+    assert.deepEqual(rejected('risc/identifier-changed', { 'new-value': '' }), [
+      'event.new-value: must be a non-empty string',
+    ])
+    assert.deepEqual(rejected('ssf/verification', { state: 42 }), [
+      'event.state: must be a non-empty string',
+    ])
   })
 
   test('identifier-changed uses "new-value" with a hyphen', () => {
-    assert.deepEqual(rejected('risc/identifier-changed', { new_value: 'a@example.com' }), ['event.new_value: unknown member'])
+    assert.deepEqual(rejected('risc/identifier-changed', { new_value: 'a@example.com' }), [
+      'event.new_value: unknown member',
+    ])
   })
 
   test('reports every problem at once', () => {
-    assert.deepEqual(rejected('caep/credential-change', { change_type: 'explode', colour: 'red' }), [
-      'event.change_type: must be one of "create", "revoke", "update", "delete"',
-      'event.colour: unknown member',
-      'event.credential_type: required',
-    ])
+    assert.deepEqual(
+      rejected('caep/credential-change', { change_type: 'explode', colour: 'red' }),
+      [
+        'event.change_type: must be one of "create", "revoke", "update", "delete"',
+        'event.colour: unknown member',
+        'event.credential_type: required',
+      ],
+    )
   })
 })
 
 describe('CAEP common claims', () => {
-  const common = { event_timestamp: 1615304991, initiating_entity: 'admin', reason_admin: { en: 'Session ended by admin' }, reason_user: { 'en-US': 'You were signed out.' } }
+  const common = {
+    event_timestamp: 1615304991,
+    initiating_entity: 'admin',
+    reason_admin: { en: 'Session ended by admin' },
+    reason_user: { 'en-US': 'You were signed out.' },
+  }
 
   for (const name of CAEP_NAMES) {
     test(`caep/${name} accepts every common claim`, () => {
@@ -275,35 +427,56 @@ describe('CAEP common claims', () => {
   }
 
   test('are not accepted on RISC types that do not define them', () => {
-    assert.deepEqual(rejected('risc/account-purged', { initiating_entity: 'admin' }), ['event.initiating_entity: unknown member'])
-    assert.deepEqual(rejected('risc/account-disabled', { event_timestamp: 1615304991 }), ['event.event_timestamp: unknown member'])
+    assert.deepEqual(rejected('risc/account-purged', { initiating_entity: 'admin' }), [
+      'event.initiating_entity: unknown member',
+    ])
+    assert.deepEqual(rejected('risc/account-disabled', { event_timestamp: 1615304991 }), [
+      'event.event_timestamp: unknown member',
+    ])
   })
 
   test('event_timestamp is a non-negative number of seconds', () => {
     accepted('caep/session-revoked', { event_timestamp: 0 })
     accepted('caep/session-revoked', { event_timestamp: 1615304991.5 })
     for (const bad of ['1615304991', -1, null, Number.NaN]) {
-      assert.deepEqual(rejected('caep/session-revoked', { event_timestamp: bad }), ['event.event_timestamp: must be a non-negative JSON number of seconds since the epoch'])
+      assert.deepEqual(rejected('caep/session-revoked', { event_timestamp: bad }), [
+        'event.event_timestamp: must be a non-negative JSON number of seconds since the epoch',
+      ])
     }
   })
 
   test('event_timestamp in milliseconds is rejected, saying so', () => {
     for (const alias of ['caep/session-revoked', 'risc/credential-compromise']) {
       const payload = { ...EXAMPLES[alias], event_timestamp: 1615304991000 }
-      assert.deepEqual(rejected(alias, payload), ['event.event_timestamp: looks like milliseconds; must be seconds since the epoch'])
+      assert.deepEqual(rejected(alias, payload), [
+        'event.event_timestamp: looks like milliseconds; must be seconds since the epoch',
+      ])
     }
   })
 
   test('reason_admin and reason_user are non-empty maps keyed by language tag', () => {
-    accepted('caep/session-revoked', { reason_admin: { en: 'a', 'en-US': 'b', 'zh-Hant-TW': 'c', 'x-klingon': 'd' } })
+    accepted('caep/session-revoked', {
+      reason_admin: { en: 'a', 'en-US': 'b', 'zh-Hant-TW': 'c', 'x-klingon': 'd' },
+    })
     for (const member of ['reason_admin', 'reason_user']) {
       for (const bad of [{}, 'Session ended', ['en', 'text']]) {
-        assert.match(rejected('caep/session-revoked', { [member]: bad })[0] ?? '', new RegExp(`^event\\.${member}: must be an object with at least one entry`))
+        assert.match(
+          rejected('caep/session-revoked', { [member]: bad })[0] ?? '',
+          new RegExp(`^event\\.${member}: must be an object with at least one entry`),
+        )
       }
-      assert.deepEqual(rejected('caep/session-revoked', { [member]: { 'english text': 'x' } }), [`event.${member}: "english text" is not a BCP 47 language tag such as "en" or "en-US"`])
-      assert.deepEqual(rejected('caep/session-revoked', { [member]: { x: 'x' } }), [`event.${member}: "x" is not a BCP 47 language tag such as "en" or "en-US"`])
-      assert.deepEqual(rejected('caep/session-revoked', { [member]: { en: '' } }), [`event.${member}: "en" must be a non-empty string`])
-      assert.deepEqual(rejected('caep/session-revoked', { [member]: { en: 5 } }), [`event.${member}: "en" must be a non-empty string`])
+      assert.deepEqual(rejected('caep/session-revoked', { [member]: { 'english text': 'x' } }), [
+        `event.${member}: "english text" is not a BCP 47 language tag such as "en" or "en-US"`,
+      ])
+      assert.deepEqual(rejected('caep/session-revoked', { [member]: { x: 'x' } }), [
+        `event.${member}: "x" is not a BCP 47 language tag such as "en" or "en-US"`,
+      ])
+      assert.deepEqual(rejected('caep/session-revoked', { [member]: { en: '' } }), [
+        `event.${member}: "en" must be a non-empty string`,
+      ])
+      assert.deepEqual(rejected('caep/session-revoked', { [member]: { en: 5 } }), [
+        `event.${member}: "en" must be a non-empty string`,
+      ])
     }
   })
 })
@@ -320,14 +493,18 @@ describe('checkSubject', () => {
       assert.ok(check)
       assert.equal(check(email), undefined)
       assert.equal(check(phone), undefined)
-      assert.equal(check(opaque), 'must be an "email" or "phone_number" subject holding the old identifier, not "opaque"')
+      assert.equal(
+        check(opaque),
+        'must be an "email" or "phone_number" subject holding the old identifier, not "opaque"',
+      )
       assert.match(check(complex) ?? '', /not "complex"/)
     })
   }
 
   test('other types accept any subject', () => {
     for (const type of EVENT_TYPES) {
-      if (type.alias === 'risc/identifier-changed' || type.alias === 'risc/identifier-recycled') continue
+      if (type.alias === 'risc/identifier-changed' || type.alias === 'risc/identifier-recycled')
+        continue
       assert.equal(type.checkSubject, undefined, type.alias)
     }
   })

@@ -19,7 +19,10 @@ let broker: TestBroker
 const children: LoggedChild[] = []
 
 function runExample(name: string, env: Record<string, string>): LoggedChild {
-  const child = spawnLogged(process.execPath, ['--import', 'tsx', `examples/${name}/index.ts`], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', SSF_BROKER_URL: broker.issuer, ...env } })
+  const child = spawnLogged(process.execPath, ['--import', 'tsx', `examples/${name}/index.ts`], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', SSF_BROKER_URL: broker.issuer, ...env },
+  })
   children.push(child)
   return child
 }
@@ -44,29 +47,57 @@ test('the examples import the package, not the sources', async () => {
   }
 })
 
-test('resource server (push) and agent runtime (poll): a session-revoked for the user ends the agent session', { timeout: 90_000 }, async () => {
-  const rsClient = await broker.api.createClient(['receiver'])
-  const agentClient = await broker.api.createClient(['receiver'])
-  const emitter = await broker.api.createClient(['emitter'])
-  const port = await freePort()
+test(
+  'resource server (push) and agent runtime (poll): a session-revoked for the user ends the agent session',
+  { timeout: 90_000 },
+  async () => {
+    const rsClient = await broker.api.createClient(['receiver'])
+    const agentClient = await broker.api.createClient(['receiver'])
+    const emitter = await broker.api.createClient(['emitter'])
+    const port = await freePort()
 
-  const rs = runExample('resource-server', { SSF_RECEIVER_TOKEN: rsClient.token, SSF_RECEIVER_AUDIENCE: rsClient.audience, PORT: String(port) })
-  await rs.waitFor(/\[resource-server\] push stream \S+: [1-9]\d* event types delivered to http:\/\/127\.0\.0\.1:\d+\/ssf\/events/)
+    const rs = runExample('resource-server', {
+      SSF_RECEIVER_TOKEN: rsClient.token,
+      SSF_RECEIVER_AUDIENCE: rsClient.audience,
+      PORT: String(port),
+    })
+    await rs.waitFor(
+      /\[resource-server\] push stream \S+: [1-9]\d* event types delivered to http:\/\/127\.0\.0\.1:\d+\/ssf\/events/,
+    )
 
-  const agent = runExample('agent-runtime', { SSF_RECEIVER_TOKEN: agentClient.token, SSF_RECEIVER_AUDIENCE: agentClient.audience, RESOURCE_URL: `http://127.0.0.1:${port}`, USER_SUB: USER })
-  await agent.waitFor(/\[agent-runtime\] poll stream \S+ at http/)
-  await agent.waitFor(/\[agent-runtime\] session open/)
+    const agent = runExample('agent-runtime', {
+      SSF_RECEIVER_TOKEN: agentClient.token,
+      SSF_RECEIVER_AUDIENCE: agentClient.audience,
+      RESOURCE_URL: `http://127.0.0.1:${port}`,
+      USER_SUB: USER,
+    })
+    await agent.waitFor(/\[agent-runtime\] poll stream \S+ at http/)
+    await agent.waitFor(/\[agent-runtime\] session open/)
 
-  const res = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: { format: 'email', email: USER }, event: { reason_admin: { en: 'example test' }, initiating_entity: 'admin' } })
-  assert.equal(res.status, 202, res.text)
-  const { txn } = res.body as { txn: string }
+    const res = await broker.api.emit(emitter.token, {
+      type: 'caep/session-revoked',
+      subject: { format: 'email', email: USER },
+      event: { reason_admin: { en: 'example test' }, initiating_entity: 'admin' },
+    })
+    assert.equal(res.status, 202, res.text)
+    const { txn } = res.body as { txn: string }
 
-  const ended = await agent.waitFor(/\[agent-runtime\] session torn down/)
-  assert.match(ended, new RegExp(`after \\d+ ms and [1-9]\\d* ticks: (revocation received by poll \\(session-revoked, txn ${txn}\\)|the resource server closed the stream: token revoked)`))
-  await agent.waitFor(/\[agent-runtime\] poll loop stopped/)
-  assert.equal(await agent.exited, 0, agent.output())
+    const ended = await agent.waitFor(/\[agent-runtime\] session torn down/)
+    assert.match(
+      ended,
+      new RegExp(
+        `after \\d+ ms and [1-9]\\d* ticks: (revocation received by poll \\(session-revoked, txn ${txn}\\)|the resource server closed the stream: token revoked)`,
+      ),
+    )
+    await agent.waitFor(/\[agent-runtime\] poll loop stopped/)
+    assert.equal(await agent.exited, 0, agent.output())
 
-  await rs.waitFor(new RegExp(`\\[resource-server\\] revocation recorded: .*${USER.replace('.', '\\.')}.*\\(session-revoked, txn ${txn}\\)`))
-  await rs.waitFor(/\[resource-server\] SET session-revoked about/)
-  assert.equal(await rs.stop(), 0, rs.output())
-})
+    await rs.waitFor(
+      new RegExp(
+        `\\[resource-server\\] revocation recorded: .*${USER.replace('.', '\\.')}.*\\(session-revoked, txn ${txn}\\)`,
+      ),
+    )
+    await rs.waitFor(/\[resource-server\] SET session-revoked about/)
+    assert.equal(await rs.stop(), 0, rs.output())
+  },
+)

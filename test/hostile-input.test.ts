@@ -22,7 +22,8 @@ before(async () => {
   broker = await startTestBroker(redis.url, { SSF_BROKER_MAX_JSON_DEPTH: '32' })
   emitter = await broker.api.createClient(['emitter'])
   rx = await broker.api.createClient(['receiver'])
-  streamId = (await broker.api.request('POST', '/ssf/streams', { token: rx.token, json: {} })).body.stream_id
+  streamId = (await broker.api.request('POST', '/ssf/streams', { token: rx.token, json: {} })).body
+    .stream_id
 })
 
 after(async () => {
@@ -50,7 +51,10 @@ test('JSON nested deeper than SSF_BROKER_MAX_JSON_DEPTH is 400 before any work, 
   assert.equal(ok.status, 202, ok.text)
   assert.equal(await ingestCount(), before + 1, 'only the accepted event was stored')
   for (const path of ['/ssf/streams', '/ssf/status', '/ssf/verify']) {
-    const res = await broker.api.request('POST', path, { token: rx.token, body: `{"stream_id":"${streamId}","description":${nested(5000)}}` })
+    const res = await broker.api.request('POST', path, {
+      token: rx.token,
+      body: `{"stream_id":"${streamId}","description":${nested(5000)}}`,
+    })
     assert.equal(res.status, 400, `${path}: ${res.text}`)
     assert.equal(res.body.error, 'invalid_json')
   }
@@ -74,10 +78,18 @@ async function raw(request: string): Promise<{ status: number; headers: string; 
 test('errors Node answers itself carry the JSON error body', async () => {
   const cases: [string, string, number][] = [
     ['URL over 16 KB', `GET /ssf/streams?x=${'a'.repeat(17_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431],
-    ['headers over 16 KB', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`, 431],
+    [
+      'headers over 16 KB',
+      `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`,
+      431,
+    ],
     ['malformed header name', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400],
     ['malformed request line', 'NOT A REQUEST\r\n\r\n', 400],
-    ['two Content-Length headers', 'POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}', 400],
+    [
+      'two Content-Length headers',
+      'POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}',
+      400,
+    ],
   ]
   for (const [what, request, status] of cases) {
     const res = await raw(request)
@@ -87,7 +99,9 @@ test('errors Node answers itself carry the JSON error body', async () => {
     assert.equal(typeof body.error, 'string', what)
     assert.equal(typeof body.error_description, 'string', what)
   }
-  const dup = await raw(`GET /ssf/streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${rx.token}\r\nAuthorization: Bearer ${rx.token}\r\nConnection: close\r\n\r\n`)
+  const dup = await raw(
+    `GET /ssf/streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${rx.token}\r\nAuthorization: Bearer ${rx.token}\r\nConnection: close\r\n\r\n`,
+  )
   assert.equal(dup.status, 400, dup.headers)
   assert.match(JSON.parse(dup.body).error_description, /exactly one Authorization header/)
 })
@@ -106,38 +120,110 @@ test('NUL, lone surrogates and bidi controls are refused in identifiers, audienc
   const streamsBefore = (await broker.api.request('GET', '/ssf/streams', { token: rx.token })).text
   for (const [what, bad] of BAD_TEXT) {
     const requests: [string, string, string | undefined, unknown][] = [
-      ['subject id', '/events', emitter.token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: bad } }],
-      ['subject email', '/events', emitter.token, { type: 'caep/session-revoked', subject: { format: 'email', email: `${bad}@example.com` } }],
-      ['txn', '/events', emitter.token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, txn: bad }],
+      [
+        'subject id',
+        '/events',
+        emitter.token,
+        { type: 'caep/session-revoked', subject: { format: 'opaque', id: bad } },
+      ],
+      [
+        'subject email',
+        '/events',
+        emitter.token,
+        { type: 'caep/session-revoked', subject: { format: 'email', email: `${bad}@example.com` } },
+      ],
+      [
+        'txn',
+        '/events',
+        emitter.token,
+        { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, txn: bad },
+      ],
       ['description', '/ssf/streams', rx.token, { description: bad }],
       ['update description', '/ssf/streams', rx.token, { stream_id: streamId, description: bad }],
       ['reason', '/ssf/status', rx.token, { stream_id: streamId, status: 'paused', reason: bad }],
       ['state', '/ssf/verify', rx.token, { stream_id: streamId, state: bad }],
       ['stream_id', '/ssf/status', rx.token, { stream_id: `${streamId}${bad}`, status: 'paused' }],
       ['client name', '/admin/clients', ADMIN_TOKEN, { name: bad, roles: ['receiver'] }],
-      ['client audience', '/admin/clients', ADMIN_TOKEN, { name: 'n', roles: ['receiver'], audience: `https://rp.example/${bad}` }],
+      [
+        'client audience',
+        '/admin/clients',
+        ADMIN_TOKEN,
+        { name: 'n', roles: ['receiver'], audience: `https://rp.example/${bad}` },
+      ],
     ]
     for (const [field, path, token, json] of requests) {
       const method = field === 'update description' ? 'PATCH' : 'POST'
-      const res = await broker.api.request(method, path, { ...(token ? { token } : {}), body: JSON.stringify(json) })
+      const res = await broker.api.request(method, path, {
+        ...(token ? { token } : {}),
+        body: JSON.stringify(json),
+      })
       assert.equal(res.status, 400, `${what} in ${field}: ${res.status} ${res.text}`)
-      assert.ok(!/[\u0000\u202A-\u202E\u2066-\u2069\u200F]/.test(res.text) && !/[\uD800-\uDFFF]/.test(res.text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')), `${what} in ${field}: not echoed`)
+      assert.ok(
+        !/[\u0000\u202A-\u202E\u2066-\u2069\u200F]/.test(res.text) &&
+          !/[\uD800-\uDFFF]/.test(res.text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')),
+        `${what} in ${field}: not echoed`,
+      )
     }
   }
   assert.equal(await ingestCount(), before, 'no event stored')
-  assert.equal((await broker.api.request('GET', '/ssf/streams', { token: rx.token })).text, streamsBefore, 'streams unchanged')
-  const clients = (await broker.api.request('GET', '/admin/clients', { token: ADMIN_TOKEN })).body.clients as { name: string }[]
+  assert.equal(
+    (await broker.api.request('GET', '/ssf/streams', { token: rx.token })).text,
+    streamsBefore,
+    'streams unchanged',
+  )
+  const clients = (await broker.api.request('GET', '/admin/clients', { token: ADMIN_TOKEN })).body
+    .clients as { name: string }[]
   assert.equal(clients.length, 2, 'no client created')
 })
 
 test('explicit null for an optional member is refused with a clear message', async () => {
   const cases: [string, string, string, unknown, RegExp][] = [
-    ['event: null', '/events', emitter.token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, event: null }, /event: must not be null/],
-    ['txn: null', '/events', emitter.token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, txn: null }, /txn: must not be null/],
-    ['batch event: null', '/events', emitter.token, { events: [{ type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, event: null }] }, /events\[0\]\.event: must not be null/],
-    ['signing_alg: null', '/admin/clients', ADMIN_TOKEN, { name: 'n', roles: ['receiver'], signing_alg: null }, /signing_alg: must not be null/],
-    ['description: null', '/ssf/streams', rx.token, { description: null }, /description: must not be null/],
-    ['delivery.endpoint_url: null', '/ssf/streams', rx.token, { delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: null } }, /delivery\.endpoint_url: must not be null/],
+    [
+      'event: null',
+      '/events',
+      emitter.token,
+      { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, event: null },
+      /event: must not be null/,
+    ],
+    [
+      'txn: null',
+      '/events',
+      emitter.token,
+      { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, txn: null },
+      /txn: must not be null/,
+    ],
+    [
+      'batch event: null',
+      '/events',
+      emitter.token,
+      {
+        events: [
+          { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' }, event: null },
+        ],
+      },
+      /events\[0\]\.event: must not be null/,
+    ],
+    [
+      'signing_alg: null',
+      '/admin/clients',
+      ADMIN_TOKEN,
+      { name: 'n', roles: ['receiver'], signing_alg: null },
+      /signing_alg: must not be null/,
+    ],
+    [
+      'description: null',
+      '/ssf/streams',
+      rx.token,
+      { description: null },
+      /description: must not be null/,
+    ],
+    [
+      'delivery.endpoint_url: null',
+      '/ssf/streams',
+      rx.token,
+      { delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: null } },
+      /delivery\.endpoint_url: must not be null/,
+    ],
   ]
   for (const [what, path, token, json, message] of cases) {
     const res = await broker.api.request('POST', path, { token, json })
@@ -148,13 +234,25 @@ test('explicit null for an optional member is refused with a clear message', asy
 
 test('redrive: 10000 ids fit within its body cap; a filter form redrives by stream and time, with a limit', async () => {
   const ids = Array.from({ length: 10_000 }, (_, i) => `dl${String(i).padStart(14, '0')}`)
-  const res = await broker.api.request('POST', '/admin/dead-letters/redrive', { token: ADMIN_TOKEN, json: { ids } })
+  const res = await broker.api.request('POST', '/admin/dead-letters/redrive', {
+    token: ADMIN_TOKEN,
+    json: { ids },
+  })
   assert.equal(res.status, 200, res.text)
   assert.deepEqual(res.body, { redriven: [], skipped: [] })
-  const tooMany = await broker.api.request('POST', '/admin/dead-letters/redrive', { token: ADMIN_TOKEN, json: { ids: [...ids, 'one-more'] } })
+  const tooMany = await broker.api.request('POST', '/admin/dead-letters/redrive', {
+    token: ADMIN_TOKEN,
+    json: { ids: [...ids, 'one-more'] },
+  })
   assert.equal(tooMany.status, 400)
-  const filtered = await broker.api.request('POST', '/admin/dead-letters/redrive', { token: ADMIN_TOKEN, json: { stream_id: streamId, before: Date.now(), limit: 10 } })
+  const filtered = await broker.api.request('POST', '/admin/dead-letters/redrive', {
+    token: ADMIN_TOKEN,
+    json: { stream_id: streamId, before: Date.now(), limit: 10 },
+  })
   assert.equal(filtered.status, 200, filtered.text)
-  const mixed = await broker.api.request('POST', '/admin/dead-letters/redrive', { token: ADMIN_TOKEN, json: { ids: ['a'], limit: 10 } })
+  const mixed = await broker.api.request('POST', '/admin/dead-letters/redrive', {
+    token: ADMIN_TOKEN,
+    json: { ids: ['a'], limit: 10 },
+  })
   assert.equal(mixed.status, 400)
 })

@@ -22,7 +22,11 @@ after(async () => {
 async function consumers(): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (let k = 0; k < PARTITIONS; k++) {
-    const rows = (await redis.client.xinfo('CONSUMERS', ks.ingest.partition(k), ks.ingest.group)) as unknown[][]
+    const rows = (await redis.client.xinfo(
+      'CONSUMERS',
+      ks.ingest.partition(k),
+      ks.ingest.group,
+    )) as unknown[][]
     for (const row of rows) {
       const f: Record<string, unknown> = {}
       for (let i = 0; i + 1 < row.length; i += 2) f[String(row[i])] = row[i + 1]
@@ -38,7 +42,8 @@ test('consumers of stopped processes leave the group once they hold nothing; one
   const live = new IngestLog(redis.client, ks, PARTITIONS, 'live-process')
   await live.init()
   // A process that finished its fan-outs (entries completed), and one that died holding an entry.
-  for (let i = 0; i < PARTITIONS; i++) await gone.complete([(await gone.append(`["done-${i}"]`)).entry])
+  for (let i = 0; i < PARTITIONS; i++)
+    await gone.complete([(await gone.append(`["done-${i}"]`)).entry])
   await crashed.append('["held"]')
   assert.deepEqual([...(await consumers()).keys()].sort(), ['crashed-process', 'gone-process'])
 
@@ -54,5 +59,8 @@ test('consumers of stopped processes leave the group once they hold nothing; one
   assert.equal(taken.length, 1)
   await live.complete(taken)
   await live.pruneConsumers(0)
-  assert.deepEqual([...(await consumers()).keys()].filter((name) => name !== 'live-process'), [])
+  assert.deepEqual(
+    [...(await consumers()).keys()].filter((name) => name !== 'live-process'),
+    [],
+  )
 })

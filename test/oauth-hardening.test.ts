@@ -27,7 +27,8 @@ before(async () => {
   jwk = { ...(await exportJWK(pair.publicKey)), kid: 'as-1', alg: 'RS256', use: 'sig' }
   jwksServer = createServer((_req, res) => {
     if (jwksMode === 'error') return void res.writeHead(500).end('down')
-    if (jwksMode === 'garbage') return void res.writeHead(200, { 'content-type': 'application/json' }).end('<html>')
+    if (jwksMode === 'garbage')
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end('<html>')
     if (jwksMode === 'hang') return // never answers: the fetch times out
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }))
   })
@@ -44,12 +45,20 @@ after(async () => {
 })
 
 async function brokerWith(extra: Record<string, string>): Promise<TestBroker> {
-  const broker = await startTestBroker(redis.url, { SSF_BROKER_OAUTH_ISSUER: AS_ISSUER, SSF_BROKER_OAUTH_AUDIENCE: AUDIENCE, SSF_BROKER_OAUTH_JWKS_URL: jwksUrl, ...extra })
+  const broker = await startTestBroker(redis.url, {
+    SSF_BROKER_OAUTH_ISSUER: AS_ISSUER,
+    SSF_BROKER_OAUTH_AUDIENCE: AUDIENCE,
+    SSF_BROKER_OAUTH_JWKS_URL: jwksUrl,
+    ...extra,
+  })
   brokers.push(broker)
   return broker
 }
 
-function token(claims: Record<string, unknown>, options: { kid?: string; exp?: string | number; iss?: string; aud?: string } = {}) {
+function token(
+  claims: Record<string, unknown>,
+  options: { kid?: string; exp?: string | number; iss?: string; aud?: string } = {},
+) {
   return new SignJWT({ scope: 'ssf.manage ssf.read', ...claims })
     .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'as-1', typ: 'at+jwt' })
     .setIssuer(options.iss ?? AS_ISSUER)
@@ -60,7 +69,9 @@ function token(claims: Record<string, unknown>, options: { kid?: string; exp?: s
 }
 
 test('JWKS unreachable (connection refused): a possibly valid token gets 503 with Retry-After; an impossible one 401', async () => {
-  const broker = await brokerWith({ SSF_BROKER_OAUTH_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks` })
+  const broker = await brokerWith({
+    SSF_BROKER_OAUTH_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks`,
+  })
   const plausible = await token({ client_id: 'rp-1' }, { kid: 'unknown-kid' })
   const res = await broker.api.request('GET', '/ssf/streams', { token: plausible })
   assert.equal(res.status, 503, res.text)
@@ -80,25 +91,35 @@ test('JWKS unreachable (connection refused): a possibly valid token gets 503 wit
   }
 })
 
-test('JWKS answering 500, garbage, or not at all: 503, never 500; once it answers, the token is accepted', { timeout: 30_000 }, async () => {
-  const broker = await brokerWith({})
-  for (const mode of ['error', 'garbage', 'hang'] as const) {
-    jwksMode = mode
-    const started = Date.now()
-    const res = await broker.api.request('GET', '/ssf/streams', { token: await token({ client_id: `rp-${mode}` }, { kid: `kid-${mode}` }) })
-    assert.equal(res.status, 503, `${mode}: ${res.text}`)
-    assert.ok(res.headers.get('retry-after'), mode)
-    assert.ok(Date.now() - started <= 5500, `${mode}: answered after ${Date.now() - started} ms`)
-  }
-  jwksMode = 'ok'
-  // jose refetches a JWKS for an unknown kid only after its cooldown; a fresh broker has none.
-  const fresh = await brokerWith({})
-  const res = await fresh.api.request('GET', '/ssf/streams', { token: await token({ client_id: 'rp-ok' }) })
-  assert.equal(res.status, 200, res.text)
-  // With the JWKS reachable, a kid it does not hold is simply a bad token.
-  const unknown = await fresh.api.request('GET', '/ssf/streams', { token: await token({ client_id: 'rp-ok' }, { kid: 'not-there' }) })
-  assert.equal(unknown.status, 401, unknown.text)
-})
+test(
+  'JWKS answering 500, garbage, or not at all: 503, never 500; once it answers, the token is accepted',
+  { timeout: 30_000 },
+  async () => {
+    const broker = await brokerWith({})
+    for (const mode of ['error', 'garbage', 'hang'] as const) {
+      jwksMode = mode
+      const started = Date.now()
+      const res = await broker.api.request('GET', '/ssf/streams', {
+        token: await token({ client_id: `rp-${mode}` }, { kid: `kid-${mode}` }),
+      })
+      assert.equal(res.status, 503, `${mode}: ${res.text}`)
+      assert.ok(res.headers.get('retry-after'), mode)
+      assert.ok(Date.now() - started <= 5500, `${mode}: answered after ${Date.now() - started} ms`)
+    }
+    jwksMode = 'ok'
+    // jose refetches a JWKS for an unknown kid only after its cooldown; a fresh broker has none.
+    const fresh = await brokerWith({})
+    const res = await fresh.api.request('GET', '/ssf/streams', {
+      token: await token({ client_id: 'rp-ok' }),
+    })
+    assert.equal(res.status, 200, res.text)
+    // With the JWKS reachable, a kid it does not hold is simply a bad token.
+    const unknown = await fresh.api.request('GET', '/ssf/streams', {
+      token: await token({ client_id: 'rp-ok' }, { kid: 'not-there' }),
+    })
+    assert.equal(unknown.status, 401, unknown.text)
+  },
+)
 
 test('the receiver is client_id; a token with only sub is refused unless SSF_BROKER_OAUTH_SUBJECT_FALLBACK=true', async () => {
   jwksMode = 'ok'
@@ -107,7 +128,10 @@ test('the receiver is client_id; a token with only sub is refused unless SSF_BRO
   const refused = await strict.api.request('POST', '/ssf/streams', { token: subOnly, json: {} })
   assert.equal(refused.status, 401, refused.text)
   // client_id wins over sub: a user token whose sub names a client does not act as it.
-  const both = await strict.api.request('POST', '/ssf/streams', { token: await token({ client_id: 'rp-real', sub: 'rp-victim' }), json: {} })
+  const both = await strict.api.request('POST', '/ssf/streams', {
+    token: await token({ client_id: 'rp-real', sub: 'rp-victim' }),
+    json: {},
+  })
   assert.equal(both.status, 201, both.text)
   assert.equal(both.body.aud, 'rp-real')
 

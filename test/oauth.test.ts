@@ -24,7 +24,9 @@ before(async () => {
   signingKey = pair.privateKey
   strangerKey = (await generateKeyPair('RS256')).privateKey
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'as-1', alg: 'RS256', use: 'sig' }
-  jwksServer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })))
+  jwksServer = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+  )
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r))
   redis = await startTestRedis()
   broker = await startTestBroker(redis.url, {
@@ -40,7 +42,10 @@ after(async () => {
   jwksServer.close()
 })
 
-function token(claims: Record<string, unknown>, options: { key?: CryptoKey; exp?: string | number; iss?: string; aud?: string } = {}) {
+function token(
+  claims: Record<string, unknown>,
+  options: { key?: CryptoKey; exp?: string | number; iss?: string; aud?: string } = {},
+) {
   return new SignJWT({ client_id: 'rp-42', ...claims })
     .setProtectedHeader({ alg: 'RS256', kid: 'as-1', typ: 'at+jwt' })
     .setIssuer(options.iss ?? AS_ISSUER)
@@ -56,14 +61,27 @@ test('ssf.manage creates streams, ssf.read reads and polls them, the receiver is
   assert.equal(created.status, 201, created.text)
   assert.equal(created.body.aud, 'rp-42')
   const read = await token({ scope: 'ssf.read' })
-  const got = await broker.api.request('GET', `/ssf/streams?stream_id=${created.body.stream_id}`, { token: read })
+  const got = await broker.api.request('GET', `/ssf/streams?stream_id=${created.body.stream_id}`, {
+    token: read,
+  })
   assert.equal(got.status, 200)
-  const polled = await broker.api.request('POST', new URL(created.body.delivery.endpoint_url).pathname, { token: read, json: { returnImmediately: true } })
+  const polled = await broker.api.request(
+    'POST',
+    new URL(created.body.delivery.endpoint_url).pathname,
+    { token: read, json: { returnImmediately: true } },
+  )
   assert.equal(polled.status, 200)
   assert.deepEqual(polled.body, { sets: {} })
   // Another client of the same authorization server does not see it.
   const other = await token({ client_id: 'rp-7', scope: 'ssf.read' })
-  assert.equal((await broker.api.request('GET', `/ssf/streams?stream_id=${created.body.stream_id}`, { token: other })).status, 404)
+  assert.equal(
+    (
+      await broker.api.request('GET', `/ssf/streams?stream_id=${created.body.stream_id}`, {
+        token: other,
+      })
+    ).status,
+    404,
+  )
 })
 
 test('too little scope is 403 insufficient_scope with a challenge naming the scope', async () => {
@@ -71,7 +89,10 @@ test('too little scope is 403 insufficient_scope with a challenge naming the sco
   const res = await broker.api.request('POST', '/ssf/streams', { token: read, json: {} })
   assert.equal(res.status, 403)
   assert.equal(res.body.error, 'insufficient_scope')
-  assert.match(res.headers.get('www-authenticate') ?? '', /error="insufficient_scope", scope="ssf.manage"/)
+  assert.match(
+    res.headers.get('www-authenticate') ?? '',
+    /error="insufficient_scope", scope="ssf.manage"/,
+  )
   const none = await token({})
   assert.equal((await broker.api.request('GET', '/ssf/streams', { token: none })).status, 403)
 })
@@ -95,7 +116,15 @@ test('bad tokens are 401 with a WWW-Authenticate challenge', async () => {
 test('OAuth tokens do not open admin or emitter endpoints; tokens in the query string are refused', async () => {
   const manage = await token({ scope: 'ssf.manage ssf.read' })
   assert.equal((await broker.api.request('GET', '/admin/clients', { token: manage })).status, 401)
-  assert.equal((await broker.api.emit(manage, { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'x' } })).status, 401)
+  assert.equal(
+    (
+      await broker.api.emit(manage, {
+        type: 'caep/session-revoked',
+        subject: { format: 'opaque', id: 'x' },
+      })
+    ).status,
+    401,
+  )
   const res = await broker.api.request('GET', `/ssf/streams?access_token=${manage}`)
   assert.equal(res.status, 400)
 })

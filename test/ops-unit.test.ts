@@ -20,23 +20,62 @@ function parse(text: string): Map<string, number> {
   return out
 }
 
-function memoryLog(): Logger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
+function memoryLog(): Logger & {
+  lines: { level: string; msg: string; fields?: Record<string, unknown> }[]
+} {
   const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = []
-  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, ...(fields ? { fields } : {}) })
+  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+    void lines.push({ level, msg, ...(fields ? { fields } : {}) })
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
 }
 
 test('metrics follow the activity bus: ingested by type, minted, push outcomes, the delivery histogram', async () => {
   const activity = new Activity()
-  const state: StateGaugeProviders = { outboxSets: async () => 7, deadLetters: async () => 2, streamsByStatus: async () => ({ enabled: 3, paused: 1 }) }
+  const state: StateGaugeProviders = {
+    outboxSets: async () => 7,
+    deadLetters: async () => 2,
+    streamsByStatus: async () => ({ enabled: 3, paused: 1 }),
+  }
   const metrics = new Metrics(activity, state, async () => true)
   try {
     activity.emit('ingested', { txn: 't', type: 'urn:a', event_id: 'e1', at: 0 })
     activity.emit('ingested', { txn: 't', type: 'urn:a', event_id: 'e2', at: 0 })
-    activity.emit('minted', { txn: 't', stream_id: 's', jti: 'j', type: 'urn:a', at: 0, priority: false })
-    activity.emit('delivered', { txn: 't', stream_id: 's', jti: 'j', at: 0, latency_ms: 40, method: 'push', status: 202, push_ms: 5 })
-    activity.emit('failed', { txn: 't', stream_id: 's', jti: 'j2', at: 0, outcome: 'retry', status: 503, error: 'http_503', push_ms: 3 })
-    activity.emit('failed', { txn: 't', stream_id: 's', jti: 'j3', at: 0, outcome: 'dead_letter', error: 'max_age_exceeded' })
+    activity.emit('minted', {
+      txn: 't',
+      stream_id: 's',
+      jti: 'j',
+      type: 'urn:a',
+      at: 0,
+      priority: false,
+    })
+    activity.emit('delivered', {
+      txn: 't',
+      stream_id: 's',
+      jti: 'j',
+      at: 0,
+      latency_ms: 40,
+      method: 'push',
+      status: 202,
+      push_ms: 5,
+    })
+    activity.emit('failed', {
+      txn: 't',
+      stream_id: 's',
+      jti: 'j2',
+      at: 0,
+      outcome: 'retry',
+      status: 503,
+      error: 'http_503',
+      push_ms: 3,
+    })
+    activity.emit('failed', {
+      txn: 't',
+      stream_id: 's',
+      jti: 'j3',
+      at: 0,
+      outcome: 'dead_letter',
+      error: 'max_age_exceeded',
+    })
     activity.emit('dropped', { stream_id: 's', count: 4, at: 0 })
     const m = parse(await metrics.exposition())
     assert.equal(m.get('ssf_broker_events_ingested_total{type="urn:a"}'), 2)
@@ -82,7 +121,12 @@ test('shared-state gauges: one read per cache period however many scrapes; a fai
   } finally {
     metrics.close()
   }
-  const failing = new Metrics(new Activity(), { ...state, outboxSets: async () => { throw new Error('redis down') } })
+  const failing = new Metrics(new Activity(), {
+    ...state,
+    outboxSets: async () => {
+      throw new Error('redis down')
+    },
+  })
   try {
     const m = parse(await failing.exposition())
     assert.equal(m.has('ssf_broker_outbox_sets'), true, 'the scrape still answers')
@@ -108,7 +152,10 @@ test('redis readiness check: cached, bounded by its timeout', async () => {
 
 test('closeWithin gives up after its time and says so', async () => {
   const log = memoryLog()
-  assert.equal(await closeWithin(1000, [Promise.resolve(1), Promise.reject(new Error('x'))], log, 'quick'), true)
+  assert.equal(
+    await closeWithin(1000, [Promise.resolve(1), Promise.reject(new Error('x'))], log, 'quick'),
+    true,
+  )
   const started = Date.now()
   assert.equal(await closeWithin(100, [new Promise(() => {})], log, 'stuck'), false)
   assert.ok(Date.now() - started < 500)
@@ -117,10 +164,19 @@ test('closeWithin gives up after its time and says so', async () => {
 })
 
 test('settings: metrics token, shutdown grace, and the client-only SSF_BROKER_URL / SSF_BROKER_TOKEN accepted and ignored', () => {
-  const config = loadConfig({ SSF_BROKER_URL: 'http://broker:8080', SSF_BROKER_TOKEN: 'anything', SSF_BROKER_METRICS_TOKEN: 'm', SSF_BROKER_SHUTDOWN_GRACE_SECONDS: '3' })
+  const config = loadConfig({
+    SSF_BROKER_URL: 'http://broker:8080',
+    SSF_BROKER_TOKEN: 'anything',
+    SSF_BROKER_METRICS_TOKEN: 'm',
+    SSF_BROKER_SHUTDOWN_GRACE_SECONDS: '3',
+  })
   assert.equal(config.metricsToken, 'm')
   assert.equal(config.shutdownGraceSeconds, 3)
   assert.equal(loadConfig({}).shutdownGraceSeconds, 10)
   assert.equal(loadConfig({}).metricsToken, undefined)
-  assert.throws(() => loadConfig({ SSF_BROKER_SHUTDOWN_GRACE_SECONDS: 'soon' }), (err: unknown) => err instanceof ConfigError && err.variable === 'SSF_BROKER_SHUTDOWN_GRACE_SECONDS')
+  assert.throws(
+    () => loadConfig({ SSF_BROKER_SHUTDOWN_GRACE_SECONDS: 'soon' }),
+    (err: unknown) =>
+      err instanceof ConfigError && err.variable === 'SSF_BROKER_SHUTDOWN_GRACE_SECONDS',
+  )
 })

@@ -8,7 +8,15 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,7 +29,18 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SDK_DIR = join(ROOT, 'packages/receiver')
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
 /** The broker's runtime dependencies and theirs that an SDK user must not get. */
-const SERVER_DEPENDENCIES = ['bullmq', 'ioredis', 'hono', '@hono/node-server', 'zod', 'pino', 'prom-client', 'luxon', 'msgpackr', 'ssf-broker']
+const SERVER_DEPENDENCIES = [
+  'bullmq',
+  'ioredis',
+  'hono',
+  '@hono/node-server',
+  'zod',
+  'pino',
+  'prom-client',
+  'luxon',
+  'msgpackr',
+  'ssf-broker',
+]
 
 interface Manifest {
   name: string
@@ -38,7 +57,8 @@ interface PackResult {
   files: { path: string }[]
 }
 
-const npm = (args: string[], cwd: string) => run('npm', args, { cwd, env: process.env, maxBuffer: 16 * 1024 * 1024 })
+const npm = (args: string[], cwd: string) =>
+  run('npm', args, { cwd, env: process.env, maxBuffer: 16 * 1024 * 1024 })
 
 /** Names of every package under `node_modules`, nested ones included. */
 function installedPackages(dir: string): string[] {
@@ -46,7 +66,9 @@ function installedPackages(dir: string): string[] {
   const names: string[] = []
   for (const entry of readdirSync(dir)) {
     if (entry.startsWith('.')) continue
-    const paths = entry.startsWith('@') ? readdirSync(join(dir, entry)).map((e) => join(dir, entry, e)) : [join(dir, entry)]
+    const paths = entry.startsWith('@')
+      ? readdirSync(join(dir, entry)).map((e) => join(dir, entry, e))
+      : [join(dir, entry)]
     for (const path of paths) {
       names.push((readJson(join(path, 'package.json')) as Manifest).name)
       names.push(...installedPackages(join(path, 'node_modules')))
@@ -60,15 +82,23 @@ function assertMapsCarrySources(base: string, files: string[]): void {
   const maps = files.filter((f) => f.endsWith('.js.map'))
   assert.ok(maps.length > 0, 'source maps are shipped')
   for (const file of maps) {
-    const map = readJson(join(base, file)) as { sources: string[]; sourcesContent?: (string | null)[] }
+    const map = readJson(join(base, file)) as {
+      sources: string[]
+      sourcesContent?: (string | null)[]
+    }
     assert.equal(map.sourcesContent?.length, map.sources.length, `${file} carries its sources`)
-    assert.ok(map.sourcesContent.every((s) => typeof s === 'string' && s.length > 0), `${file} carries its sources`)
+    assert.ok(
+      map.sourcesContent.every((s) => typeof s === 'string' && s.length > 0),
+      `${file} carries its sources`,
+    )
   }
 }
 
 /** Export targets (`types` and `default` conditions) of a package.json `exports` map. */
 function exportTargets(exports: Record<string, string | Record<string, string>>): string[] {
-  return Object.values(exports).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v))).map((p) => p.replace(/^\.\//, ''))
+  return Object.values(exports)
+    .flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v)))
+    .map((p) => p.replace(/^\.\//, ''))
 }
 
 describe('the receiver SDK package', () => {
@@ -79,7 +109,10 @@ describe('the receiver SDK package', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ssf-sdk-pack-'))
-    const { stdout } = await npm(['pack', '-w', '@ssf-broker/receiver', '--pack-destination', dir, '--json'], ROOT)
+    const { stdout } = await npm(
+      ['pack', '-w', '@ssf-broker/receiver', '--pack-destination', dir, '--json'],
+      ROOT,
+    )
     const [result] = JSON.parse(stdout) as PackResult[]
     tarball = join(dir, result!.filename)
     packed = result!.files.map((f) => f.path)
@@ -92,9 +125,17 @@ describe('the receiver SDK package', () => {
   test('the tarball holds the built SDK, its types, README and LICENSE, and no TypeScript source', () => {
     const manifest = readJson(join(SDK_DIR, 'package.json')) as Manifest
     assert.match(manifest.scripts.prepack ?? '', /^npm run build\b/, 'prepack builds')
-    for (const file of ['package.json', 'README.md', 'LICENSE', ...exportTargets(manifest.exports)]) assert.ok(packed.includes(file), `${file} is packed`)
-    assert.deepEqual(packed.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), [])
-    assert.deepEqual(packed.filter((f) => f.endsWith('.d.ts.map')), [], 'declaration maps would point at sources that are not shipped')
+    for (const file of ['package.json', 'README.md', 'LICENSE', ...exportTargets(manifest.exports)])
+      assert.ok(packed.includes(file), `${file} is packed`)
+    assert.deepEqual(
+      packed.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      [],
+    )
+    assert.deepEqual(
+      packed.filter((f) => f.endsWith('.d.ts.map')),
+      [],
+      'declaration maps would point at sources that are not shipped',
+    )
     assert.match(readFileSync(join(SDK_DIR, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/)
     assert.equal(manifest.license, 'Apache-2.0')
     assertMapsCarrySources(SDK_DIR, packed)
@@ -102,11 +143,18 @@ describe('the receiver SDK package', () => {
 
   test('installed from the tarball into an empty folder it pulls jose and undici only', async () => {
     mkdirSync(app())
-    writeFileSync(join(app(), 'package.json'), JSON.stringify({ name: 'sdk-user', version: '1.0.0', private: true, type: 'module' }))
-    await npm(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock'], app())
+    writeFileSync(
+      join(app(), 'package.json'),
+      JSON.stringify({ name: 'sdk-user', version: '1.0.0', private: true, type: 'module' }),
+    )
+    await npm(
+      ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock'],
+      app(),
+    )
     const installed = installedPackages(join(app(), 'node_modules')).sort()
     assert.deepEqual(installed, ['@ssf-broker/receiver', 'jose', 'undici'])
-    for (const name of SERVER_DEPENDENCIES) assert.ok(!installed.includes(name), `${name} is not installed`)
+    for (const name of SERVER_DEPENDENCIES)
+      assert.ok(!installed.includes(name), `${name} is not installed`)
   })
 
   describe('against a real broker', () => {
@@ -126,14 +174,25 @@ describe('the receiver SDK package', () => {
     test('the installed SDK (without hono or ioredis) verifies a SET the broker minted, and refuses it tampered', async () => {
       const receiver = await broker.api.createClient(['receiver'])
       const emitter = await broker.api.createClient(['emitter'])
-      const created = await broker.api.request<{ delivery: { endpoint_url: string } }>('POST', '/ssf/streams', { token: receiver.token, json: { events_requested: [SESSION_REVOKED] } })
+      const created = await broker.api.request<{ delivery: { endpoint_url: string } }>(
+        'POST',
+        '/ssf/streams',
+        { token: receiver.token, json: { events_requested: [SESSION_REVOKED] } },
+      )
       assert.equal(created.status, 201, created.text)
       const subject = { format: 'email', email: 'pat@example.com' }
-      const emitted = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject, event: { reason_admin: { en: 'package test' } } })
+      const emitted = await broker.api.emit(emitter.token, {
+        type: 'caep/session-revoked',
+        subject,
+        event: { reason_admin: { en: 'package test' } },
+      })
       assert.equal(emitted.status, 202, emitted.text)
       const { txn } = emitted.body as { txn: string }
       const pollPath = new URL(created.body.delivery.endpoint_url).pathname
-      const polled = await broker.api.request<{ sets: Record<string, string> }>('POST', pollPath, { token: receiver.token, json: { maxEvents: 10 } })
+      const polled = await broker.api.request<{ sets: Record<string, string> }>('POST', pollPath, {
+        token: receiver.token,
+        json: { maxEvents: 10 },
+      })
       assert.equal(polled.status, 200, polled.text)
       const [set] = Object.values(polled.body.sets)
       assert.ok(set, 'the poll returned the SET')
@@ -150,9 +209,19 @@ describe('the receiver SDK package', () => {
       `
       const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
         cwd: app(),
-        env: { PATH: process.env.PATH ?? '', ISSUER: broker.issuer, AUDIENCE: receiver.audience, SET: set },
+        env: {
+          PATH: process.env.PATH ?? '',
+          ISSUER: broker.issuer,
+          AUDIENCE: receiver.audience,
+          SET: set,
+        },
       })
-      const out = JSON.parse(stdout) as { type: string; subject: unknown; txn: string; refused: string }
+      const out = JSON.parse(stdout) as {
+        type: string
+        subject: unknown
+        txn: string
+        refused: string
+      }
       assert.equal(out.type, SESSION_REVOKED)
       assert.deepEqual(out.subject, subject)
       assert.equal(out.txn, txn)
@@ -174,10 +243,22 @@ describe('the broker package', () => {
   test('prepack builds; the tarball holds every export target with its types, the bin, LICENSE and CHANGELOG', () => {
     assert.equal(manifest.scripts.prepack, 'npm run build')
     for (const [entry, target] of Object.entries(manifest.exports)) {
-      if (entry !== './package.json') assert.equal(Object.keys(target)[0], 'types', `${entry}: types is the first condition`)
+      if (entry !== './package.json')
+        assert.equal(Object.keys(target)[0], 'types', `${entry}: types is the first condition`)
     }
-    for (const file of ['LICENSE', 'CHANGELOG.md', 'README.md', 'dist/main.js', ...exportTargets(manifest.exports)]) assert.ok(packed.includes(file), `${file} is packed`)
-    assert.match(readFileSync(join(ROOT, 'CHANGELOG.md'), 'utf8'), new RegExp(`^## ${manifest.version.replace(/\./g, '\\.')}\\b`, 'm'), 'the CHANGELOG has the current version')
+    for (const file of [
+      'LICENSE',
+      'CHANGELOG.md',
+      'README.md',
+      'dist/main.js',
+      ...exportTargets(manifest.exports),
+    ])
+      assert.ok(packed.includes(file), `${file} is packed`)
+    assert.match(
+      readFileSync(join(ROOT, 'CHANGELOG.md'), 'utf8'),
+      new RegExp(`^## ${manifest.version.replace(/\./g, '\\.')}\\b`, 'm'),
+      'the CHANGELOG has the current version',
+    )
     assertMapsCarrySources(ROOT, packed)
   })
 

@@ -9,7 +9,11 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import { afterEach, describe, test, type TestContext } from 'node:test'
-import { createPushClient, type PushClientOptions, type PushOutcome } from '../src/delivery/push-client.js'
+import {
+  createPushClient,
+  type PushClientOptions,
+  type PushOutcome,
+} from '../src/delivery/push-client.js'
 
 const connectAttempts: string[] = []
 const offMachineAttempts: string[] = []
@@ -22,7 +26,8 @@ const offMachineAttempts: string[] = []
     const original = TCP.prototype[method]
     TCP.prototype[method] = function (req, address, port) {
       connectAttempts.push(address)
-      if (address === '127.0.0.1' || address === '::1') return original.call(this, req, address, port)
+      if (address === '127.0.0.1' || address === '::1')
+        return original.call(this, req, address, port)
       offMachineAttempts.push(address)
       return -os.constants.errno.ECONNREFUSED
     }
@@ -51,7 +56,12 @@ async function startReceiver(t: TestContext, respond: Respond) {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
-      const r = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() }
+      const r = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      }
       received.push(r)
       respond(r, res)
     })
@@ -92,8 +102,15 @@ function summary(outcome: PushOutcome): [string, number | undefined, string | un
   return [outcome.kind, outcome.status, outcome.kind === 'delivered' ? undefined : outcome.error]
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}) {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
+function json(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: http.OutgoingHttpHeaders = {},
+) {
+  res
+    .writeHead(status, { 'content-type': 'application/json', ...headers })
+    .end(JSON.stringify(body))
 }
 
 describe('push client: successful delivery', () => {
@@ -101,7 +118,11 @@ describe('push client: successful delivery', () => {
     const receiver = await startReceiver(t, (_req, res) => res.writeHead(202).end())
     const c = client(t)
 
-    const withAuth = await c.push({ url: `${receiver.url}?tenant=a%20b`, authorization: 'Bearer s3cr3t.Token', set: SET })
+    const withAuth = await c.push({
+      url: `${receiver.url}?tenant=a%20b`,
+      authorization: 'Bearer s3cr3t.Token',
+      set: SET,
+    })
     assert.equal(withAuth.kind, 'delivered')
     assert.equal(withAuth.status, 202)
     assert.ok(withAuth.latencyMs >= 0)
@@ -144,16 +165,21 @@ describe('push client: successful delivery', () => {
 
 describe('push client: RFC 8935 error responses', () => {
   test('400 invalid_request fails permanently with err and description', async (t) => {
-    const receiver = await startReceiver(t, (_req, res) => json(res, 400, { err: 'invalid_request', description: 'bad events claim' }))
+    const receiver = await startReceiver(t, (_req, res) =>
+      json(res, 400, { err: 'invalid_request', description: 'bad events claim' }),
+    )
     const outcome = await client(t).push({ url: receiver.url, set: SET })
-    assert.deepEqual({ ...outcome, latencyMs: 0 }, {
-      kind: 'failed',
-      status: 400,
-      error: 'err_invalid_request',
-      err: 'invalid_request',
-      description: 'bad events claim',
-      latencyMs: 0,
-    })
+    assert.deepEqual(
+      { ...outcome, latencyMs: 0 },
+      {
+        kind: 'failed',
+        status: 400,
+        error: 'err_invalid_request',
+        err: 'invalid_request',
+        description: 'bad events claim',
+        latencyMs: 0,
+      },
+    )
   })
 
   test('400 invalid_key and authentication_failed are retried', async (t) => {
@@ -169,7 +195,9 @@ describe('push client: RFC 8935 error responses', () => {
       { err: 'made_up_code', description: 'x'.repeat(5000) },
       { err: 'access_denied', description: { nested: 'object' } },
     ]
-    const receiver = await startReceiver(t, (_req, res) => json(res, 400, bodies[receiver.received.length - 1]))
+    const receiver = await startReceiver(t, (_req, res) =>
+      json(res, 400, bodies[receiver.received.length - 1]),
+    )
     const c = client(t)
 
     const unknown = await c.push({ url: receiver.url, set: SET })
@@ -185,8 +213,15 @@ describe('push client: RFC 8935 error responses', () => {
   })
 
   test('400 without an RFC 8935 body fails', async (t) => {
-    const bodies = ['<html>Bad Request</html>', '{"error":"invalid_request"}', '["invalid_request"]', '{"err":42}']
-    const receiver = await startReceiver(t, (_req, res) => res.writeHead(400).end(bodies[receiver.received.length - 1]))
+    const bodies = [
+      '<html>Bad Request</html>',
+      '{"error":"invalid_request"}',
+      '["invalid_request"]',
+      '{"err":42}',
+    ]
+    const receiver = await startReceiver(t, (_req, res) =>
+      res.writeHead(400).end(bodies[receiver.received.length - 1]),
+    )
     const c = client(t)
     for (const body of bodies) {
       const outcome = await c.push({ url: receiver.url, set: SET })
@@ -197,7 +232,9 @@ describe('push client: RFC 8935 error responses', () => {
 
 describe('push client: HTTP status classes', () => {
   test('503 with Retry-After: 2 is retried after 2000 ms', async (t) => {
-    const receiver = await startReceiver(t, (_req, res) => res.writeHead(503, { 'retry-after': '2' }).end('busy'))
+    const receiver = await startReceiver(t, (_req, res) =>
+      res.writeHead(503, { 'retry-after': '2' }).end('busy'),
+    )
     const outcome = await client(t).push({ url: receiver.url, set: SET })
     assert.equal(outcome.kind, 'retry')
     assert.equal(outcome.status, 503)
@@ -206,7 +243,9 @@ describe('push client: HTTP status classes', () => {
   })
 
   test('429 with an HTTP-date Retry-After', async (t) => {
-    const receiver = await startReceiver(t, (_req, res) => res.writeHead(429, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() }).end())
+    const receiver = await startReceiver(t, (_req, res) =>
+      res.writeHead(429, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() }).end(),
+    )
     const outcome = await client(t).push({ url: receiver.url, set: SET })
     assert.equal(outcome.kind, 'retry')
     assert.equal(outcome.error, 'http_429')
@@ -215,18 +254,25 @@ describe('push client: HTTP status classes', () => {
   })
 
   test('Retry-After is capped at one hour', async (t) => {
-    const receiver = await startReceiver(t, (_req, res) => res.writeHead(503, { 'retry-after': '86400' }).end())
+    const receiver = await startReceiver(t, (_req, res) =>
+      res.writeHead(503, { 'retry-after': '86400' }).end(),
+    )
     const outcome = await client(t).push({ url: receiver.url, set: SET })
     assert.equal(outcome.kind === 'retry' && outcome.retryAfterMs, 3_600_000)
   })
 
   test('500 and 408 are retried; Retry-After counts only on 429 and 503', async (t) => {
     const statuses = [500, 408]
-    const receiver = await startReceiver(t, (_req, res) => res.writeHead(statuses[receiver.received.length - 1] ?? 500, { 'retry-after': '5' }).end())
+    const receiver = await startReceiver(t, (_req, res) =>
+      res.writeHead(statuses[receiver.received.length - 1] ?? 500, { 'retry-after': '5' }).end(),
+    )
     const c = client(t)
     for (const status of statuses) {
       const outcome = await c.push({ url: receiver.url, set: SET })
-      assert.deepEqual({ ...outcome, latencyMs: 0 }, { kind: 'retry', status, error: `http_${status}`, latencyMs: 0 })
+      assert.deepEqual(
+        { ...outcome, latencyMs: 0 },
+        { kind: 'retry', status, error: `http_${status}`, latencyMs: 0 },
+      )
     }
   })
 
@@ -238,12 +284,16 @@ describe('push client: HTTP status classes', () => {
 
   test('302 fails and the redirect is never followed', async (t) => {
     const receiver = await startReceiver(t, (req, res) => {
-      if (req.url === '/push') res.writeHead(302, { location: `http://127.0.0.1:${receiver.port}/elsewhere` }).end()
+      if (req.url === '/push')
+        res.writeHead(302, { location: `http://127.0.0.1:${receiver.port}/elsewhere` }).end()
       else res.writeHead(202).end()
     })
     const outcome = await client(t).push({ url: receiver.url, set: SET })
     assert.deepEqual(summary(outcome), ['failed', 302, 'http_302'])
-    assert.deepEqual(receiver.received.map((r) => r.url), ['/push'])
+    assert.deepEqual(
+      receiver.received.map((r) => r.url),
+      ['/push'],
+    )
   })
 })
 
@@ -263,7 +313,10 @@ describe('push client: slow, hostile and absent receivers', () => {
       const timer = setInterval(() => res.write(' '), 100)
       res.on('close', () => clearInterval(timer))
     })
-    const outcome = await client(t, { connectTimeoutMs: 100, requestTimeoutMs: 300 }).push({ url: receiver.url, set: SET })
+    const outcome = await client(t, { connectTimeoutMs: 100, requestTimeoutMs: 300 }).push({
+      url: receiver.url,
+      set: SET,
+    })
     assert.deepEqual(summary(outcome), ['failed', 400, 'timeout_total'])
     assert.ok(outcome.latencyMs >= 650 && outcome.latencyMs < 2000, `latency ${outcome.latencyMs}`)
   })
@@ -273,7 +326,11 @@ describe('push client: slow, hostile and absent receivers', () => {
     const statuses = [400, 503, 202]
     const receiver = await startReceiver(t, (_req, res) => {
       res.on('error', () => {}) // the client hangs up mid-body
-      res.writeHead(statuses[receiver.received.length - 1] ?? 202, { 'content-type': 'application/json' }).end(huge)
+      res
+        .writeHead(statuses[receiver.received.length - 1] ?? 202, {
+          'content-type': 'application/json',
+        })
+        .end(huge)
     })
     const c = client(t)
     // Read in full, the 400 body would say invalid_key and be retried; cut short, it is not an RFC 8935 body.
@@ -299,14 +356,21 @@ describe('push client: slow, hostile and absent receivers', () => {
 
   test('a lookup that never answers ends in a connect timeout', async (t) => {
     const stuck = (() => {}) as unknown as typeof dns.lookup
-    const outcome = await client(t, { connectTimeoutMs: 200, lookup: stuck }).push({ url: 'http://receiver.test/push', set: SET })
+    const outcome = await client(t, { connectTimeoutMs: 200, lookup: stuck }).push({
+      url: 'http://receiver.test/push',
+      set: SET,
+    })
     assert.deepEqual(summary(outcome), ['retry', undefined, 'timeout_connect'])
     assert.ok(outcome.latencyMs < 1500, `latency ${outcome.latencyMs}`)
   })
 
   test('the caller can abort a push', async (t) => {
     const receiver = await startReceiver(t, () => {})
-    const outcome = await client(t).push({ url: receiver.url, set: SET, signal: AbortSignal.timeout(100) })
+    const outcome = await client(t).push({
+      url: receiver.url,
+      set: SET,
+      signal: AbortSignal.timeout(100),
+    })
     assert.deepEqual(summary(outcome), ['retry', undefined, 'aborted'])
     assert.ok(outcome.latencyMs < 1000, `latency ${outcome.latencyMs}`)
   })
@@ -317,7 +381,11 @@ describe('push client: SSRF guard (allowPrivate false)', () => {
     const receiver = await startReceiver(t, (_req, res) => res.writeHead(202).end())
     const c = client(t, { allowPrivate: false })
     const before = connectAttempts.length
-    for (const url of [receiver.url, `https://127.0.0.1:${receiver.port}/push`, `https://[::1]:${receiver.port}/push`]) {
+    for (const url of [
+      receiver.url,
+      `https://127.0.0.1:${receiver.port}/push`,
+      `https://[::1]:${receiver.port}/push`,
+    ]) {
       const outcome = await c.push({ url, set: SET })
       assert.equal(outcome.kind, 'failed', url)
       assert.match(outcome.error, /^address_not_allowed/, url)
@@ -335,7 +403,10 @@ describe('push client: SSRF guard (allowPrivate false)', () => {
     }) as unknown as typeof dns.lookup
     const before = connectAttempts.length
 
-    const outcome = await client(t, { allowPrivate: false, lookup: spy }).push({ url: `https://localhost:${receiver.port}/push`, set: SET })
+    const outcome = await client(t, { allowPrivate: false, lookup: spy }).push({
+      url: `https://localhost:${receiver.port}/push`,
+      set: SET,
+    })
     assert.equal(outcome.kind, 'failed')
     assert.match(outcome.error, /^address_not_allowed: localhost resolves to /)
     assert.deepEqual(looked, ['localhost'])
@@ -345,16 +416,26 @@ describe('push client: SSRF guard (allowPrivate false)', () => {
 
   test('a name that resolves to a private address is refused before connecting', async (t) => {
     const looked: string[] = []
-    const rebinding = ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+    const rebinding = ((
+      hostname: string,
+      options: dns.LookupOptions,
+      callback: (...args: unknown[]) => void,
+    ) => {
       looked.push(hostname)
       if (options.all) callback(null, [{ address: '10.1.2.3', family: 4 }])
       else callback(null, '10.1.2.3', 4)
     }) as unknown as typeof dns.lookup
     const before = connectAttempts.length
 
-    const outcome = await client(t, { allowPrivate: false, lookup: rebinding }).push({ url: 'https://receiver.test/push', set: SET })
+    const outcome = await client(t, { allowPrivate: false, lookup: rebinding }).push({
+      url: 'https://receiver.test/push',
+      set: SET,
+    })
     assert.equal(outcome.kind, 'failed')
-    assert.equal(outcome.error, 'address_not_allowed: receiver.test resolves to 10.1.2.3, which is not a public address')
+    assert.equal(
+      outcome.error,
+      'address_not_allowed: receiver.test resolves to 10.1.2.3, which is not a public address',
+    )
     assert.deepEqual(looked, ['receiver.test'])
     assert.equal(connectAttempts.length, before)
   })
@@ -362,7 +443,14 @@ describe('push client: SSRF guard (allowPrivate false)', () => {
 
 describe('push client: options', () => {
   test('nonsense options are a TypeError at construction', () => {
-    const good: PushClientOptions = { allowPrivate: false, connectTimeoutMs: 1000, requestTimeoutMs: 1000, maxResponseBytes: 1024, connectionsPerOrigin: 1, userAgent: 'ua' }
+    const good: PushClientOptions = {
+      allowPrivate: false,
+      connectTimeoutMs: 1000,
+      requestTimeoutMs: 1000,
+      maxResponseBytes: 1024,
+      connectionsPerOrigin: 1,
+      userAgent: 'ua',
+    }
     const bad: Array<Partial<Record<keyof PushClientOptions, unknown>>> = [
       { connectTimeoutMs: 0 },
       { requestTimeoutMs: -1 },
@@ -375,14 +463,22 @@ describe('push client: options', () => {
       { lookup: 'dns' },
     ]
     for (const override of bad) {
-      assert.throws(() => createPushClient({ ...good, ...override } as PushClientOptions), TypeError, JSON.stringify(override))
+      assert.throws(
+        () => createPushClient({ ...good, ...override } as PushClientOptions),
+        TypeError,
+        JSON.stringify(override),
+      )
     }
     return createPushClient(good).close()
   })
 
   test('an authorization value that could inject headers is refused without sending', async (t) => {
     const receiver = await startReceiver(t, (_req, res) => res.writeHead(202).end())
-    const outcome = await client(t).push({ url: receiver.url, authorization: 'Bearer x\r\nx-injected: 1', set: SET })
+    const outcome = await client(t).push({
+      url: receiver.url,
+      authorization: 'Bearer x\r\nx-injected: 1',
+      set: SET,
+    })
     assert.deepEqual(summary(outcome), ['failed', undefined, 'invalid_authorization'])
     assert.equal(receiver.received.length, 0)
   })

@@ -30,7 +30,9 @@ const VERIFICATION = 'https://schemas.openid.net/secevent/ssf/event-type/verific
 
 async function listen(app: Hono): Promise<{ url: string; server: ServerType }> {
   return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ url: `http://127.0.0.1:${info.port}`, server }))
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+      resolve({ url: `http://127.0.0.1:${info.port}`, server }),
+    )
   })
 }
 
@@ -99,7 +101,11 @@ describe('push from the real broker', () => {
   test('a stream is created, then reused; an emitted event arrives verified (202)', async () => {
     const streams = createStreamClient({ receiver, token })
     const request = {
-      delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${http.url}/ssf/events`, authorization_header: secret },
+      delivery: {
+        method: 'urn:ietf:rfc:8935',
+        endpoint_url: `${http.url}/ssf/events`,
+        authorization_header: secret,
+      },
       events_requested: [SESSION_REVOKED],
     }
     const stream = await streams.ensureStream(request)
@@ -109,7 +115,11 @@ describe('push from the real broker', () => {
 
     const emitter = await broker.api.createClient(['emitter'])
     const subject = { format: 'email', email: 'alice@example.com' }
-    const res = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject, event: { reason_admin: { en: 'test' }, initiating_entity: 'admin' } })
+    const res = await broker.api.emit(emitter.token, {
+      type: 'caep/session-revoked',
+      subject,
+      event: { reason_admin: { en: 'test' }, initiating_entity: 'admin' },
+    })
     assert.equal(res.status, 202)
     await until(() => received.length >= 1, 'the pushed SET')
     const set = received[0]!
@@ -127,16 +137,26 @@ describe('push from the real broker', () => {
     const before = received.length
     const callsBefore = calls
     failNext = 1
-    await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: { format: 'email', email: 'bob@example.com' }, event: { reason_admin: { en: 'retry' } } })
+    await broker.api.emit(emitter.token, {
+      type: 'caep/session-revoked',
+      subject: { format: 'email', email: 'bob@example.com' },
+      event: { reason_admin: { en: 'retry' } },
+    })
     await until(() => received.length > before, 'the retried SET')
-    assert.equal(calls - callsBefore, 2, 'the handler ran for the failed delivery and for the retry')
+    assert.equal(
+      calls - callsBefore,
+      2,
+      'the handler ran for the failed delivery and for the retry',
+    )
     assert.deepEqual(received.at(-1)!.subject, { format: 'email', email: 'bob@example.com' })
   })
 
   test('a triggered verification arrives by push with its state', async () => {
     const streams = createStreamClient({ receiver, token })
     const [stream] = await streams.list()
-    const { state, delivered } = await streams.triggerVerification(stream!.stream_id, { timeoutMs: 10_000 })
+    const { state, delivered } = await streams.triggerVerification(stream!.stream_id, {
+      timeoutMs: 10_000,
+    })
     const set = await delivered
     assert.equal(set.type, VERIFICATION)
     assert.equal(set.event.state, state)
@@ -145,12 +165,36 @@ describe('push from the real broker', () => {
 
   test('a stream configured with the wrong Authorization value is refused with authentication_failed', async () => {
     const other = await broker.api.createClient(['receiver'])
-    const streams = createStreamClient({ receiver: createReceiver({ issuer: broker.issuer, audience: other.audience, allowInsecureIssuer: true }), token: other.token })
-    await streams.create({ delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${http.url}/ssf/events`, authorization_header: 'Bearer wrong' }, events_requested: [SESSION_REVOKED] })
+    const streams = createStreamClient({
+      receiver: createReceiver({
+        issuer: broker.issuer,
+        audience: other.audience,
+        allowInsecureIssuer: true,
+      }),
+      token: other.token,
+    })
+    await streams.create({
+      delivery: {
+        method: 'urn:ietf:rfc:8935',
+        endpoint_url: `${http.url}/ssf/events`,
+        authorization_header: 'Bearer wrong',
+      },
+      events_requested: [SESSION_REVOKED],
+    })
     const errorsBefore = errors.length
     const emitter = await broker.api.createClient(['emitter'])
-    await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: { format: 'email', email: 'carol@example.com' }, event: { reason_admin: { en: 'x' } } })
-    await until(() => errors.slice(errorsBefore).some((e) => e instanceof ReceiverError && e.code === 'ERR_PUSH_AUTHENTICATION_FAILED'), 'the refused push')
+    await broker.api.emit(emitter.token, {
+      type: 'caep/session-revoked',
+      subject: { format: 'email', email: 'carol@example.com' },
+      event: { reason_admin: { en: 'x' } },
+    })
+    await until(
+      () =>
+        errors
+          .slice(errorsBefore)
+          .some((e) => e instanceof ReceiverError && e.code === 'ERR_PUSH_AUTHENTICATION_FAILED'),
+      'the refused push',
+    )
   })
 })
 
@@ -180,14 +224,25 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
     ...overrides,
   })
   const sign = (payload: Record<string, unknown>) =>
-    new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'secevent+jwt' }).sign(key.privateKey)
+    new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'secevent+jwt' })
+      .sign(key.privateKey)
 
   before(async () => {
     const pair = await generateKeyPair('ES256', { extractable: true })
-    key = { privateKey: pair.privateKey, jwk: { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' } }
+    key = {
+      privateKey: pair.privateKey,
+      jwk: { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' },
+    }
     server = createServer((req, res) => {
-      if (req.url === '/.well-known/ssf-configuration') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks.json` }))
-      else if (req.url === '/jwks.json') res.writeHead(jwksStatus, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [key.jwk] }))
+      if (req.url === '/.well-known/ssf-configuration')
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks.json` }))
+      else if (req.url === '/jwks.json')
+        res
+          .writeHead(jwksStatus, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ keys: [key.jwk] }))
       else res.writeHead(404).end()
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
@@ -200,7 +255,10 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
       onEvent: (set) => {
         if (denyNext) {
           denyNext = false
-          throw new ReceiverError('ERR_SET_ACCESS_DENIED', 'this transmitter may not revoke that subject')
+          throw new ReceiverError(
+            'ERR_SET_ACCESS_DENIED',
+            'this transmitter may not revoke that subject',
+          )
         }
         if (failNext) {
           failNext = false
@@ -215,7 +273,9 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
     honoServer = h.server
     honoUrl = `${h.url}/events`
     const push = createNodePushHandler(options())
-    nodeServer = createServer((req, res) => (req.url === '/events' ? push(req, res) : res.writeHead(404).end()))
+    nodeServer = createServer((req, res) =>
+      req.url === '/events' ? push(req, res) : res.writeHead(404).end(),
+    )
     await new Promise<void>((r) => nodeServer.listen(0, '127.0.0.1', r))
     nodeUrl = `http://127.0.0.1:${(nodeServer.address() as AddressInfo).port}/events`
   })
@@ -225,7 +285,16 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
   })
 
   const post = (url: string, body: string, headers: Record<string, string> = {}) =>
-    fetch(url, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', accept: 'application/json', authorization: AUTH, ...headers }, body })
+    fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/secevent+jwt',
+        accept: 'application/json',
+        authorization: AUTH,
+        ...headers,
+      },
+      body,
+    })
 
   async function expectErr(res: Response, status: number, err: string): Promise<void> {
     const text = await res.text()
@@ -254,24 +323,55 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
 
     test(`${flavour}: missing or wrong Authorization → 400 authentication_failed`, async () => {
       const compact = await sign(claims())
-      await expectErr(await post(url(), compact, { authorization: 'Bearer nope' }), 400, 'authentication_failed')
-      await expectErr(await fetch(url(), { method: 'POST', headers: { 'content-type': 'application/secevent+jwt' }, body: compact }), 400, 'authentication_failed')
+      await expectErr(
+        await post(url(), compact, { authorization: 'Bearer nope' }),
+        400,
+        'authentication_failed',
+      )
+      await expectErr(
+        await fetch(url(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/secevent+jwt' },
+          body: compact,
+        }),
+        400,
+        'authentication_failed',
+      )
     })
 
     test(`${flavour}: unparseable body or wrong media type → 400 invalid_request`, async () => {
       await expectErr(await post(url(), 'not a set'), 400, 'invalid_request')
-      await expectErr(await post(url(), await sign(claims()), { 'content-type': 'application/json' }), 400, 'invalid_request')
+      await expectErr(
+        await post(url(), await sign(claims()), { 'content-type': 'application/json' }),
+        400,
+        'invalid_request',
+      )
       await expectErr(await post(url(), await sign(claims({ exp: 1 }))), 400, 'invalid_request')
     })
 
     test(`${flavour}: tampered SET → 400 invalid_key`, async () => {
       const [h, , s] = (await sign(claims())).split('.')
-      await expectErr(await post(url(), `${h}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.${s}`), 400, 'invalid_key')
+      await expectErr(
+        await post(
+          url(),
+          `${h}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.${s}`,
+        ),
+        400,
+        'invalid_key',
+      )
     })
 
     test(`${flavour}: another issuer → 400 invalid_issuer; another audience → 400 invalid_audience`, async () => {
-      await expectErr(await post(url(), await sign(claims({ iss: 'https://evil.example' }))), 400, 'invalid_issuer')
-      await expectErr(await post(url(), await sign(claims({ aud: 'someone-else' }))), 400, 'invalid_audience')
+      await expectErr(
+        await post(url(), await sign(claims({ iss: 'https://evil.example' }))),
+        400,
+        'invalid_issuer',
+      )
+      await expectErr(
+        await post(url(), await sign(claims({ aud: 'someone-else' }))),
+        400,
+        'invalid_audience',
+      )
     })
 
     test(`${flavour}: the application refuses the SET → 400 access_denied (and a redelivery is evaluated again)`, async () => {
@@ -298,8 +398,13 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
     })
 
     test(`${flavour}: a verification with a state this receiver never asked for → 400 invalid_state; without state → 202`, async () => {
-      const verification = (event: Record<string, unknown>) => claims({ sub_id: { format: 'opaque', id: 'stream-1' }, events: { [VERIFICATION]: event } })
-      await expectErr(await post(url(), await sign(verification({ state: 'forged' }))), 400, 'invalid_state')
+      const verification = (event: Record<string, unknown>) =>
+        claims({ sub_id: { format: 'opaque', id: 'stream-1' }, events: { [VERIFICATION]: event } })
+      await expectErr(
+        await post(url(), await sign(verification({ state: 'forged' }))),
+        400,
+        'invalid_state',
+      )
       assert.equal((await post(url(), await sign(verification({})))).status, 202)
     })
 
@@ -310,7 +415,6 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
       const big = await post(url(), 'x'.repeat(10_000))
       assert.equal(big.status, 413)
     })
-
   }
 
   test("the transmitter's JWKS unreachable → 503 (the transmitter retries)", async () => {
@@ -319,8 +423,15 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
     try {
       const fresh = createReceiver({ issuer, audience: AUD, allowInsecureIssuer: true })
       const app = new Hono()
-      app.post('/e', createHonoPushHandler({ receiver: fresh, authorization: AUTH, onEvent: () => {} }))
-      const res = await app.request('/e', { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', authorization: AUTH }, body: await sign(claims()) })
+      app.post(
+        '/e',
+        createHonoPushHandler({ receiver: fresh, authorization: AUTH, onEvent: () => {} }),
+      )
+      const res = await app.request('/e', {
+        method: 'POST',
+        headers: { 'content-type': 'application/secevent+jwt', authorization: AUTH },
+        body: await sign(claims()),
+      })
       assert.equal(res.status, 503)
       assert.ok(res.headers.get('retry-after'))
     } finally {
@@ -334,18 +445,34 @@ describe('push handler answers (RFC 8935 §2.2–2.4)', () => {
       issuer,
       audience: AUD,
       allowInsecureIssuer: true,
-      replayStore: { remember: () => Promise.reject(new Error('ECONNREFUSED')), forget: async () => {} },
+      replayStore: {
+        remember: () => Promise.reject(new Error('ECONNREFUSED')),
+        forget: async () => {},
+      },
     })
     const app = new Hono()
-    app.post('/e', createHonoPushHandler({ receiver, authorization: AUTH, onEvent: () => void (ran = true) }))
-    const res = await app.request('/e', { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', authorization: AUTH }, body: await sign(claims()) })
+    app.post(
+      '/e',
+      createHonoPushHandler({ receiver, authorization: AUTH, onEvent: () => void (ran = true) }),
+    )
+    const res = await app.request('/e', {
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt', authorization: AUTH },
+      body: await sign(claims()),
+    })
     assert.equal(res.status, 503)
     assert.equal(ran, false)
   })
 
   test('misuse: no authorization option is a TypeError', () => {
     const receiver = createReceiver({ issuer, audience: AUD, allowInsecureIssuer: true })
-    assert.throws(() => createHonoPushHandler({ receiver, onEvent: () => {} } as unknown as PushHandlerOptions), TypeError)
-    assert.throws(() => createNodePushHandler({ receiver, authorization: [], onEvent: () => {} }), TypeError)
+    assert.throws(
+      () => createHonoPushHandler({ receiver, onEvent: () => {} } as unknown as PushHandlerOptions),
+      TypeError,
+    )
+    assert.throws(
+      () => createNodePushHandler({ receiver, authorization: [], onEvent: () => {} }),
+      TypeError,
+    )
   })
 })

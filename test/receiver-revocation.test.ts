@@ -35,11 +35,35 @@ const ORCHESTRATOR = 'spiffe://example.org/agent/orchestrator'
 const now = () => Math.floor(Date.now() / 1000)
 
 /** A verified SET as `receiver.verify` returns it (the index does not re-verify). */
-function set(type: string, subject: SubjectIdentifier, event: Record<string, unknown> = {}, iat = now()): VerifiedSet {
-  return { jti: randomUUID(), iss: 'https://broker.example', aud: 'rs', iat, txn: randomUUID(), type: `${CAEP}${type}`, subject, event, header: {}, claims: { iat } }
+function set(
+  type: string,
+  subject: SubjectIdentifier,
+  event: Record<string, unknown> = {},
+  iat = now(),
+): VerifiedSet {
+  return {
+    jti: randomUUID(),
+    iss: 'https://broker.example',
+    aud: 'rs',
+    iat,
+    txn: randomUUID(),
+    type: `${CAEP}${type}`,
+    subject,
+    event,
+    header: {},
+    claims: { iat },
+  }
 }
 
-const aliceToken = (overrides: Partial<TokenClaims> = {}): TokenClaims => ({ iss: IDP, sub: 'alice', sid: 'sess-1', client_id: 'agent-app', jti: randomUUID(), iat: now() - 60, ...overrides })
+const aliceToken = (overrides: Partial<TokenClaims> = {}): TokenClaims => ({
+  iss: IDP,
+  sub: 'alice',
+  sid: 'sess-1',
+  client_id: 'agent-app',
+  jti: randomUUID(),
+  iat: now() - 60,
+  ...overrides,
+})
 
 let redis: TestRedis
 const clients: Redis[] = []
@@ -67,8 +91,22 @@ function redisClient(): Redis {
 }
 
 const implementations: [string, (retentionSeconds?: number) => RevocationIndex][] = [
-  ['memory', (retentionSeconds) => track(createRevocationIndex(retentionSeconds ? { retentionSeconds } : {}))],
-  ['redis', (retentionSeconds) => track(createRedisRevocationIndex({ redis: redisClient(), prefix: `t:${randomUUID()}:`, ...(retentionSeconds ? { retentionSeconds } : {}) }))],
+  [
+    'memory',
+    (retentionSeconds) =>
+      track(createRevocationIndex(retentionSeconds ? { retentionSeconds } : {})),
+  ],
+  [
+    'redis',
+    (retentionSeconds) =>
+      track(
+        createRedisRevocationIndex({
+          redis: redisClient(),
+          prefix: `t:${randomUUID()}:`,
+          ...(retentionSeconds ? { retentionSeconds } : {}),
+        }),
+      ),
+  ],
 ]
 
 for (const [name, make] of implementations) {
@@ -76,68 +114,176 @@ for (const [name, make] of implementations) {
     test('session-revoked for a user refuses tokens issued at or before it, for every agent acting for the user', async () => {
       const index = make()
       const revokedAt = now() - 10
-      const [record] = await index.apply(set('session-revoked', { format: 'iss_sub', iss: IDP, sub: 'alice' }, { event_timestamp: revokedAt }))
+      const [record] = await index.apply(
+        set(
+          'session-revoked',
+          { format: 'iss_sub', iss: IDP, sub: 'alice' },
+          { event_timestamp: revokedAt },
+        ),
+      )
       assert.ok(record)
       assert.deepEqual(record.targets, [{ kind: 'user', iss: IDP, id: 'alice' }])
       assert.equal(record.revokedAt, revokedAt)
       assert.ok(await index.check(aliceToken({ iat: revokedAt - 100 })), 'issued before')
       assert.ok(await index.check(aliceToken({ iat: revokedAt })), 'issued at the same second')
       assert.ok(await index.check(aliceToken({ iat: undefined })), 'no iat: refused')
-      assert.ok(await index.check(aliceToken({ iat: revokedAt - 5, act: { sub: AGENT, act: { sub: ORCHESTRATOR } } })), 'an agent acting for alice')
-      assert.equal(await index.check(aliceToken({ iat: revokedAt + 1 })), undefined, 'issued after the revocation')
+      assert.ok(
+        await index.check(
+          aliceToken({ iat: revokedAt - 5, act: { sub: AGENT, act: { sub: ORCHESTRATOR } } }),
+        ),
+        'an agent acting for alice',
+      )
+      assert.equal(
+        await index.check(aliceToken({ iat: revokedAt + 1 })),
+        undefined,
+        'issued after the revocation',
+      )
       assert.equal(await index.check(aliceToken({ sub: 'bob' })), undefined, 'another user')
-      assert.equal(await index.check(aliceToken({ iss: 'https://other-idp.example' })), undefined, 'same sub at another issuer')
+      assert.equal(
+        await index.check(aliceToken({ iss: 'https://other-idp.example' })),
+        undefined,
+        'same sub at another issuer',
+      )
       await index.close()
     })
 
     test('an agent identity is revoked wherever it acts in the act chain, or is the client', async () => {
       const index = make()
       await index.apply(set('session-revoked', { format: 'uri', uri: ORCHESTRATOR }))
-      assert.ok(await index.check(aliceToken({ act: { sub: AGENT, act: { sub: ORCHESTRATOR } } })), 'nested actor')
+      assert.ok(
+        await index.check(aliceToken({ act: { sub: AGENT, act: { sub: ORCHESTRATOR } } })),
+        'nested actor',
+      )
       assert.ok(await index.check(aliceToken({ act: { sub: ORCHESTRATOR } })), 'current actor')
       assert.ok(await index.check(aliceToken({ client_id: ORCHESTRATOR })), 'client_id')
-      assert.equal(await index.check(aliceToken({ act: { sub: AGENT } })), undefined, 'another agent')
+      assert.equal(
+        await index.check(aliceToken({ act: { sub: AGENT } })),
+        undefined,
+        'another agent',
+      )
       await index.close()
     })
 
     test('a complex subject is one principal: {user, session} revokes that session only; {user, agent} that agent for that user only', async () => {
       const index = make()
-      await index.apply(set('session-revoked', { format: 'complex', user: { format: 'iss_sub', iss: IDP, sub: 'alice' }, session: { format: 'opaque', id: 'sess-1' } }))
+      await index.apply(
+        set('session-revoked', {
+          format: 'complex',
+          user: { format: 'iss_sub', iss: IDP, sub: 'alice' },
+          session: { format: 'opaque', id: 'sess-1' },
+        }),
+      )
       assert.ok(await index.check(aliceToken()))
-      assert.equal(await index.check(aliceToken({ sid: 'sess-2' })), undefined, 'another session of alice')
-      assert.equal(await index.check(aliceToken({ sub: 'bob' })), undefined, 'another user with the same sid string')
-      await index.apply(set('session-revoked', { format: 'complex', user: { format: 'iss_sub', iss: IDP, sub: 'bob' }, agent: { format: 'uri', uri: AGENT } }))
+      assert.equal(
+        await index.check(aliceToken({ sid: 'sess-2' })),
+        undefined,
+        'another session of alice',
+      )
+      assert.equal(
+        await index.check(aliceToken({ sub: 'bob' })),
+        undefined,
+        'another user with the same sid string',
+      )
+      await index.apply(
+        set('session-revoked', {
+          format: 'complex',
+          user: { format: 'iss_sub', iss: IDP, sub: 'bob' },
+          agent: { format: 'uri', uri: AGENT },
+        }),
+      )
       assert.ok(await index.check({ iss: IDP, sub: 'bob', iat: now() - 5, act: { sub: AGENT } }))
-      assert.equal(await index.check({ iss: IDP, sub: 'bob', iat: now() - 5 }), undefined, 'bob without the agent')
-      assert.equal(await index.check({ iss: IDP, sub: 'carol', iat: now() - 5, act: { sub: AGENT } }), undefined, 'the agent for carol')
+      assert.equal(
+        await index.check({ iss: IDP, sub: 'bob', iat: now() - 5 }),
+        undefined,
+        'bob without the agent',
+      )
+      assert.equal(
+        await index.check({ iss: IDP, sub: 'carol', iat: now() - 5, act: { sub: AGENT } }),
+        undefined,
+        'the agent for carol',
+      )
       await index.close()
     })
 
     test('jwt_id revokes one token whatever its iat; application revokes a client; email matches case-insensitively', async () => {
       const index = make()
       const jti = randomUUID()
-      await index.apply(set('token-claims-change', { format: 'jwt_id', iss: IDP, jti }, { claims: { scope: 'read' } }))
+      await index.apply(
+        set(
+          'token-claims-change',
+          { format: 'jwt_id', iss: IDP, jti },
+          { claims: { scope: 'read' } },
+        ),
+      )
       assert.ok(await index.check(aliceToken({ jti, iat: now() + 3600 })))
       assert.equal(await index.check(aliceToken()), undefined)
-      await index.apply(set('session-revoked', { format: 'complex', application: { format: 'opaque', id: 'rogue-app' } }))
+      await index.apply(
+        set('session-revoked', {
+          format: 'complex',
+          application: { format: 'opaque', id: 'rogue-app' },
+        }),
+      )
       assert.ok(await index.check(aliceToken({ client_id: 'rogue-app' })))
       assert.ok(await index.check(aliceToken({ act: { sub: 'x', client_id: 'rogue-app' } })))
       await index.apply(set('session-revoked', { format: 'email', email: 'Dana@Example.com' }))
-      assert.ok(await index.check({ iss: IDP, sub: 'u-42', email: 'dana@example.COM', iat: now() - 5 }))
+      assert.ok(
+        await index.check({ iss: IDP, sub: 'u-42', email: 'dana@example.COM', iat: now() - 5 }),
+      )
       assert.ok(await index.check({ iss: IDP, sub: 'DANA@example.com', iat: now() - 5 }))
       await index.close()
     })
 
     test('only revoking events are recorded; the event time never exceeds the SET iat; the later time wins', async () => {
       const index = make()
-      assert.deepEqual(await index.apply(set('session-established', { format: 'iss_sub', iss: IDP, sub: 'erin' })), [])
-      assert.deepEqual(await index.apply(set('credential-change', { format: 'iss_sub', iss: IDP, sub: 'erin' }, { credential_type: 'password', change_type: 'update' })), [])
-      assert.equal((await index.apply(set('credential-change', { format: 'iss_sub', iss: IDP, sub: 'erin' }, { credential_type: 'app', change_type: 'revoke' }))).length, 1)
+      assert.deepEqual(
+        await index.apply(set('session-established', { format: 'iss_sub', iss: IDP, sub: 'erin' })),
+        [],
+      )
+      assert.deepEqual(
+        await index.apply(
+          set(
+            'credential-change',
+            { format: 'iss_sub', iss: IDP, sub: 'erin' },
+            { credential_type: 'password', change_type: 'update' },
+          ),
+        ),
+        [],
+      )
+      assert.equal(
+        (
+          await index.apply(
+            set(
+              'credential-change',
+              { format: 'iss_sub', iss: IDP, sub: 'erin' },
+              { credential_type: 'app', change_type: 'revoke' },
+            ),
+          )
+        ).length,
+        1,
+      )
       const iat = now() - 100
-      const [capped] = await index.apply(set('session-revoked', { format: 'iss_sub', iss: IDP, sub: 'frank' }, { event_timestamp: iat + 10_000 }, iat))
+      const [capped] = await index.apply(
+        set(
+          'session-revoked',
+          { format: 'iss_sub', iss: IDP, sub: 'frank' },
+          { event_timestamp: iat + 10_000 },
+          iat,
+        ),
+      )
       assert.equal(capped!.revokedAt, iat, 'capped at the SET iat')
-      const [later] = await index.apply(set('session-revoked', { format: 'iss_sub', iss: IDP, sub: 'frank' }, { event_timestamp: iat - 50 }, iat))
-      assert.equal(later!.revokedAt, iat, 'an older event for the same targets keeps the later time')
+      const [later] = await index.apply(
+        set(
+          'session-revoked',
+          { format: 'iss_sub', iss: IDP, sub: 'frank' },
+          { event_timestamp: iat - 50 },
+          iat,
+        ),
+      )
+      assert.equal(
+        later!.revokedAt,
+        iat,
+        'an older event for the same targets keeps the later time',
+      )
       assert.ok(await index.check({ iss: IDP, sub: 'frank', iat: iat - 1 }))
       await index.close()
     })
@@ -178,7 +324,9 @@ test('redis: a revocation recorded by one process refuses tokens and stops live 
   const b = track(createRedisRevocationIndex({ redis: redisClient(), prefix }))
   await b.ready()
   const watch = b.watch(aliceToken({ act: { sub: AGENT } }))
-  const aborted = new Promise<unknown>((resolve) => watch.signal.addEventListener('abort', () => resolve(watch.signal.reason), { once: true }))
+  const aborted = new Promise<unknown>((resolve) =>
+    watch.signal.addEventListener('abort', () => resolve(watch.signal.reason), { once: true }),
+  )
   await a.apply(set('session-revoked', { format: 'iss_sub', iss: IDP, sub: 'alice' }))
   assert.ok(await b.check(aliceToken()), 'process B refuses the token')
   const reason = await aborted
@@ -221,7 +369,13 @@ describe('enforcement middleware', () => {
   let failIndex = false
 
   const mint = (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).setIssuer(IDP).setAudience('api').setIssuedAt().setExpirationTime('10m').sign(asKey.privateKey)
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+      .setIssuer(IDP)
+      .setAudience('api')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(asKey.privateKey)
 
   before(async () => {
     asKey = await generateKeyPair('ES256')
@@ -242,7 +396,9 @@ describe('enforcement middleware', () => {
       revocationMiddleware({
         index: guarded,
         realm: 'api',
-        verifyToken: async (token) => (await jwtVerify(token, asKey.publicKey, { issuer: IDP, audience: 'api' })).payload as TokenClaims,
+        verifyToken: async (token) =>
+          (await jwtVerify(token, asKey.publicKey, { issuer: IDP, audience: 'api' }))
+            .payload as TokenClaims,
         onRevoked: (info) => hooks.push(info),
       }),
     )
@@ -271,7 +427,8 @@ describe('enforcement middleware', () => {
     )
   })
 
-  const get = async (path: string, token?: string) => app.request(path, token ? { headers: { authorization: `Bearer ${token}` } } : {})
+  const get = async (path: string, token?: string) =>
+    app.request(path, token ? { headers: { authorization: `Bearer ${token}` } } : {})
 
   test('no token → 401 with a bare Bearer challenge; an invalid token → 401 invalid_token', async () => {
     const none = await get('/api/me')
@@ -279,7 +436,10 @@ describe('enforcement middleware', () => {
     assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="api"')
     const bad = await get('/api/me', 'not.a.jwt')
     assert.equal(bad.status, 401)
-    assert.match(bad.headers.get('www-authenticate') ?? '', /^Bearer realm="api", error="invalid_token"/)
+    assert.match(
+      bad.headers.get('www-authenticate') ?? '',
+      /^Bearer realm="api", error="invalid_token"/,
+    )
   })
 
   test('a valid token passes; once its user is revoked it gets 401 invalid_token', async () => {
@@ -290,7 +450,10 @@ describe('enforcement middleware', () => {
     await index.apply(set('session-revoked', { format: 'iss_sub', iss: IDP, sub: 'henry' }))
     const refused = await get('/api/me', token)
     assert.equal(refused.status, 401)
-    assert.match(refused.headers.get('www-authenticate') ?? '', /error="invalid_token", error_description="the access token has been revoked"/)
+    assert.match(
+      refused.headers.get('www-authenticate') ?? '',
+      /error="invalid_token", error_description="the access token has been revoked"/,
+    )
     assert.equal(((await refused.json()) as { error: string }).error, 'invalid_token')
     assert.equal(hooks.at(-1)!.phase, 'refused')
   })

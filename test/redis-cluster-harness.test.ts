@@ -40,7 +40,9 @@ describe('3-master Redis Cluster', () => {
       assert.match(info, /^cluster_slots_assigned:16384/m)
       assert.match(info, /^cluster_known_nodes:3/m)
     }
-    const ids = await Promise.all([0, 1, 2].map(async (i) => (await cluster.node(i).cluster('MYID')) as string))
+    const ids = await Promise.all(
+      [0, 1, 2].map(async (i) => (await cluster.node(i).cluster('MYID')) as string),
+    )
     assert.equal(new Set(ids).size, 3)
   })
 
@@ -48,8 +50,12 @@ describe('3-master Redis Cluster', () => {
     const keys = Array.from({ length: 60 }, (_, i) => `spread:${i}`)
     for (const k of keys) await cluster.client.set(k, '1')
     const counts = await Promise.all([0, 1, 2].map((i) => cluster.node(i).dbsize()))
-    assert.equal(counts.reduce((s, n) => s + n, 0), keys.length)
-    for (const n of counts) assert.ok(n > 0, `a master holds none of 60 spread keys: ${counts.join(', ')}`)
+    assert.equal(
+      counts.reduce((s, n) => s + n, 0),
+      keys.length,
+    )
+    for (const n of counts)
+      assert.ok(n > 0, `a master holds none of 60 spread keys: ${counts.join(', ')}`)
 
     // A multi-key command inside one tag works through the cluster client; across slots Redis refuses it.
     await cluster.client.mset('{t}:a', '1', '{t}:b', '2')
@@ -62,7 +68,10 @@ describe('3-master Redis Cluster', () => {
     const sameNode: string[] = []
     for (const k of onOwner) if ((await cluster.nodeOf(k)) === owner) sameNode.push(k)
     assert.ok(sameNode.length >= 2)
-    await assert.rejects(cluster.node(owner).mset(sameNode[0]!, 'x', sameNode[1]!, 'y'), /CROSSSLOT/)
+    await assert.rejects(
+      cluster.node(owner).mset(sameNode[0]!, 'x', sameNode[1]!, 'y'),
+      /CROSSSLOT/,
+    )
     // A key another master owns is redirected.
     const elsewhere = keys.find((k) => !sameNode.includes(k))!
     await assert.rejects(cluster.node(owner).get(elsewhere), /MOVED/)
@@ -90,7 +99,9 @@ describe('3-master Redis Cluster', () => {
   test('stop() ends every node and removes its files', async () => {
     const c = await startTestRedisCluster()
     const ports = c.ports
-    const dirs = await Promise.all([0, 1, 2].map(async (i) => ((await c.node(i).config('GET', 'dir')) as string[])[1]!))
+    const dirs = await Promise.all(
+      [0, 1, 2].map(async (i) => ((await c.node(i).config('GET', 'dir')) as string[])[1]!),
+    )
     for (const d of dirs) assert.ok(existsSync(d))
     await c.stop()
     for (const d of dirs) assert.equal(existsSync(d), false, `${d} left behind`)

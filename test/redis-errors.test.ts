@@ -74,14 +74,29 @@ test('commands in flight when the server is killed, and commands to a dead serve
 
 test('the ioredis error classes and Redis reply codes that mean unavailable; not other errors', async () => {
   // redis-errors is the package ioredis takes its error classes from.
-  const redisErrors = createRequire(createRequire(import.meta.url).resolve('ioredis'))('redis-errors') as { AbortError: new (m: string) => Error; InterruptError: new (m: string) => Error }
-  assert.ok(isRedisUnavailable(new redisErrors.AbortError('Command aborted due to connection close')))
+  const redisErrors = createRequire(createRequire(import.meta.url).resolve('ioredis'))(
+    'redis-errors',
+  ) as { AbortError: new (m: string) => Error; InterruptError: new (m: string) => Error }
+  assert.ok(
+    isRedisUnavailable(new redisErrors.AbortError('Command aborted due to connection close')),
+  )
   assert.ok(isRedisUnavailable(new redisErrors.InterruptError('interrupted')))
   const ReplyErrorClass = ReplyError as new (message: string) => Error
-  for (const code of ['CLUSTERDOWN The cluster is down', 'TRYAGAIN Multiple keys request during rehashing', 'LOADING Redis is loading the dataset in memory']) {
+  for (const code of [
+    'CLUSTERDOWN The cluster is down',
+    'TRYAGAIN Multiple keys request during rehashing',
+    'LOADING Redis is loading the dataset in memory',
+  ]) {
     assert.ok(isRedisUnavailable(new ReplyErrorClass(code)), code)
   }
-  assert.ok(isRedisUnavailable(new Error('job failed', { cause: Object.assign(new Error('connect ECONNREFUSED /x'), { code: 'ECONNREFUSED' }) })), 'wrapped')
+  assert.ok(
+    isRedisUnavailable(
+      new Error('job failed', {
+        cause: Object.assign(new Error('connect ECONNREFUSED /x'), { code: 'ECONNREFUSED' }),
+      }),
+    ),
+    'wrapped',
+  )
   // Not unavailability: a bad command, a programming error, a look-alike message on another class.
   const c = client()
   const wrongType = await failure(c.call('NOSUCHCOMMAND'))

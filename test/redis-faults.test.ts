@@ -40,7 +40,10 @@ interface Outcome {
   at: number
 }
 
-async function timed(url: string, init: RequestInit): Promise<{ status: number; ms: number; body: any; headers: Headers | undefined }> {
+async function timed(
+  url: string,
+  init: RequestInit,
+): Promise<{ status: number; ms: number; body: any; headers: Headers | undefined }> {
   const started = Date.now()
   try {
     const res = await fetch(url, { ...init, signal: AbortSignal.timeout(15_000) })
@@ -58,7 +61,12 @@ async function timed(url: string, init: RequestInit): Promise<{ status: number; 
 }
 
 /** Emits events from `workers` concurrent loops until `stop()` returns true. */
-function burst(token: string, label: string, stop: () => boolean, workers = 8): { outcomes: Outcome[]; done: Promise<void> } {
+function burst(
+  token: string,
+  label: string,
+  stop: () => boolean,
+  workers = 8,
+): { outcomes: Outcome[]; done: Promise<void> } {
   const outcomes: Outcome[] = []
   let n = 0
   const loop = async () => {
@@ -68,9 +76,21 @@ function burst(token: string, label: string, stop: () => boolean, workers = 8): 
       const res = await timed(`${broker.url}/events`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'caep/session-revoked', subject: { format: 'opaque', id: `user-${n % 50}` }, txn }),
+        body: JSON.stringify({
+          type: 'caep/session-revoked',
+          subject: { format: 'opaque', id: `user-${n % 50}` },
+          txn,
+        }),
       })
-      outcomes.push({ txn, status: res.status, ms: res.ms, error: res.body?.error, description: res.body?.error_description, retryAfter: res.headers?.get('retry-after') ?? null, at })
+      outcomes.push({
+        txn,
+        status: res.status,
+        ms: res.ms,
+        error: res.body?.error,
+        description: res.body?.error_description,
+        retryAfter: res.headers?.get('retry-after') ?? null,
+        at,
+      })
       if (res.status !== 202) await new Promise((r) => setTimeout(r, 20)) // back off a little, as an emitter would
     }
   }
@@ -96,19 +116,35 @@ function checkOutcomes(outcomes: Outcome[]): string {
     assert.match(o.description ?? '', /not acknowledged/)
     assert.ok(o.retryAfter && /^\d+$/.test(o.retryAfter), 'Retry-After')
   }
-  for (const o of outcomes.filter((x) => x.status === 202)) assert.ok(o.ms <= BUDGET_MS, `202 after ${o.ms} ms`)
+  for (const o of outcomes.filter((x) => x.status === 202))
+    assert.ok(o.ms <= BUDGET_MS, `202 after ${o.ms} ms`)
   const slowest = Math.max(...unavailable.map((o) => o.ms))
   return `${outcomes.length} requests: ${outcomes.length - unavailable.length} × 202, ${unavailable.length} × 503 (slowest 503 after ${slowest} ms)`
 }
 
 /** Acknowledged events not delivered within 60 s, and how many SETs the stream's outbox still holds. */
-async function undelivered(outcomes: Outcome[], streamId: string): Promise<{ missing: string[]; acknowledged: number; pending: number }> {
+async function undelivered(
+  outcomes: Outcome[],
+  streamId: string,
+): Promise<{ missing: string[]; acknowledged: number; pending: number }> {
   const acknowledged = new Set(outcomes.filter((o) => o.status === 202).map((o) => o.txn))
   const seen = () => new Set(receiver.received.map((p) => decodeJwt(p.body).txn as string))
-  await until(() => [...acknowledged].every((t) => seen().has(t)), 60_000, 'acknowledged events at the receiver').catch(() => {})
+  await until(
+    () => [...acknowledged].every((t) => seen().has(t)),
+    60_000,
+    'acknowledged events at the receiver',
+  ).catch(() => {})
   const missing = [...acknowledged].filter((t) => !seen().has(t))
-  const deliveries = await broker.api.request('GET', `/admin/streams/${streamId}/deliveries?limit=1`, { token: ADMIN_TOKEN })
-  return { missing, acknowledged: acknowledged.size, pending: Number(deliveries.body?.pending ?? 0) }
+  const deliveries = await broker.api.request(
+    'GET',
+    `/admin/streams/${streamId}/deliveries?limit=1`,
+    { token: ADMIN_TOKEN },
+  )
+  return {
+    missing,
+    acknowledged: acknowledged.size,
+    pending: Number(deliveries.body?.pending ?? 0),
+  }
 }
 
 async function probeDuringOutage(rxToken: string): Promise<void> {
@@ -127,65 +163,104 @@ async function probeDuringOutage(rxToken: string): Promise<void> {
   assert.ok(list.headers?.get('retry-after'))
 }
 
-test('Redis SIGKILLed mid-burst: 503 within 5.5 s, no 500, JWKS still served, nothing acknowledged lost, resumes', { timeout: 120_000 }, async (t) => {
-  const rx = await broker.api.createClient(['receiver'])
-  const emitter = await broker.api.createClient(['emitter'])
-  const stream = await broker.api.createPushStream(rx.token, receiver.url)
-  const jwksBefore = await timed(`${broker.url}/jwks.json`, {})
-  let stopping = false
-  const { outcomes, done } = burst(emitter.token, 'kill', () => stopping)
-  try {
-    await until(() => outcomes.filter((o) => o.status === 202).length >= 100, 20_000, '100 accepted events before the kill')
-    await redis.kill()
-    const killedAt = Date.now()
-    await probeDuringOutage(rx.token)
-    const jwksDuring = await timed(`${broker.url}/jwks.json`, {})
-    assert.deepEqual(jwksDuring.body, jwksBefore.body, 'the same JWKS as before the outage')
-    // Keep Redis away for a while, so requests arriving during the outage are answered too.
-    await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - killedAt))))
-    await redis.restart()
-    const restartedAt = Date.now()
-    await until(() => outcomes.filter((o) => o.status === 202 && o.at > restartedAt).length >= 100, 30_000, '100 accepted events after the restart')
-  } finally {
-    stopping = true
-    await done
-  }
-  t.diagnostic(checkOutcomes(outcomes))
-  const { missing, acknowledged } = await undelivered(outcomes, stream.stream_id)
-  assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${acknowledged} acknowledged events never delivered`)
-})
+test(
+  'Redis SIGKILLed mid-burst: 503 within 5.5 s, no 500, JWKS still served, nothing acknowledged lost, resumes',
+  { timeout: 120_000 },
+  async (t) => {
+    const rx = await broker.api.createClient(['receiver'])
+    const emitter = await broker.api.createClient(['emitter'])
+    const stream = await broker.api.createPushStream(rx.token, receiver.url)
+    const jwksBefore = await timed(`${broker.url}/jwks.json`, {})
+    let stopping = false
+    const { outcomes, done } = burst(emitter.token, 'kill', () => stopping)
+    try {
+      await until(
+        () => outcomes.filter((o) => o.status === 202).length >= 100,
+        20_000,
+        '100 accepted events before the kill',
+      )
+      await redis.kill()
+      const killedAt = Date.now()
+      await probeDuringOutage(rx.token)
+      const jwksDuring = await timed(`${broker.url}/jwks.json`, {})
+      assert.deepEqual(jwksDuring.body, jwksBefore.body, 'the same JWKS as before the outage')
+      // Keep Redis away for a while, so requests arriving during the outage are answered too.
+      await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - killedAt))))
+      await redis.restart()
+      const restartedAt = Date.now()
+      await until(
+        () => outcomes.filter((o) => o.status === 202 && o.at > restartedAt).length >= 100,
+        30_000,
+        '100 accepted events after the restart',
+      )
+    } finally {
+      stopping = true
+      await done
+    }
+    t.diagnostic(checkOutcomes(outcomes))
+    const { missing, acknowledged } = await undelivered(outcomes, stream.stream_id)
+    assert.deepEqual(
+      missing.slice(0, 10),
+      [],
+      `${missing.length} of ${acknowledged} acknowledged events never delivered`,
+    )
+  },
+)
 
 let afterFreeze: { missing: string[]; acknowledged: number; pending: number } | undefined
 
-test('Redis SIGSTOPped mid-burst: 503 within 5.5 s, no 500, nothing acknowledged lost, resumes on SIGCONT', { timeout: 120_000 }, async (t) => {
-  const rx = await broker.api.createClient(['receiver'])
-  const emitter = await broker.api.createClient(['emitter'])
-  const stream = await broker.api.createPushStream(rx.token, receiver.url)
-  let stopping = false
-  const { outcomes, done } = burst(emitter.token, 'stop', () => stopping)
-  try {
-    await until(() => outcomes.filter((o) => o.status === 202).length >= 100, 20_000, '100 accepted events before the freeze')
-    redis.pause()
-    const pausedAt = Date.now()
-    await probeDuringOutage(rx.token)
-    // Frozen longer than the deadline: requests waiting on it must be answered at the deadline.
-    await until(() => outcomes.filter((o) => o.status === 503).length >= 8, 15_000, 'requests answered 503 while frozen')
-    await new Promise((r) => setTimeout(r, Math.max(0, 7000 - (Date.now() - pausedAt))))
-    redis.resume()
-    const resumedAt = Date.now()
-    await until(() => outcomes.filter((o) => o.status === 202 && o.at > resumedAt).length >= 100, 30_000, '100 accepted events after SIGCONT')
-  } finally {
-    redis.resume()
-    stopping = true
-    await done
-  }
-  t.diagnostic(checkOutcomes(outcomes))
-  // Nothing acknowledged is lost: each event was delivered or is still held in the stream's outbox.
-  afterFreeze = await undelivered(outcomes, stream.stream_id)
-  assert.ok(afterFreeze.missing.length <= afterFreeze.pending, `${afterFreeze.missing.length} acknowledged events neither delivered nor queued (${afterFreeze.pending} queued)`)
-})
+test(
+  'Redis SIGSTOPped mid-burst: 503 within 5.5 s, no 500, nothing acknowledged lost, resumes on SIGCONT',
+  { timeout: 120_000 },
+  async (t) => {
+    const rx = await broker.api.createClient(['receiver'])
+    const emitter = await broker.api.createClient(['emitter'])
+    const stream = await broker.api.createPushStream(rx.token, receiver.url)
+    let stopping = false
+    const { outcomes, done } = burst(emitter.token, 'stop', () => stopping)
+    try {
+      await until(
+        () => outcomes.filter((o) => o.status === 202).length >= 100,
+        20_000,
+        '100 accepted events before the freeze',
+      )
+      redis.pause()
+      const pausedAt = Date.now()
+      await probeDuringOutage(rx.token)
+      // Frozen longer than the deadline: requests waiting on it must be answered at the deadline.
+      await until(
+        () => outcomes.filter((o) => o.status === 503).length >= 8,
+        15_000,
+        'requests answered 503 while frozen',
+      )
+      await new Promise((r) => setTimeout(r, Math.max(0, 7000 - (Date.now() - pausedAt))))
+      redis.resume()
+      const resumedAt = Date.now()
+      await until(
+        () => outcomes.filter((o) => o.status === 202 && o.at > resumedAt).length >= 100,
+        30_000,
+        '100 accepted events after SIGCONT',
+      )
+    } finally {
+      redis.resume()
+      stopping = true
+      await done
+    }
+    t.diagnostic(checkOutcomes(outcomes))
+    // Nothing acknowledged is lost: each event was delivered or is still held in the stream's outbox.
+    afterFreeze = await undelivered(outcomes, stream.stream_id)
+    assert.ok(
+      afterFreeze.missing.length <= afterFreeze.pending,
+      `${afterFreeze.missing.length} acknowledged events neither delivered nor queued (${afterFreeze.pending} queued)`,
+    )
+  },
+)
 
 test('after a SIGSTOP, delivery of every acknowledged event resumes within 60 s', () => {
   assert.ok(afterFreeze, 'the SIGSTOP test ran')
-  assert.deepEqual(afterFreeze.missing.slice(0, 10), [], `${afterFreeze.missing.length} of ${afterFreeze.acknowledged} acknowledged events still queued, not delivered`)
+  assert.deepEqual(
+    afterFreeze.missing.slice(0, 10),
+    [],
+    `${afterFreeze.missing.length} of ${afterFreeze.acknowledged} acknowledged events still queued, not delivered`,
+  )
 })

@@ -26,28 +26,46 @@ after(async () => {
   await redis.stop()
 })
 
-test('while Redis does not answer, ingest and management answer 503; afterwards delivery resumes', { timeout: 60_000 }, async () => {
-  const rx = await broker.api.createClient(['receiver'])
-  const emitter = await broker.api.createClient(['emitter'])
-  await broker.api.createPushStream(rx.token, receiver.url)
-  redis.pause()
-  try {
-    const started = Date.now()
-    const [ingest, list] = await Promise.all([
-      broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'during-outage' } }),
-      broker.api.request('GET', '/ssf/streams', { token: rx.token }),
-    ])
-    for (const res of [ingest, list]) {
-      assert.equal(res.status, 503, res.text)
-      assert.equal(res.body.error, 'temporarily_unavailable')
+test(
+  'while Redis does not answer, ingest and management answer 503; afterwards delivery resumes',
+  { timeout: 60_000 },
+  async () => {
+    const rx = await broker.api.createClient(['receiver'])
+    const emitter = await broker.api.createClient(['emitter'])
+    await broker.api.createPushStream(rx.token, receiver.url)
+    redis.pause()
+    try {
+      const started = Date.now()
+      const [ingest, list] = await Promise.all([
+        broker.api.emit(emitter.token, {
+          type: 'caep/session-revoked',
+          subject: { format: 'opaque', id: 'during-outage' },
+        }),
+        broker.api.request('GET', '/ssf/streams', { token: rx.token }),
+      ])
+      for (const res of [ingest, list]) {
+        assert.equal(res.status, 503, res.text)
+        assert.equal(res.body.error, 'temporarily_unavailable')
+      }
+      assert.ok(Date.now() - started < 15_000, 'answered instead of hanging')
+    } finally {
+      redis.resume()
     }
-    assert.ok(Date.now() - started < 15_000, 'answered instead of hanging')
-  } finally {
-    redis.resume()
-  }
-  const after = await broker.api.emit(emitter.token, { type: 'caep/session-revoked', subject: { format: 'opaque', id: 'after-outage' }, txn: 'after-outage' })
-  assert.equal(after.status, 202)
-  const deadline = Date.now() + 15_000
-  while (!receiver.received.some((p) => decodeJwt(p.body).txn === 'after-outage') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  assert.ok(receiver.received.some((p) => decodeJwt(p.body).txn === 'after-outage'), 'delivered after Redis came back')
-})
+    const after = await broker.api.emit(emitter.token, {
+      type: 'caep/session-revoked',
+      subject: { format: 'opaque', id: 'after-outage' },
+      txn: 'after-outage',
+    })
+    assert.equal(after.status, 202)
+    const deadline = Date.now() + 15_000
+    while (
+      !receiver.received.some((p) => decodeJwt(p.body).txn === 'after-outage') &&
+      Date.now() < deadline
+    )
+      await new Promise((r) => setTimeout(r, 50))
+    assert.ok(
+      receiver.received.some((p) => decodeJwt(p.body).txn === 'after-outage'),
+      'delivered after Redis came back',
+    )
+  },
+)

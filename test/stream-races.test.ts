@@ -22,7 +22,11 @@ let rx: { token: string; client_id: string }
 before(async () => {
   redis = await startTestRedis()
   // No inactivity pause and no verification interval: only the racing requests change the streams.
-  const env = { SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS: '0', SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS: '0', SSF_BROKER_MAX_STREAMS_PER_RECEIVER: '1000' }
+  const env = {
+    SSF_BROKER_INACTIVITY_TIMEOUT_SECONDS: '0',
+    SSF_BROKER_MIN_VERIFICATION_INTERVAL_SECONDS: '0',
+    SSF_BROKER_MAX_STREAMS_PER_RECEIVER: '1000',
+  }
   a = await startTestBroker(redis.url, env)
   b = await startTestBroker(redis.url, env)
   receiver = await startReceiver()
@@ -41,7 +45,9 @@ const jitter = async (turns: number) => {
   for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r))
 }
 
-const create = async () => (await a.api.createPushStream(rx.token, receiver.url, { description: 'race' })).stream_id as string
+const create = async () =>
+  (await a.api.createPushStream(rx.token, receiver.url, { description: 'race' }))
+    .stream_id as string
 
 interface Tally {
   deleted: number
@@ -51,13 +57,19 @@ interface Tally {
 }
 
 /** Runs `trials` of DELETE (broker a) against `other` (broker b), each after `prepare`. */
-async function deleteRace(name: string, other: (sid: string) => Promise<{ status: number }>, prepare?: (sid: string) => Promise<void>): Promise<Tally> {
+async function deleteRace(
+  name: string,
+  other: (sid: string) => Promise<{ status: number }>,
+  prepare?: (sid: string) => Promise<void>,
+): Promise<Tally> {
   const tally: Tally = { deleted: 0, revived: 0, stray: 0, examples: [] }
   for (let i = 0; i < TRIALS; i++) {
     const sid = await create()
     await prepare?.(sid)
     const [deleted, changed] = await Promise.all([
-      jitter(i % 4).then(() => a.api.request('DELETE', `/ssf/streams?stream_id=${sid}`, { token: rx.token })),
+      jitter(i % 4).then(() =>
+        a.api.request('DELETE', `/ssf/streams?stream_id=${sid}`, { token: rx.token }),
+      ),
       jitter((i >> 2) % 4).then(() => other(sid)),
     ])
     assert.equal(deleted.status, 204)
@@ -72,54 +84,98 @@ async function deleteRace(name: string, other: (sid: string) => Promise<{ status
       if (tally.examples.length < 3) tally.examples.push(`${sid}: ${left.join(', ')}`)
     }
   }
-  console.log(`${name}: ${tally.deleted} trials, ${tally.revived} revived, ${tally.stray} with stray keys or index entries ${tally.examples.join(' | ')}`)
+  console.log(
+    `${name}: ${tally.deleted} trials, ${tally.revived} revived, ${tally.stray} with stray keys or index entries ${tally.examples.join(' | ')}`,
+  )
   return tally
 }
 
-const status = (api: TestBroker['api'], sid: string, value: string) => api.request('POST', '/ssf/status', { token: rx.token, json: { stream_id: sid, status: value } })
+const status = (api: TestBroker['api'], sid: string, value: string) =>
+  api.request('POST', '/ssf/status', { token: rx.token, json: { stream_id: sid, status: value } })
 
 describe('a DELETE racing another change never revives the stream and leaves nothing of it', () => {
   test('DELETE vs PATCH', { timeout: 300_000 }, async () => {
-    const tally = await deleteRace('DELETE vs PATCH', (sid) => b.api.request('PATCH', '/ssf/streams', { token: rx.token, json: { stream_id: sid, description: 'patched' } }))
-    assert.deepEqual([tally.revived, tally.stray], [0, 0], tally.examples.join('\n'))
-  })
-
-  test('DELETE vs PUT (push to poll: delivery state and scheduling change too)', { timeout: 300_000 }, async () => {
-    const tally = await deleteRace('DELETE vs PUT', (sid) => b.api.request('PUT', '/ssf/streams', { token: rx.token, json: { stream_id: sid, description: 'replaced' } }))
-    assert.deepEqual([tally.revived, tally.stray], [0, 0], tally.examples.join('\n'))
-  })
-
-  test('DELETE vs the receiver enabling a paused stream (which schedules it)', { timeout: 300_000 }, async () => {
-    const tally = await deleteRace(
-      'DELETE vs status',
-      (sid) => status(b.api, sid, 'enabled'),
-      async (sid) => assert.equal((await status(a.api, sid, 'paused')).status, 200),
+    const tally = await deleteRace('DELETE vs PATCH', (sid) =>
+      b.api.request('PATCH', '/ssf/streams', {
+        token: rx.token,
+        json: { stream_id: sid, description: 'patched' },
+      }),
     )
     assert.deepEqual([tally.revived, tally.stray], [0, 0], tally.examples.join('\n'))
   })
 
-  test('DELETE vs an operator pausing the stream (which queues a stream-updated event)', { timeout: 300_000 }, async () => {
-    const tally = await deleteRace('DELETE vs operator status', (sid) => b.api.request('POST', `/admin/streams/${sid}/status`, { token: ADMIN_TOKEN, json: { status: 'paused' } }))
-    assert.deepEqual([tally.revived, tally.stray], [0, 0], tally.examples.join('\n'))
-  })
+  test(
+    'DELETE vs PUT (push to poll: delivery state and scheduling change too)',
+    { timeout: 300_000 },
+    async () => {
+      const tally = await deleteRace('DELETE vs PUT', (sid) =>
+        b.api.request('PUT', '/ssf/streams', {
+          token: rx.token,
+          json: { stream_id: sid, description: 'replaced' },
+        }),
+      )
+      assert.deepEqual([tally.revived, tally.stray], [0, 0], tally.examples.join('\n'))
+    },
+  )
+
+  test(
+    'DELETE vs the receiver enabling a paused stream (which schedules it)',
+    { timeout: 300_000 },
+    async () => {
+      const tally = await deleteRace(
+        'DELETE vs status',
+        (sid) => status(b.api, sid, 'enabled'),
+        async (sid) => assert.equal((await status(a.api, sid, 'paused')).status, 200),
+      )
+      assert.deepEqual([tally.revived, tally.stray], [0, 0], tally.examples.join('\n'))
+    },
+  )
+
+  test(
+    'DELETE vs an operator pausing the stream (which queues a stream-updated event)',
+    { timeout: 300_000 },
+    async () => {
+      const tally = await deleteRace('DELETE vs operator status', (sid) =>
+        b.api.request('POST', `/admin/streams/${sid}/status`, {
+          token: ADMIN_TOKEN,
+          json: { status: 'paused' },
+        }),
+      )
+      assert.deepEqual([tally.revived, tally.stray], [0, 0], tally.examples.join('\n'))
+    },
+  )
 })
 
-test('a PATCH racing a status change keeps both: the stream never comes back enabled', { timeout: 300_000 }, async () => {
-  let lost = 0
-  for (let i = 0; i < TRIALS; i++) {
-    const sid = await create()
-    const [patched, disabled] = await Promise.all([
-      jitter(i % 4).then(() => a.api.request('PATCH', '/ssf/streams', { token: rx.token, json: { stream_id: sid, description: `patched ${i}` } })),
-      jitter((i >> 2) % 4).then(() => status(b.api, sid, 'disabled')),
-    ])
-    assert.equal(patched.status, 200)
-    assert.equal(disabled.status, 200)
-    const now = await b.api.request('GET', `/ssf/status?stream_id=${sid}`, { token: rx.token })
-    const config = await a.api.request('GET', `/ssf/streams?stream_id=${sid}`, { token: rx.token })
-    if (now.body.status !== 'disabled' || config.body.description !== `patched ${i}`) lost++
-    assert.equal((await a.api.request('DELETE', `/ssf/streams?stream_id=${sid}`, { token: rx.token })).status, 204)
-  }
-  console.log(`PATCH vs disable: ${TRIALS} trials, ${lost} lost a change`)
-  assert.equal(lost, 0)
-})
-
+test(
+  'a PATCH racing a status change keeps both: the stream never comes back enabled',
+  { timeout: 300_000 },
+  async () => {
+    let lost = 0
+    for (let i = 0; i < TRIALS; i++) {
+      const sid = await create()
+      const [patched, disabled] = await Promise.all([
+        jitter(i % 4).then(() =>
+          a.api.request('PATCH', '/ssf/streams', {
+            token: rx.token,
+            json: { stream_id: sid, description: `patched ${i}` },
+          }),
+        ),
+        jitter((i >> 2) % 4).then(() => status(b.api, sid, 'disabled')),
+      ])
+      assert.equal(patched.status, 200)
+      assert.equal(disabled.status, 200)
+      const now = await b.api.request('GET', `/ssf/status?stream_id=${sid}`, { token: rx.token })
+      const config = await a.api.request('GET', `/ssf/streams?stream_id=${sid}`, {
+        token: rx.token,
+      })
+      if (now.body.status !== 'disabled' || config.body.description !== `patched ${i}`) lost++
+      assert.equal(
+        (await a.api.request('DELETE', `/ssf/streams?stream_id=${sid}`, { token: rx.token }))
+          .status,
+        204,
+      )
+    }
+    console.log(`PATCH vs disable: ${TRIALS} trials, ${lost} lost a change`)
+    assert.equal(lost, 0)
+  },
+)

@@ -15,9 +15,32 @@ let dir: string
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ssf-broker-tls-'))
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  )
   redis = await startTestRedis()
-  broker = await startTestBroker(redis.url, { SSF_BROKER_TLS_CERT_FILE: join(dir, 'cert.pem'), SSF_BROKER_TLS_KEY_FILE: join(dir, 'key.pem') })
+  broker = await startTestBroker(redis.url, {
+    SSF_BROKER_TLS_CERT_FILE: join(dir, 'cert.pem'),
+    SSF_BROKER_TLS_KEY_FILE: join(dir, 'key.pem'),
+  })
 })
 
 after(async () => {
@@ -29,11 +52,20 @@ after(async () => {
 function handshake(options: { maxVersion?: 'TLSv1.2' | 'TLSv1.3' }): Promise<string> {
   const { port } = new URL(broker.url)
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: Number(port), rejectUnauthorized: false, servername: 'localhost', ...options }, () => {
-      const version = socket.getProtocol() ?? ''
-      socket.end()
-      resolve(version)
-    })
+    const socket = connect(
+      {
+        host: '127.0.0.1',
+        port: Number(port),
+        rejectUnauthorized: false,
+        servername: 'localhost',
+        ...options,
+      },
+      () => {
+        const version = socket.getProtocol() ?? ''
+        socket.end()
+        resolve(version)
+      },
+    )
     socket.once('error', reject)
   })
 }

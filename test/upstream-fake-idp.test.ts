@@ -48,12 +48,28 @@ class FakeIdp {
 
   async start(): Promise<void> {
     const [rsa, ec] = await Promise.all([generateKeyPair('RS256'), generateKeyPair('ES256')])
-    const jwk = async (k: CryptoKey, kid: string, alg: string) => ({ ...(await exportJWK(k)), kid, alg, use: 'sig' })
-    this.keys = { rsa: rsa.privateKey, ec: ec.privateKey, jwks: { keys: [await jwk(rsa.publicKey, 'rsa-1', 'RS256'), await jwk(ec.publicKey, 'ec-1', 'ES256')] } }
+    const jwk = async (k: CryptoKey, kid: string, alg: string) => ({
+      ...(await exportJWK(k)),
+      kid,
+      alg,
+      use: 'sig',
+    })
+    this.keys = {
+      rsa: rsa.privateKey,
+      ec: ec.privateKey,
+      jwks: {
+        keys: [
+          await jwk(rsa.publicKey, 'rsa-1', 'RS256'),
+          await jwk(ec.publicKey, 'ec-1', 'ES256'),
+        ],
+      },
+    }
     this.server = createServer((req, res) => {
       void this.#route(req).then(
         ({ status, body }) => {
-          res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' }).end(body === undefined ? undefined : JSON.stringify(body))
+          res
+            .writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' })
+            .end(body === undefined ? undefined : JSON.stringify(body))
         },
         () => res.writeHead(500).end(),
       )
@@ -68,14 +84,28 @@ class FakeIdp {
     return new Promise((r) => this.server.close(() => r()))
   }
 
-  async sign(claims: Record<string, unknown>, alg: 'RS256' | 'ES256' = 'RS256', header: Record<string, unknown> = {}, key?: CryptoKey): Promise<string> {
+  async sign(
+    claims: Record<string, unknown>,
+    alg: 'RS256' | 'ES256' = 'RS256',
+    header: Record<string, unknown> = {},
+    key?: CryptoKey,
+  ): Promise<string> {
     return new SignJWT(claims)
-      .setProtectedHeader({ alg, typ: 'secevent+jwt', kid: alg === 'RS256' ? 'rsa-1' : 'ec-1', ...header })
+      .setProtectedHeader({
+        alg,
+        typ: 'secevent+jwt',
+        kid: alg === 'RS256' ? 'rsa-1' : 'ec-1',
+        ...header,
+      })
       .sign(key ?? (alg === 'RS256' ? this.keys.rsa : this.keys.ec))
   }
 
   /** A standard SET of this IdP (override any claim; `undefined` removes it). */
-  set(type: string, event: Record<string, unknown>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  set(
+    type: string,
+    event: Record<string, unknown>,
+    overrides: Record<string, unknown> = {},
+  ): Record<string, unknown> {
     const claims: Record<string, unknown> = {
       iss: this.issuer,
       aud: AUD,
@@ -90,8 +120,19 @@ class FakeIdp {
     return claims
   }
 
-  async push(stream: FakeStream, compact: string, authorization = stream.delivery.authorization_header): Promise<{ status: number; body: any }> {
-    const res = await fetch(stream.delivery.endpoint_url!, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', ...(authorization ? { authorization } : {}) }, body: compact })
+  async push(
+    stream: FakeStream,
+    compact: string,
+    authorization = stream.delivery.authorization_header,
+  ): Promise<{ status: number; body: any }> {
+    const res = await fetch(stream.delivery.endpoint_url!, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/secevent+jwt',
+        ...(authorization ? { authorization } : {}),
+      },
+      body: compact,
+    })
     const text = await res.text()
     return { status: res.status, body: text ? JSON.parse(text) : undefined }
   }
@@ -136,20 +177,47 @@ class FakeIdp {
     if (req.method === 'POST' && path === '/oauth/token') {
       this.tokenRequests.push({ authorization: req.headers.authorization, body: text })
       const expected = `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`
-      if (req.headers.authorization !== expected || new URLSearchParams(text).get('grant_type') !== 'client_credentials') return { status: 401, body: { error: 'invalid_client' } }
+      if (
+        req.headers.authorization !== expected ||
+        new URLSearchParams(text).get('grant_type') !== 'client_credentials'
+      )
+        return { status: 401, body: { error: 'invalid_client' } }
       const token = `at-${randomUUID()}`
       this.tokens.set(token, Date.now() + this.tokenLifetimeSeconds * 1000)
       this.issued.push(token)
-      return { status: 200, body: { access_token: token, token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds } }
+      return {
+        status: 200,
+        body: { access_token: token, token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds },
+      }
     }
     if (!this.#authorized(req)) return { status: 401, body: { error: 'invalid_token' } }
     if (path === '/ssf/streams' && req.method === 'POST') {
       this.managementAuth.push(req.headers.authorization!)
       const body = JSON.parse(text)
       const stream_id = randomUUID()
-      const delivery = body.delivery.method === POLL ? { method: POLL, endpoint_url: `${base}/ssf/poll/${stream_id}` } : body.delivery
-      this.streams.set(stream_id, { stream_id, delivery, queue: new Map(), acks: [], setErrs: {}, deleted: false })
-      return { status: 201, body: { stream_id, iss: this.issuer, aud: AUD, delivery, events_requested: body.events_requested, events_delivered: body.events_requested } }
+      const delivery =
+        body.delivery.method === POLL
+          ? { method: POLL, endpoint_url: `${base}/ssf/poll/${stream_id}` }
+          : body.delivery
+      this.streams.set(stream_id, {
+        stream_id,
+        delivery,
+        queue: new Map(),
+        acks: [],
+        setErrs: {},
+        deleted: false,
+      })
+      return {
+        status: 201,
+        body: {
+          stream_id,
+          iss: this.issuer,
+          aud: AUD,
+          delivery,
+          events_requested: body.events_requested,
+          events_delivered: body.events_requested,
+        },
+      }
     }
     if (path === '/ssf/streams' && req.method === 'DELETE') {
       const stream = this.streams.get(url.searchParams.get('stream_id') ?? '')
@@ -157,14 +225,28 @@ class FakeIdp {
       stream.deleted = true
       return { status: 204 }
     }
-    if (path === '/ssf/status' && req.method === 'GET') return { status: 200, body: { stream_id: url.searchParams.get('stream_id'), status: 'enabled' } }
+    if (path === '/ssf/status' && req.method === 'GET')
+      return {
+        status: 200,
+        body: { stream_id: url.searchParams.get('stream_id'), status: 'enabled' },
+      }
     if (path === '/ssf/verify' && req.method === 'POST') {
       const body = JSON.parse(text)
       const stream = this.streams.get(body.stream_id)!
-      const claims = this.set(`${SSF}verification`, { state: body.state }, { sub_id: { format: 'opaque', id: stream.stream_id }, txn: undefined })
+      const claims = this.set(
+        `${SSF}verification`,
+        { state: body.state },
+        { sub_id: { format: 'opaque', id: stream.stream_id }, txn: undefined },
+      )
       const compact = await this.sign(claims, 'ES256')
       // Sent after the answer, as a real transmitter does.
-      setTimeout(() => void (stream.delivery.method === PUSH ? this.push(stream, compact) : this.enqueue(stream, claims.jti as string, compact)), 10)
+      setTimeout(
+        () =>
+          void (stream.delivery.method === PUSH
+            ? this.push(stream, compact)
+            : this.enqueue(stream, claims.jti as string, compact)),
+        10,
+      )
       return { status: 204 }
     }
     const poll = /^\/ssf\/poll\/(.+)$/.exec(path)
@@ -189,7 +271,10 @@ class FakeIdp {
           })
         })
       }
-      const sets = body.maxEvents === 0 ? {} : Object.fromEntries([...stream.queue].slice(0, body.maxEvents ?? 100))
+      const sets =
+        body.maxEvents === 0
+          ? {}
+          : Object.fromEntries([...stream.queue].slice(0, body.maxEvents ?? 100))
       return { status: 200, body: { sets, moreAvailable: false } }
     }
     return { status: 404 }
@@ -204,7 +289,11 @@ let idp: FakeIdp
 before(async () => {
   redis = await startTestRedis()
   const port = await freePort()
-  broker = await startTestBroker(redis.url, { SSF_BROKER_PORT: String(port), SSF_BROKER_ISSUER: `http://127.0.0.1:${port}`, SSF_BROKER_SECRETS_KEY: 'test-secrets-key-0123456789abcdef0123' })
+  broker = await startTestBroker(redis.url, {
+    SSF_BROKER_PORT: String(port),
+    SSF_BROKER_ISSUER: `http://127.0.0.1:${port}`,
+    SSF_BROKER_SECRETS_KEY: 'test-secrets-key-0123456789abcdef0123',
+  })
   sink = await startReceiver()
   const receiver = await broker.api.createClient(['receiver'])
   await broker.api.createPushStream(receiver.token, sink.url)
@@ -220,7 +309,11 @@ after(async () => {
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
@@ -229,28 +322,64 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
     await sleep(20)
   }
 }
-const setsFor = (txn: string) => sink.received.map((p) => decodeJwt(p.body) as any).filter((c) => c.txn === txn)
-const waitForTxn = (txn: string, count = 1) => until(`${count} SET(s) with txn ${txn}`, () => (setsFor(txn).length >= count ? setsFor(txn) : undefined))
-const upstream = async (id: string) => (await broker.api.request('GET', `/admin/upstreams/${id}`, { token: ADMIN_TOKEN })).body
-const clientCredentials = () => ({ type: 'client_credentials', token_endpoint: `${new URL(idp.issuer).origin}/oauth/token`, client_id: CLIENT.id, client_secret: CLIENT.secret, scope: 'ssf.manage ssf.read' })
+const setsFor = (txn: string) =>
+  sink.received.map((p) => decodeJwt(p.body) as any).filter((c) => c.txn === txn)
+const waitForTxn = (txn: string, count = 1) =>
+  until(`${count} SET(s) with txn ${txn}`, () =>
+    setsFor(txn).length >= count ? setsFor(txn) : undefined,
+  )
+const upstream = async (id: string) =>
+  (await broker.api.request('GET', `/admin/upstreams/${id}`, { token: ADMIN_TOKEN })).body
+const clientCredentials = () => ({
+  type: 'client_credentials',
+  token_endpoint: `${new URL(idp.issuer).origin}/oauth/token`,
+  client_id: CLIENT.id,
+  client_secret: CLIENT.secret,
+  scope: 'ssf.manage ssf.read',
+})
 
 test('push from a jose-built IdP (RS256 and ES256): verified, re-signed, de-duplicated; bad SETs refused with RFC 8935 codes', async () => {
-  const res = await broker.api.request('POST', '/admin/upstreams', { token: ADMIN_TOKEN, json: { issuer: idp.issuer, delivery: 'push', authorization: clientCredentials(), events_requested: [`${CAEP}session-revoked`, `${CAEP}credential-change`] } })
+  const res = await broker.api.request('POST', '/admin/upstreams', {
+    token: ADMIN_TOKEN,
+    json: {
+      issuer: idp.issuer,
+      delivery: 'push',
+      authorization: clientCredentials(),
+      events_requested: [`${CAEP}session-revoked`, `${CAEP}credential-change`],
+    },
+  })
   assert.equal(res.status, 201, res.text)
   assert.ok(!res.text.includes(CLIENT.secret), 'the client secret is never returned')
-  assert.deepEqual(res.body.authorization, { type: 'client_credentials', token_endpoint: clientCredentials().token_endpoint, client_id: CLIENT.id, scope: 'ssf.manage ssf.read' })
+  assert.deepEqual(res.body.authorization, {
+    type: 'client_credentials',
+    token_endpoint: clientCredentials().token_endpoint,
+    client_id: CLIENT.id,
+    scope: 'ssf.manage ssf.read',
+  })
   const stored = (await redis.client.hget('ssf:{upstreams}:rec', res.body.upstream_id))!
   assert.ok(!stored.includes(CLIENT.secret), 'the client secret is sealed at rest')
   assert.equal(idp.tokenRequests.length, 1)
   assert.match(idp.tokenRequests[0]!.body, /scope=ssf\.manage\+ssf\.read/)
-  assert.ok(idp.tokens.has(idp.managementAuth[0]!.slice(7)), 'the stream was created with the fetched token')
+  assert.ok(
+    idp.tokens.has(idp.managementAuth[0]!.slice(7)),
+    'the stream was created with the fetched token',
+  )
   const id = res.body.upstream_id
-  const stream = [...idp.streams.values()].find((s) => s.delivery.endpoint_url === res.body.endpoint_url)!
+  const stream = [...idp.streams.values()].find(
+    (s) => s.delivery.endpoint_url === res.body.endpoint_url,
+  )!
   assert.ok(stream, 'the IdP stream pushes to the broker')
   await until('verification', async () => (await upstream(id)).verified_at)
 
-  const rs = idp.set(`${CAEP}session-revoked`, { event_timestamp: 1_700_000_000, reason_admin: { en: 'risk' } })
-  const es = idp.set(`${CAEP}credential-change`, { event_timestamp: 1_700_000_001, credential_type: 'password', change_type: 'update' })
+  const rs = idp.set(`${CAEP}session-revoked`, {
+    event_timestamp: 1_700_000_000,
+    reason_admin: { en: 'risk' },
+  })
+  const es = idp.set(`${CAEP}credential-change`, {
+    event_timestamp: 1_700_000_001,
+    credential_type: 'password',
+    change_type: 'update',
+  })
   const rsCompact = await idp.sign(rs, 'RS256')
   assert.equal((await idp.push(stream, rsCompact)).status, 202)
   assert.equal((await idp.push(stream, await idp.sign(es, 'ES256'))).status, 202)
@@ -260,20 +389,59 @@ test('push from a jose-built IdP (RS256 and ES256): verified, re-signed, de-dupl
   assert.deepEqual(fromRs.sub_id, rs.sub_id)
   assert.deepEqual(fromRs.events[`${CAEP}session-revoked`].reason_admin, { en: 'risk' })
   assert.equal(fromEs.iss, broker.issuer)
-  assert.notEqual(fromRs.jti, rs.jti, 'a SET of the broker\'s own')
+  assert.notEqual(fromRs.jti, rs.jti, "a SET of the broker's own")
 
   // Replays and refusals: each answered, none fanned out.
   assert.equal((await idp.push(stream, rsCompact)).status, 202, 'a replay is acknowledged')
   const foreign = (await generateKeyPair('RS256')).privateKey
   const refusals: [string, Promise<string>, string?][] = [
-    ['invalid_issuer', idp.sign(idp.set(`${CAEP}session-revoked`, {}, { iss: 'https://evil.example.com', txn: 'bad' }))],
-    ['invalid_audience', idp.sign(idp.set(`${CAEP}session-revoked`, {}, { aud: 'someone-else', txn: 'bad' }), 'ES256')],
-    ['invalid_key', idp.sign(idp.set(`${CAEP}session-revoked`, {}, { txn: 'bad' }), 'RS256', {}, foreign)],
-    ['invalid_request', idp.sign(idp.set(`${CAEP}session-revoked`, {}, { sub: 'carol', txn: 'bad' }))],
-    ['invalid_request', idp.sign(idp.set(`${CAEP}session-revoked`, {}, { txn: 'bad' }), 'RS256', { typ: 'JWT' })],
-    ['invalid_request', idp.sign(idp.set(`${CAEP}session-revoked`, { not_a_caep_member: 1 }, { txn: 'bad' }))],
-    ['invalid_request', idp.sign(idp.set(`${CAEP}session-revoked`, {}, { txn: 'bad', events: { [`${CAEP}session-revoked`]: {}, [`${CAEP}token-claims-change`]: { claims: { a: 1 } } } }))],
-    ['authentication_failed', idp.sign(idp.set(`${CAEP}session-revoked`, {}, { txn: 'bad' })), 'Bearer wrong'],
+    [
+      'invalid_issuer',
+      idp.sign(
+        idp.set(`${CAEP}session-revoked`, {}, { iss: 'https://evil.example.com', txn: 'bad' }),
+      ),
+    ],
+    [
+      'invalid_audience',
+      idp.sign(idp.set(`${CAEP}session-revoked`, {}, { aud: 'someone-else', txn: 'bad' }), 'ES256'),
+    ],
+    [
+      'invalid_key',
+      idp.sign(idp.set(`${CAEP}session-revoked`, {}, { txn: 'bad' }), 'RS256', {}, foreign),
+    ],
+    [
+      'invalid_request',
+      idp.sign(idp.set(`${CAEP}session-revoked`, {}, { sub: 'carol', txn: 'bad' })),
+    ],
+    [
+      'invalid_request',
+      idp.sign(idp.set(`${CAEP}session-revoked`, {}, { txn: 'bad' }), 'RS256', { typ: 'JWT' }),
+    ],
+    [
+      'invalid_request',
+      idp.sign(idp.set(`${CAEP}session-revoked`, { not_a_caep_member: 1 }, { txn: 'bad' })),
+    ],
+    [
+      'invalid_request',
+      idp.sign(
+        idp.set(
+          `${CAEP}session-revoked`,
+          {},
+          {
+            txn: 'bad',
+            events: {
+              [`${CAEP}session-revoked`]: {},
+              [`${CAEP}token-claims-change`]: { claims: { a: 1 } },
+            },
+          },
+        ),
+      ),
+    ],
+    [
+      'authentication_failed',
+      idp.sign(idp.set(`${CAEP}session-revoked`, {}, { txn: 'bad' })),
+      'Bearer wrong',
+    ],
   ]
   for (const [err, compact, authorization] of refusals) {
     const answer = await idp.push(stream, await compact, authorization)
@@ -299,7 +467,11 @@ test('push from a jose-built IdP (RS256 and ES256): verified, re-signed, de-dupl
   await waitForTxn(during.txn as string)
 
   // The upstream pauses its stream: its status here follows; nothing is fanned out.
-  const paused = idp.set(`${SSF}stream-updated`, { status: 'paused', reason: 'maintenance' }, { sub_id: { format: 'opaque', id: stream.stream_id }, txn: 'status-change' })
+  const paused = idp.set(
+    `${SSF}stream-updated`,
+    { status: 'paused', reason: 'maintenance' },
+    { sub_id: { format: 'opaque', id: stream.stream_id }, txn: 'status-change' },
+  )
   assert.equal((await idp.push(stream, await idp.sign(paused))).status, 202)
   const status = await upstream(id)
   assert.equal(status.status, 'paused')
@@ -313,27 +485,38 @@ test('push from a jose-built IdP (RS256 and ES256): verified, re-signed, de-dupl
   assert.equal(setsFor('status-change').length, 0, 'stream-updated is not fanned out')
   assert.equal((await upstream(id)).events_received, 4)
 
-  assert.equal((await broker.api.request('DELETE', `/admin/upstreams/${id}`, { token: ADMIN_TOKEN })).status, 204)
+  assert.equal(
+    (await broker.api.request('DELETE', `/admin/upstreams/${id}`, { token: ADMIN_TOKEN })).status,
+    204,
+  )
   assert.equal(stream.deleted, true, 'the stream at the IdP was deleted')
 })
 
 test('poll from the IdP: acknowledged once durable, setErrs for refused SETs, token refreshed before it expires', async () => {
   idp.tokenLifetimeSeconds = 2
   const issuedBefore = idp.tokenRequests.length
-  const res = await broker.api.request('POST', '/admin/upstreams', { token: ADMIN_TOKEN, json: { issuer: idp.issuer, delivery: 'poll', authorization: clientCredentials() } })
+  const res = await broker.api.request('POST', '/admin/upstreams', {
+    token: ADMIN_TOKEN,
+    json: { issuer: idp.issuer, delivery: 'poll', authorization: clientCredentials() },
+  })
   assert.equal(res.status, 201, res.text)
   const id = res.body.upstream_id
   const stream = idp.streams.get(res.body.stream_id)!
   assert.equal(stream.delivery.method, POLL)
   await until('verification by poll', async () => (await upstream(id)).verified_at)
 
-  const good = [idp.set(`${CAEP}session-revoked`, {}), idp.set(`${CAEP}session-revoked`, { reason_user: { en: 'bye' } })]
+  const good = [
+    idp.set(`${CAEP}session-revoked`, {}),
+    idp.set(`${CAEP}session-revoked`, { reason_user: { en: 'bye' } }),
+  ]
   const bad = idp.set(`${CAEP}session-revoked`, { unknown_member: true })
   idp.enqueue(stream, good[0]!.jti as string, await idp.sign(good[0]!, 'RS256'))
   idp.enqueue(stream, good[1]!.jti as string, await idp.sign(good[1]!, 'ES256'))
   idp.enqueue(stream, bad.jti as string, await idp.sign(bad))
   for (const set of good) await waitForTxn(set.txn as string)
-  await until('acks', () => (good.every((s) => stream.acks.includes(s.jti as string)) ? true : undefined))
+  await until('acks', () =>
+    good.every((s) => stream.acks.includes(s.jti as string)) ? true : undefined,
+  )
   await until('setErrs', () => stream.setErrs[bad.jti as string])
   assert.equal(stream.setErrs[bad.jti as string]!.err, 'invalid_request')
   assert.ok(!stream.acks.includes(bad.jti as string))
@@ -346,13 +529,21 @@ test('poll from the IdP: acknowledged once durable, setErrs for refused SETs, to
   })
   const firstLoopToken = idp.issued[issuedBefore + 1]!
   assert.ok(idp.pollTokens.includes(firstLoopToken) && refreshed !== firstLoopToken)
-  await until('the first loop token to expire', () => (Date.now() > idp.tokens.get(firstLoopToken)! + 100 ? true : undefined))
+  await until('the first loop token to expire', () =>
+    Date.now() > idp.tokens.get(firstLoopToken)! + 100 ? true : undefined,
+  )
   const later = idp.set(`${CAEP}session-revoked`, {})
   idp.enqueue(stream, later.jti as string, await idp.sign(later, 'ES256'))
   await waitForTxn(later.txn as string)
   assert.equal(idp.unauthorized, 0)
-  assert.ok(stream.acks.includes(later.jti as string) || (await until('ack', () => (stream.acks.includes(later.jti as string) ? true : undefined))))
+  assert.ok(
+    stream.acks.includes(later.jti as string) ||
+      (await until('ack', () => (stream.acks.includes(later.jti as string) ? true : undefined))),
+  )
 
-  assert.equal((await broker.api.request('DELETE', `/admin/upstreams/${id}`, { token: ADMIN_TOKEN })).status, 204)
+  assert.equal(
+    (await broker.api.request('DELETE', `/admin/upstreams/${id}`, { token: ADMIN_TOKEN })).status,
+    204,
+  )
   assert.equal(stream.deleted, true)
 })

@@ -17,7 +17,10 @@ test('SecretBox: sealed with AES-256-GCM under the configured key; unsealed (but
   assert.ok(!sealed.includes('client-secret-value'))
   assert.notEqual(box.seal('client-secret-value'), sealed, 'a fresh IV each time')
   assert.equal(box.open(sealed), 'client-secret-value')
-  assert.throws(() => new SecretBox('another-key-of-at-least-32-characters!!').open(sealed), 'another key cannot open it')
+  assert.throws(
+    () => new SecretBox('another-key-of-at-least-32-characters!!').open(sealed),
+    'another key cannot open it',
+  )
   // A character inside the payload (every bit of it is data, unlike the last one's).
   const at = 30
   const tampered = sealed.slice(0, at) + (sealed[at] === 'A' ? 'B' : 'A') + sealed.slice(at + 1)
@@ -38,10 +41,19 @@ test('outbound guard: loopback, private and http upstreams are refused unless pr
     assert.match(strict.check(`http://127.0.0.1:${port}/`)!, /https/)
     assert.match(strict.check('https://169.254.169.254/latest/meta-data')!, /not a public address/)
     assert.equal(strict.check('https://idp.example.com/'), undefined)
-    await assert.rejects(request(`http://127.0.0.1:${port}/`, { dispatcher: strict.dispatcher }), (e: any) => e.code === 'ERR_SSRF_BLOCKED')
-    await assert.rejects(request(`https://10.1.2.3:${port}/`, { dispatcher: strict.dispatcher }), (e: any) => e.code === 'ERR_SSRF_BLOCKED')
+    await assert.rejects(
+      request(`http://127.0.0.1:${port}/`, { dispatcher: strict.dispatcher }),
+      (e: any) => e.code === 'ERR_SSRF_BLOCKED',
+    )
+    await assert.rejects(
+      request(`https://10.1.2.3:${port}/`, { dispatcher: strict.dispatcher }),
+      (e: any) => e.code === 'ERR_SSRF_BLOCKED',
+    )
     // A name is checked on the address it resolves to, at connect time.
-    await assert.rejects(request(`https://localhost:${port}/`, { dispatcher: strict.dispatcher }), (e: any) => /not a public address/.test(String(e?.message ?? e?.cause?.message)))
+    await assert.rejects(
+      request(`https://localhost:${port}/`, { dispatcher: strict.dispatcher }),
+      (e: any) => /not a public address/.test(String(e?.message ?? e?.cause?.message)),
+    )
     const res = await request(`http://127.0.0.1:${port}/`, { dispatcher: open.dispatcher })
     assert.equal(await res.body.text(), 'ok')
   } finally {

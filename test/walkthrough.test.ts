@@ -49,7 +49,8 @@ test('the JWKS serves public keys only, each with a kid, including RSA of at lea
   assert.ok(keys.length >= 3)
   for (const key of keys) {
     assert.equal(typeof key.kid, 'string')
-    for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(key[secret], undefined, `private member ${secret} published`)
+    for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'])
+      assert.equal(key[secret], undefined, `private member ${secret} published`)
   }
   const rsa = keys.find((k) => k.kty === 'RSA')!
   assert.ok(Buffer.from(rsa.n as string, 'base64url').length * 8 >= 2048)
@@ -60,7 +61,10 @@ test('walk-through: receiver, push stream, session-revoked event, verified SET',
   const { api } = broker
   const rx = await api.createClient(['receiver'])
   const emitter = await api.createClient(['emitter'])
-  const stream = await api.createPushStream(rx.token, receiver.url, { events_requested: [SESSION_REVOKED], description: 'walk-through' })
+  const stream = await api.createPushStream(rx.token, receiver.url, {
+    events_requested: [SESSION_REVOKED],
+    description: 'walk-through',
+  })
   assert.equal(typeof stream.stream_id, 'string')
   assert.match(stream.stream_id, /^[A-Za-z0-9._~-]+$/)
   assert.equal(stream.iss, broker.issuer)
@@ -69,7 +73,11 @@ test('walk-through: receiver, push stream, session-revoked event, verified SET',
   assert.ok(stream.events_supported.includes(SESSION_REVOKED))
 
   const subject = { format: 'email', email: 'alice@example.com' }
-  const res = await api.emit(emitter.token, { type: 'caep/session-revoked', subject, event: { reason_admin: { en: 'Session ended by admin' }, initiating_entity: 'admin' } })
+  const res = await api.emit(emitter.token, {
+    type: 'caep/session-revoked',
+    subject,
+    event: { reason_admin: { en: 'Session ended by admin' }, initiating_entity: 'admin' },
+  })
   assert.equal(res.status, 202)
   const txn = res.body.txn as string
   assert.equal(typeof txn, 'string')
@@ -83,7 +91,12 @@ test('walk-through: receiver, push stream, session-revoked event, verified SET',
   assert.equal(header.typ, 'secevent+jwt')
   assert.equal(header.alg, 'RS256')
   assert.equal(typeof header.kid, 'string')
-  const { payload } = await jwtVerify(push.body, jwks, { issuer: broker.issuer, audience: rx.audience, typ: 'secevent+jwt', algorithms: ['RS256'] })
+  const { payload } = await jwtVerify(push.body, jwks, {
+    issuer: broker.issuer,
+    audience: rx.audience,
+    typ: 'secevent+jwt',
+    algorithms: ['RS256'],
+  })
   assert.equal(payload.iss, broker.issuer)
   assert.equal(payload.aud, rx.audience)
   assert.equal(payload.txn, txn)
@@ -110,11 +123,19 @@ test('per-client signing_alg: ES256 and EdDSA receivers get SETs signed with tha
     try {
       const rx = await api.createClient(['receiver'], { signing_alg: alg })
       await api.createPushStream(rx.token, sink.url, { events_requested: [SESSION_REVOKED] })
-      const res = await api.emit(emitter.token, { type: SESSION_REVOKED, subject: { format: 'opaque', id: `s-${alg}` } })
+      const res = await api.emit(emitter.token, {
+        type: SESSION_REVOKED,
+        subject: { format: 'opaque', id: `s-${alg}` },
+      })
       assert.equal(res.status, 202)
       const [push] = await sink.waitFor(1)
       assert.equal(decodeProtectedHeader(push!.body).alg, alg)
-      const { payload } = await jwtVerify(push!.body, jwks, { issuer: broker.issuer, audience: rx.audience, typ: 'secevent+jwt', algorithms: [alg] })
+      const { payload } = await jwtVerify(push!.body, jwks, {
+        issuer: broker.issuer,
+        audience: rx.audience,
+        typ: 'secevent+jwt',
+        algorithms: [alg],
+      })
       assert.deepEqual(payload.sub_id, { format: 'opaque', id: `s-${alg}` })
     } finally {
       await sink.close()
@@ -130,9 +151,19 @@ test('the stream authorization_header is sent verbatim as Authorization', async 
     const emitter = await api.createClient(['emitter'])
     await api.request('POST', '/ssf/streams', {
       token: rx.token,
-      json: { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: sink.url, authorization_header: 'Bearer receiver-secret-123' } },
+      json: {
+        delivery: {
+          method: 'urn:ietf:rfc:8935',
+          endpoint_url: sink.url,
+          authorization_header: 'Bearer receiver-secret-123',
+        },
+      },
     })
-    await api.emit(emitter.token, { type: 'risc/account-disabled', subject: { format: 'iss_sub', iss: 'https://idp.example.com', sub: 'u1' }, event: { reason: 'hijacking' } })
+    await api.emit(emitter.token, {
+      type: 'risc/account-disabled',
+      subject: { format: 'iss_sub', iss: 'https://idp.example.com', sub: 'u1' },
+      event: { reason: 'hijacking' },
+    })
     const [push] = await sink.waitFor(1)
     assert.equal(push!.headers.authorization, 'Bearer receiver-secret-123')
   } finally {

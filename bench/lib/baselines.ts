@@ -60,11 +60,19 @@ function claims(i: number): SetClaims {
     txn: `bench-baseline-${i}`,
     sub_id: { format: 'email', email: `user${i % 10_000}@bench.example.com` },
     eventType: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
-    event: { initiating_entity: 'policy', reason_admin: { en: 'Session revoked by ssf-broker benchmark' }, event_timestamp: Math.floor(Date.now() / 1000) },
+    event: {
+      initiating_entity: 'policy',
+      reason_admin: { en: 'Session revoked by ssf-broker benchmark' },
+      event_timestamp: Math.floor(Date.now() / 1000),
+    },
   }
 }
 
-export async function measureSign(redis: Redis, alg: 'ES256' | 'EdDSA' | 'RS256', durationMs: number): Promise<SignBaseline & { sample: string }> {
+export async function measureSign(
+  redis: Redis,
+  alg: 'ES256' | 'EdDSA' | 'RS256',
+  durationMs: number,
+): Promise<SignBaseline & { sample: string }> {
   const keys = new KeyStore(redis, 604_800)
   await keys.init()
   let sample = ''
@@ -87,14 +95,35 @@ export async function measureSign(redis: Redis, alg: 'ES256' | 'EdDSA' | 'RS256'
     }),
   )
   const elapsed = performance.now() - start
-  return { alg, inFlight: SIGN_IN_FLIGHT, ratePerSec: (count * 1000) / elapsed, serialMs: median(serial), setBytes: Buffer.byteLength(sample), sample }
+  return {
+    alg,
+    inFlight: SIGN_IN_FLIGHT,
+    ratePerSec: (count * 1000) / elapsed,
+    serialMs: median(serial),
+    setBytes: Buffer.byteLength(sample),
+    sample,
+  }
 }
 
-export async function measureHttp(sinkUrl: string, body: string, durationMs: number): Promise<HttpBaseline> {
+export async function measureHttp(
+  sinkUrl: string,
+  body: string,
+  durationMs: number,
+): Promise<HttpBaseline> {
   const url = new URL(sinkUrl)
-  const pool = new Pool(url.origin, { connections: HTTP_CONNECTIONS, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 })
+  const pool = new Pool(url.origin, {
+    connections: HTTP_CONNECTIONS,
+    pipelining: 1,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  })
   const post = async () => {
-    const res = await pool.request({ method: 'POST', path: url.pathname, headers: { 'content-type': 'application/secevent+jwt', accept: 'application/json' }, body })
+    const res = await pool.request({
+      method: 'POST',
+      path: url.pathname,
+      headers: { 'content-type': 'application/secevent+jwt', accept: 'application/json' },
+      body,
+    })
     await res.body.text()
     if (res.statusCode !== 202) throw new Error(`baseline sink answered ${res.statusCode}`)
   }
@@ -118,7 +147,13 @@ export async function measureHttp(sinkUrl: string, body: string, durationMs: num
       }),
     )
     const elapsed = performance.now() - start
-    return { connections: HTTP_CONNECTIONS, inFlight: HTTP_IN_FLIGHT, bodyBytes: Buffer.byteLength(body), ratePerSec: (count * 1000) / elapsed, serialMs: median(serial) }
+    return {
+      connections: HTTP_CONNECTIONS,
+      inFlight: HTTP_IN_FLIGHT,
+      bodyBytes: Buffer.byteLength(body),
+      ratePerSec: (count * 1000) / elapsed,
+      serialMs: median(serial),
+    }
   } finally {
     await pool.close()
   }
@@ -158,7 +193,12 @@ export function ratiosFor(b: Baselines, spec: RatioSpec, value: number): Ratio[]
     case 'batch': {
       // The time to deliver n SETs against signing and posting n SETs at the baseline rates, one after the other.
       const ideal = spec.sets * (1000 / b.signRate + 1000 / b.httpRate)
-      return [{ against: `sign+POST ${spec.sets} at baseline rates (${ideal.toFixed(1)} ms)`, value: value / ideal }]
+      return [
+        {
+          against: `sign+POST ${spec.sets} at baseline rates (${ideal.toFixed(1)} ms)`,
+          value: value / ideal,
+        },
+      ]
     }
     case 'relative':
       return [{ against: spec.against, value: value / spec.base }]

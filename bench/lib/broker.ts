@@ -28,9 +28,16 @@ export interface BrokerProcess {
   stop(): Promise<void>
 }
 
-export async function spawnBroker(mainPath: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<BrokerProcess> {
+export async function spawnBroker(
+  mainPath: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<BrokerProcess> {
   const child: ChildProcess = track(
-    spawn(process.execPath, [...nodeArgs, mainPath], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [...nodeArgs, mainPath], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
     'broker',
   )
   const stderr: string[] = []
@@ -52,9 +59,14 @@ export async function spawnBroker(mainPath: string, env: Record<string, string>,
   }
   const deadline = Date.now() + 30_000
   for (;;) {
-    if (!isAlive(child)) throw new Error(`broker exited at start (${child.exitCode ?? child.signalCode}):\n${proc.stderrTail()}`)
+    if (!isAlive(child))
+      throw new Error(
+        `broker exited at start (${child.exitCode ?? child.signalCode}):\n${proc.stderrTail()}`,
+      )
     try {
-      const res = await fetch(`${url}/.well-known/ssf-configuration`, { signal: AbortSignal.timeout(2000) })
+      const res = await fetch(`${url}/.well-known/ssf-configuration`, {
+        signal: AbortSignal.timeout(2000),
+      })
       if (res.status === 200) {
         await res.arrayBuffer()
         break
@@ -81,7 +93,10 @@ export function rssOf(pid: number): number {
     // not Linux
   }
   try {
-    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) * 1024
+    return (
+      Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) *
+      1024
+    )
   } catch {
     return NaN
   }
@@ -96,11 +111,23 @@ export interface ApiResponse<T = any> {
 /** JSON over one keep-alive pool. */
 export class Api {
   readonly pool: Pool
-  constructor(readonly base: string, connections = 16) {
-    this.pool = new Pool(base, { connections, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000 })
+  constructor(
+    readonly base: string,
+    connections = 16,
+  ) {
+    this.pool = new Pool(base, {
+      connections,
+      pipelining: 1,
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+    })
   }
 
-  async request<T = any>(method: string, path: string, options: { token?: string; json?: unknown; timeoutMs?: number } = {}): Promise<ApiResponse<T>> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    options: { token?: string; json?: unknown; timeoutMs?: number } = {},
+  ): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = {}
     if (options.token) headers.authorization = `Bearer ${options.token}`
     let body: string | undefined
@@ -125,9 +152,15 @@ export class Api {
     return { status: res.statusCode, body: parsed as T, text }
   }
 
-  async must<T = any>(expect: number[], method: string, path: string, options: { token?: string; json?: unknown } = {}): Promise<T> {
+  async must<T = any>(
+    expect: number[],
+    method: string,
+    path: string,
+    options: { token?: string; json?: unknown } = {},
+  ): Promise<T> {
     const res = await this.request<T>(method, path, options)
-    if (!expect.includes(res.status)) throw new Error(`${method} ${path} answered ${res.status}: ${res.text.slice(0, 300)}`)
+    if (!expect.includes(res.status))
+      throw new Error(`${method} ${path} answered ${res.status}: ${res.text.slice(0, 300)}`)
     return res.body
   }
 
@@ -137,7 +170,11 @@ export class Api {
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length)
   let next = 0
   const worker = async () => {

@@ -53,7 +53,11 @@ export function snapshot(pids: Record<string, number>): CpuSnapshot {
 }
 
 /** CPU used between two snapshots: ms per process, and as a share of one core over the wall time. */
-export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, perUnit?: { count: number; unit: string }): Record<string, unknown> {
+export function cpuBetween(
+  a: CpuSnapshot,
+  b: CpuSnapshot,
+  perUnit?: { count: number; unit: string },
+): Record<string, unknown> {
   const wall = b.at - a.at
   const out: Record<string, unknown> = { wall_ms: Math.round(wall) }
   let ours = 0
@@ -70,11 +74,17 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, perUnit?: { count: nu
     out[name] = {
       cpu_ms: Math.round(used),
       cores: Number((used / wall).toFixed(2)),
-      ...(perUnit && perUnit.count > 0 ? { [`cpu_us_per_${perUnit.unit}`]: Math.round((used * 1000) / perUnit.count) } : {}),
+      ...(perUnit && perUnit.count > 0
+        ? { [`cpu_us_per_${perUnit.unit}`]: Math.round((used * 1000) / perUnit.count) }
+        : {}),
     }
   }
   const machine = b.machine - a.machine
-  if (restarted) out['other work'] = { cores: null, note: 'not known: one of our processes was restarted in between' }
+  if (restarted)
+    out['other work'] = {
+      cores: null,
+      note: 'not known: one of our processes was restarted in between',
+    }
   else if (Number.isFinite(machine)) {
     // Everything else on the machine (other people's work): the noise these figures carry.
     out['machine busy'] = { cores: Number((machine / wall).toFixed(2)) }

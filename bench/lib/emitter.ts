@@ -16,14 +16,27 @@ export function makeEvent(txn: string, i: number): Record<string, unknown> {
     type: 'caep/session-revoked',
     subject: { format: 'email', email: `user${i % SUBJECT_POOL}@bench.example.com` },
     txn,
-    event: { initiating_entity: 'policy', reason_admin: { en: 'Session revoked by ssf-broker benchmark' } },
+    event: {
+      initiating_entity: 'policy',
+      reason_admin: { en: 'Session revoked by ssf-broker benchmark' },
+    },
   }
 }
 
 export class Emitter {
   readonly pool: Pool
-  constructor(base: string, private readonly token: string, connections = 64) {
-    this.pool = new Pool(base, { connections, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000, keepAliveTimeout: 60_000 })
+  constructor(
+    base: string,
+    private readonly token: string,
+    connections = 64,
+  ) {
+    this.pool = new Pool(base, {
+      connections,
+      pipelining: 1,
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+      keepAliveTimeout: 60_000,
+    })
   }
 
   /** One event alone (its own body) or a batch `{events}`; resolves with the HTTP status. */
@@ -67,7 +80,15 @@ export interface RateRun {
  */
 export async function sendAtRate(
   emitter: Emitter,
-  opts: { rate: number; durationMs: number; txnPrefix: string; firstIndex?: number; maxInFlight?: number; record?: (txn: string) => boolean; giveUpLagMs?: number },
+  opts: {
+    rate: number
+    durationMs: number
+    txnPrefix: string
+    firstIndex?: number
+    maxInFlight?: number
+    record?: (txn: string) => boolean
+    giveUpLagMs?: number
+  },
 ): Promise<RateRun> {
   const total = Math.max(1, Math.round((opts.rate * opts.durationMs) / 1000))
   const maxInFlight = opts.maxInFlight ?? 512
@@ -128,5 +149,15 @@ export async function sendAtRate(
   }
   await Promise.all(pending)
   const durationMs = lastSend - start
-  return { sentAt, offered: i, accepted, errors, statuses, maxLagMs, achievedRate: durationMs > 0 ? ((i - 1) * 1000) / durationMs : i, durationMs, saturated }
+  return {
+    sentAt,
+    offered: i,
+    accepted,
+    errors,
+    statuses,
+    maxLagMs,
+    achievedRate: durationMs > 0 ? ((i - 1) * 1000) / durationMs : i,
+    durationMs,
+    saturated,
+  }
 }

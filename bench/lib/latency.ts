@@ -23,7 +23,12 @@ export interface LatencyRun {
   lost: number
 }
 
-export async function latencyAtRate(ctx: BenchContext, rate: number, setup: (tag: string) => Promise<Sink>, target?: { p99Ms: number }): Promise<LatencyRun> {
+export async function latencyAtRate(
+  ctx: BenchContext,
+  rate: number,
+  setup: (tag: string) => Promise<Sink>,
+  target?: { p99Ms: number },
+): Promise<LatencyRun> {
   const warmMs = ctx.quick ? 300 : 1500
   const measureMs = ctx.quick ? 1000 : 8000
   const drainMs = ctx.quick ? 5000 : 20_000
@@ -34,19 +39,35 @@ export async function latencyAtRate(ctx: BenchContext, rate: number, setup: (tag
   try {
     // Warm-up: connections, JIT, the stream's first claim. Not measured.
     const warmPrefix = ctx.txnPrefix(`warm${rate}-`)
-    const warm = await sendAtRate(ctx.emitter, { rate, durationMs: warmMs, txnPrefix: warmPrefix, firstIndex: 500_000, giveUpLagMs })
+    const warm = await sendAtRate(ctx.emitter, {
+      rate,
+      durationMs: warmMs,
+      txnPrefix: warmPrefix,
+      firstIndex: 500_000,
+      giveUpLagMs,
+    })
     await waitForTxns(ctx, warmPrefix, [sink.key], warm.accepted, drainMs)
 
     const prefix = ctx.txnPrefix(`lat${rate}-`)
     const cpu0 = snapshot(ctx.pids())
     const calls0 = await commandCalls(ctx.redis.client)
     const probe = startProbe(ctx.redis.client, [sink.streamId])
-    const sent = await sendAtRate(ctx.emitter, { rate, durationMs: measureMs, txnPrefix: prefix, giveUpLagMs })
+    const sent = await sendAtRate(ctx.emitter, {
+      rate,
+      durationMs: measureMs,
+      txnPrefix: prefix,
+      giveUpLagMs,
+    })
     const drained = await waitForTxns(ctx, prefix, [sink.key], sent.accepted, drainMs)
     const cpu = cpuBetween(cpu0, snapshot(ctx.pids()), { count: sent.accepted, unit: 'event' })
     const backlog = await probe.stop()
     const redisCommands = commandsPer(calls0, await commandCalls(ctx.redis.client), sent.accepted)
-    const got = await ctx.receivers.collect({ txnPrefix: prefix, expectKeys: [sink.key], expectTxns: [...sent.sentAt.keys()], byTxn: true })
+    const got = await ctx.receivers.collect({
+      txnPrefix: prefix,
+      expectKeys: [sink.key],
+      expectTxns: [...sent.sentAt.keys()],
+      byTxn: true,
+    })
     const latencies: number[] = []
     for (const [txn, at] of sent.sentAt) {
       const arrival = got.byTxn?.[txn]
@@ -55,8 +76,14 @@ export async function latencyAtRate(ctx: BenchContext, rate: number, setup: (tag
     const s = summarize(latencies)
     const lost = got.missing
     const notes: string[] = []
-    if (sent.saturated) notes.push(`broker saturated: sending fell ${giveUpLagMs / 1000} s behind, ${sent.offered} events at ${Math.round(sent.achievedRate)}/s`)
-    if (lost > 0) notes.push(`${lost} of ${sent.accepted} SETs lost or later than ${drainMs / 1000} s (counted as infinite)`)
+    if (sent.saturated)
+      notes.push(
+        `broker saturated: sending fell ${giveUpLagMs / 1000} s behind, ${sent.offered} events at ${Math.round(sent.achievedRate)}/s`,
+      )
+    if (lost > 0)
+      notes.push(
+        `${lost} of ${sent.accepted} SETs lost or later than ${drainMs / 1000} s (counted as infinite)`,
+      )
     const note = notes.length > 0 ? notes.join('; ') : undefined
     const fig = (name: string, value: number, t?: Figure['target']): Figure => ({
       name: `${rate}/s ${name}`,
@@ -69,7 +96,13 @@ export async function latencyAtRate(ctx: BenchContext, rate: number, setup: (tag
     const figures = [
       fig('p50', s.p50),
       fig('p95', s.p95),
-      fig('p99', s.p99, target ? { text: `p99 ≤ ${target.p99Ms} ms`, pass: s.p99 <= target.p99Ms && lost === 0 } : undefined),
+      fig(
+        'p99',
+        s.p99,
+        target
+          ? { text: `p99 ≤ ${target.p99Ms} ms`, pass: s.p99 <= target.p99Ms && lost === 0 }
+          : undefined,
+      ),
       fig('max', s.max),
     ]
     return {
@@ -92,9 +125,22 @@ export async function latencyAtRate(ctx: BenchContext, rate: number, setup: (tag
         cpu,
         backlog,
         redis_commands_per_event: redisCommands,
-        delivered_rate: got.last !== null && got.first !== null && got.last > got.first ? ((got.distinct - 1) * 1000) / (got.last - got.first) : null,
+        delivered_rate:
+          got.last !== null && got.first !== null && got.last > got.first
+            ? ((got.distinct - 1) * 1000) / (got.last - got.first)
+            : null,
         latency_ms: s,
-        received: { distinct: got.distinct, duplicates: got.duplicates, missing: got.missing, missing_sample: got.missingSample, other: got.other, verify_failures: got.failures, verify_failure_sample: got.failureSample, poll_errors: got.pollErrors, poll_error_sample: got.pollErrorSample },
+        received: {
+          distinct: got.distinct,
+          duplicates: got.duplicates,
+          missing: got.missing,
+          missing_sample: got.missingSample,
+          other: got.other,
+          verify_failures: got.failures,
+          verify_failure_sample: got.failureSample,
+          poll_errors: got.pollErrors,
+          poll_error_sample: got.pollErrorSample,
+        },
       },
     }
   } finally {
@@ -103,7 +149,13 @@ export async function latencyAtRate(ctx: BenchContext, rate: number, setup: (tag
 }
 
 /** Waits (bounded) until every expected SET of `prefix` arrived on `keys`; true if all did. */
-export async function waitForTxns(ctx: BenchContext, prefix: string, keys: string[], perKey: number, timeoutMs: number): Promise<boolean> {
+export async function waitForTxns(
+  ctx: BenchContext,
+  prefix: string,
+  keys: string[],
+  perKey: number,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   const expected = perKey * keys.length
   for (;;) {

@@ -10,7 +10,10 @@ export interface Sent {
   ackedAt: number
 }
 
-export function orderViolations(sent: readonly Sent[], arrivals: Record<string, { first: number }>): { compared: number; violations: number; sample: string[] } {
+export function orderViolations(
+  sent: readonly Sent[],
+  arrivals: Record<string, { first: number }>,
+): { compared: number; violations: number; sample: string[] } {
   const bySubject = new Map<string, Sent[]>()
   for (const s of sent) {
     if (!arrivals[s.txn]) continue

@@ -16,7 +16,12 @@ export interface ProbeResult {
   max_outbox_sets: number
 }
 
-export function startProbe(redis: Redis, streamIds: readonly string[], everyMs = 100, maxMs = 600_000): { stop(): Promise<ProbeResult> } {
+export function startProbe(
+  redis: Redis,
+  streamIds: readonly string[],
+  everyMs = 100,
+  maxMs = 600_000,
+): { stop(): Promise<ProbeResult> } {
   const result: ProbeResult = { samples: 0, max_ingest_entries_waiting: 0, max_outbox_sets: 0 }
   let stopped = false
   const deadline = Date.now() + maxMs
@@ -25,12 +30,18 @@ export function startProbe(redis: Redis, streamIds: readonly string[], everyMs =
       try {
         const p = redis.pipeline()
         for (let k = 0; k < INGEST_PARTITIONS; k++) p.xlen(keyspace.ingest.partition(k))
-        for (const sid of streamIds.slice(0, 100)) p.xlen(keyspace.stream(sid).control).xlen(keyspace.stream(sid).lane).xlen(keyspace.stream(sid).priority)
+        for (const sid of streamIds.slice(0, 100))
+          p.xlen(keyspace.stream(sid).control)
+            .xlen(keyspace.stream(sid).lane)
+            .xlen(keyspace.stream(sid).priority)
         const res = (await p.exec()) ?? []
         const n = res.map(([, v]) => (typeof v === 'number' ? v : 0))
         const sum = (xs: number[]) => xs.reduce((s, v) => s + v, 0)
         result.samples++
-        result.max_ingest_entries_waiting = Math.max(result.max_ingest_entries_waiting, sum(n.slice(0, INGEST_PARTITIONS)))
+        result.max_ingest_entries_waiting = Math.max(
+          result.max_ingest_entries_waiting,
+          sum(n.slice(0, INGEST_PARTITIONS)),
+        )
         result.max_outbox_sets = Math.max(result.max_outbox_sets, sum(n.slice(INGEST_PARTITIONS)))
       } catch {
         // a probe must never fail the run
@@ -63,7 +74,10 @@ export interface IdleRate {
 }
 
 /** Reads the command counts `ms` apart with nothing else going on. */
-export async function idleCommandRate(read: () => Promise<Map<string, number>>, ms: number): Promise<IdleRate> {
+export async function idleCommandRate(
+  read: () => Promise<Map<string, number>>,
+  ms: number,
+): Promise<IdleRate> {
   const t0 = performance.now()
   const a = await read()
   await new Promise((r) => setTimeout(r, ms))
@@ -85,7 +99,12 @@ export async function idleCommandRate(read: () => Promise<Map<string, number>>, 
  * Redis commands issued between two readings, per unit of work, most frequent first (INFO itself
  * excluded). With `idle`, what the same processes issue idle over `idle.wallMs` is subtracted first.
  */
-export function commandsPer(a: Map<string, number>, b: Map<string, number>, units: number, idle?: { rate: IdleRate; wallMs: number }): { total_per_unit: number; top: Record<string, number>; idle_subtracted?: number } {
+export function commandsPer(
+  a: Map<string, number>,
+  b: Map<string, number>,
+  units: number,
+  idle?: { rate: IdleRate; wallMs: number },
+): { total_per_unit: number; top: Record<string, number>; idle_subtracted?: number } {
   const diff: [string, number][] = []
   let subtracted = 0
   for (const [cmd, n] of b) {

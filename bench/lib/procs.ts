@@ -33,7 +33,11 @@ export function isAlive(child: ChildProcess): boolean {
 }
 
 /** Stops one child by its pid: `signal`, then SIGKILL after `graceMs`. Resolves once it has exited. */
-export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
+export async function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 10_000,
+): Promise<void> {
   const pid = child.pid
   if (pid === undefined || !isAlive(child)) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
@@ -43,7 +47,10 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
     return
   }
   let timer: NodeJS.Timeout | undefined
-  const killed = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))])
+  const killed = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
+  ])
   clearTimeout(timer)
   if (killed && isAlive(child)) {
     try {
@@ -77,7 +84,9 @@ export function killAllSync(): void {
 }
 
 export function liveChildren(): string[] {
-  return [...children.values()].filter(({ child }) => isAlive(child)).map(({ name, child }) => `${name} (pid ${child.pid})`)
+  return [...children.values()]
+    .filter(({ child }) => isAlive(child))
+    .map(({ name, child }) => `${name} (pid ${child.pid})`)
 }
 
 process.on('exit', killAllSync)

@@ -17,7 +17,13 @@ import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { importJWK, jwtVerify, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose'
 import { Pool, request } from 'undici'
-import type { CollectOptions, CollectResult, PollStartOptions, ReceiverCommand, ReceiverStats } from './receiver-protocol.js'
+import type {
+  CollectOptions,
+  CollectResult,
+  PollStartOptions,
+  ReceiverCommand,
+  ReceiverStats,
+} from './receiver-protocol.js'
 
 const now = () => performance.timeOrigin + performance.now()
 
@@ -36,7 +42,8 @@ async function loadJwks(): Promise<void> {
       const res = await request(jwksUrl, { headersTimeout: 10_000, bodyTimeout: 10_000 })
       const body = (await res.body.json()) as { keys?: JWK[] }
       for (const jwk of body.keys ?? []) {
-        if (typeof jwk.kid !== 'string' || typeof jwk.alg !== 'string' || keys.has(jwk.kid)) continue
+        if (typeof jwk.kid !== 'string' || typeof jwk.alg !== 'string' || keys.has(jwk.kid))
+          continue
         keys.set(jwk.kid, await importJWK(jwk, jwk.alg))
       }
       lastJwksLoad = Date.now()
@@ -60,8 +67,17 @@ async function keyFor(header: JWTHeaderParameters): Promise<CryptoKey | Uint8Arr
 }
 
 async function verify(set: string): Promise<{ jti: string; txn: string }> {
-  const { payload } = await jwtVerify(set, keyFor, { issuer, audience: audiences, typ: 'secevent+jwt' })
-  if (typeof payload.jti !== 'string' || typeof payload.txn !== 'string' || typeof payload.events !== 'object') throw new Error('SET without jti, txn or events')
+  const { payload } = await jwtVerify(set, keyFor, {
+    issuer,
+    audience: audiences,
+    typ: 'secevent+jwt',
+  })
+  if (
+    typeof payload.jti !== 'string' ||
+    typeof payload.txn !== 'string' ||
+    typeof payload.events !== 'object'
+  )
+    throw new Error('SET without jti, txn or events')
   return { jti: payload.jti, txn: payload.txn }
 }
 
@@ -194,9 +210,15 @@ function reset(): void {
 // ---- push sinks -----------------------------------------------------------------------------------
 
 /** Sinks answering a fixed status (an outage): key -> status and what they refused. */
-const outages = new Map<string, { status: number; refused: number; first: number | null; last: number | null }>()
+const outages = new Map<
+  string,
+  { status: number; refused: number; first: number | null; last: number | null }
+>()
 
-function setSinkStatus(key: string, status: number | null): { refused: number; first: number | null; last: number | null } {
+function setSinkStatus(
+  key: string,
+  status: number | null,
+): { refused: number; first: number | null; last: number | null } {
   const before = outages.get(key)
   if (status === null) outages.delete(key)
   else outages.set(key, { status, refused: 0, first: null, last: null })
@@ -232,7 +254,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(outage.status).end()
       return
     }
-    const body = chunks.length === 1 ? chunks[0]!.toString('latin1') : Buffer.concat(chunks).toString('latin1')
+    const body =
+      chunks.length === 1 ? chunks[0]!.toString('latin1') : Buffer.concat(chunks).toString('latin1')
     verify(body).then(
       ({ jti, txn }) => {
         record(key, txn, jti, t)
@@ -240,7 +263,9 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       },
       (err: unknown) => {
         fail(`push ${key}: ${String(err)}`)
-        res.writeHead(400, { 'content-type': 'application/json' }).end('{"err":"invalid_request","description":"SET verification failed"}')
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end('{"err":"invalid_request","description":"SET verification failed"}')
       },
     )
   })
@@ -251,7 +276,10 @@ const servers: Server[] = []
 async function listen(count: number): Promise<number[]> {
   const ports: number[] = []
   for (let i = 0; i < count; i++) {
-    const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 70_000, requestTimeout: 0 }, handle)
+    const server = createServer(
+      { keepAliveTimeout: 65_000, headersTimeout: 70_000, requestTimeout: 0 },
+      handle,
+    )
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     servers.push(server)
     ports.push((server.address() as AddressInfo).port)
@@ -272,24 +300,39 @@ const pollers = new Map<string, Poller>()
 
 async function pollLoop(p: Poller): Promise<void> {
   const url = new URL(p.opts.url)
-  const pool = new Pool(url.origin, { connections: 1, headersTimeout: 600_000, bodyTimeout: 600_000 })
+  const pool = new Pool(url.origin, {
+    connections: 1,
+    headersTimeout: 600_000,
+    bodyTimeout: 600_000,
+  })
   const headers = { authorization: `Bearer ${p.opts.token}`, 'content-type': 'application/json' }
   const deadline = Date.now() + p.opts.maxMs
   let acks: string[] = []
   let consecutiveErrors = 0
   try {
     while (!p.stopped && Date.now() < deadline && consecutiveErrors < 50) {
-      const body = JSON.stringify({ maxEvents: p.opts.maxEvents, returnImmediately: false, ...(acks.length > 0 ? { ack: acks } : {}) })
+      const body = JSON.stringify({
+        maxEvents: p.opts.maxEvents,
+        returnImmediately: false,
+        ...(acks.length > 0 ? { ack: acks } : {}),
+      })
       const sending = acks
       acks = []
       let sets: Record<string, string>
       let t: number
       try {
-        const res = await pool.request({ method: 'POST', path: url.pathname + url.search, headers, body, signal: p.abort.signal })
+        const res = await pool.request({
+          method: 'POST',
+          path: url.pathname + url.search,
+          headers,
+          body,
+          signal: p.abort.signal,
+        })
         const text = await res.body.text()
         t = now()
         p.polls++
-        if (res.statusCode !== 200) throw new Error(`poll answered ${res.statusCode}: ${text.slice(0, 200)}`)
+        if (res.statusCode !== 200)
+          throw new Error(`poll answered ${res.statusCode}: ${text.slice(0, 200)}`)
         sets = (JSON.parse(text) as { sets?: Record<string, string> }).sets ?? {}
         consecutiveErrors = 0
       } catch (err) {
@@ -318,7 +361,12 @@ async function pollLoop(p: Poller): Promise<void> {
     }
     if (acks.length > 0) {
       // Acknowledge-only request (RFC 8936 §2.4: maxEvents 0), so nothing is handed out again.
-      const res = await pool.request({ method: 'POST', path: url.pathname + url.search, headers, body: JSON.stringify({ maxEvents: 0, returnImmediately: true, ack: acks }) })
+      const res = await pool.request({
+        method: 'POST',
+        path: url.pathname + url.search,
+        headers,
+        body: JSON.stringify({ maxEvents: 0, returnImmediately: true, ack: acks }),
+      })
       await res.body.text()
     }
   } catch (err) {
@@ -330,7 +378,13 @@ async function pollLoop(p: Poller): Promise<void> {
 
 function startPoll(opts: PollStartOptions): void {
   if (pollers.has(opts.key)) throw new Error(`poller ${opts.key} already running`)
-  const p: Poller = { opts, stopped: false, abort: new AbortController(), done: Promise.resolve(), polls: 0 }
+  const p: Poller = {
+    opts,
+    stopped: false,
+    abort: new AbortController(),
+    done: Promise.resolve(),
+    polls: 0,
+  }
   p.done = pollLoop(p)
   pollers.set(opts.key, p)
 }
@@ -386,7 +440,8 @@ async function run(msg: ReceiverCommand): Promise<unknown> {
 process.on('message', (raw: { id: number } & ReceiverCommand) => {
   run(raw).then(
     (result) => process.send!({ id: raw.id, ok: true, result }),
-    (err: unknown) => process.send!({ id: raw.id, ok: false, error: String((err as Error).stack ?? err) }),
+    (err: unknown) =>
+      process.send!({ id: raw.id, ok: false, error: String((err as Error).stack ?? err) }),
   )
 })
 // The parent is gone: nothing left to serve.

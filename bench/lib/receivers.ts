@@ -7,14 +7,24 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { stopChild, track } from './procs.js'
-import type { CollectOptions, CollectResult, OutageCounts, PollStartOptions, ReceiverCommand, ReceiverStats } from './receiver-protocol.js'
+import type {
+  CollectOptions,
+  CollectResult,
+  OutageCounts,
+  PollStartOptions,
+  ReceiverCommand,
+  ReceiverStats,
+} from './receiver-protocol.js'
 
 const SCRIPT = fileURLToPath(new URL('./receiver-proc.ts', import.meta.url))
 
 export class Receivers {
   #child: ChildProcess
   #next = 1
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>()
+  #pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >()
   ports: number[] = []
   /** Receiver clock minus ours (ms), estimated over IPC; subtracted from the receiver's timestamps. */
   clockOffsetMs = 0
@@ -43,7 +53,12 @@ export class Receivers {
   }
 
   static async start(ports: number): Promise<Receivers> {
-    const child = track(spawn(process.execPath, ['--import', 'tsx', SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), 'receiver process')
+    const child = track(
+      spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+      'receiver process',
+    )
     const r = new Receivers(child)
     try {
       r.ports = ((await r.call({ cmd: 'listen', ports }, 30_000)) as { ports: number[] }).ports
@@ -94,7 +109,8 @@ export class Receivers {
   }
 
   async configure(issuer: string, audiences: string[], jwksUrl: string): Promise<number> {
-    return ((await this.call({ cmd: 'config', issuer, audiences, jwksUrl })) as { keys: number }).keys
+    return ((await this.call({ cmd: 'config', issuer, audiences, jwksUrl })) as { keys: number })
+      .keys
   }
 
   stats(): Promise<ReceiverStats> {
@@ -111,7 +127,7 @@ export class Receivers {
     const o = this.clockOffsetMs
     if (r.first !== null) r.first -= o
     if (r.last !== null) r.last -= o
-    if (r.byTxn) for (const v of Object.values(r.byTxn)) (v.first -= o), (v.last -= o)
+    if (r.byTxn) for (const v of Object.values(r.byTxn)) ((v.first -= o), (v.last -= o))
     return r
   }
 
@@ -122,7 +138,11 @@ export class Receivers {
   async sinkStatus(key: string, status: number | null): Promise<OutageCounts> {
     const r = (await this.call({ cmd: 'sinkStatus', key, status })) as OutageCounts
     const o = this.clockOffsetMs
-    return { refused: r.refused, first: r.first === null ? null : r.first - o, last: r.last === null ? null : r.last - o }
+    return {
+      refused: r.refused,
+      first: r.first === null ? null : r.first - o,
+      last: r.last === null ? null : r.last - o,
+    }
   }
 
   async startPoll(options: PollStartOptions): Promise<void> {
@@ -134,7 +154,11 @@ export class Receivers {
   }
 
   /** Waits until `predicate(stats)` holds, polling every `everyMs`, at most `timeoutMs`. */
-  async waitFor(predicate: (s: ReceiverStats) => boolean, timeoutMs: number, everyMs = 5): Promise<{ ok: boolean; stats: ReceiverStats }> {
+  async waitFor(
+    predicate: (s: ReceiverStats) => boolean,
+    timeoutMs: number,
+    everyMs = 5,
+  ): Promise<{ ok: boolean; stats: ReceiverStats }> {
     const deadline = Date.now() + timeoutMs
     let s = await this.stats()
     while (!predicate(s) && Date.now() < deadline) {

@@ -21,19 +21,48 @@ export interface BenchRedis {
   stop(): Promise<void>
 }
 
-export const REDIS_ARGS = ['--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction']
+export const REDIS_ARGS = [
+  '--appendonly',
+  'yes',
+  '--appendfsync',
+  'everysec',
+  '--save',
+  '',
+  '--maxmemory-policy',
+  'noeviction',
+]
 
 export async function startRedis(): Promise<BenchRedis> {
   const dir = trackDir(mkdtempSync(join(tmpdir(), 'ssf-bench-redis-')))
   const socket = join(dir, 'redis.sock')
   const child = track(
-    spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, ...REDIS_ARGS, '--logfile', join(dir, 'redis.log'), '--daemonize', 'no'], {
-      stdio: 'ignore',
-    }),
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        dir,
+        ...REDIS_ARGS,
+        '--logfile',
+        join(dir, 'redis.log'),
+        '--daemonize',
+        'no',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    ),
     'redis-server',
   )
   const failed = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`redis-server could not start (is it on PATH?): ${err.message}`)))
+    child.once('error', (err) =>
+      reject(new Error(`redis-server could not start (is it on PATH?): ${err.message}`)),
+    )
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)))
   })
   failed.catch(() => {})
@@ -70,8 +99,13 @@ export async function startRedis(): Promise<BenchRedis> {
     },
     async memory() {
       const info = await client.info('memory')
-      const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN)
-      return { usedMemory: field('used_memory'), usedMemoryRss: field('used_memory_rss'), keys: await client.dbsize() }
+      const field = (name: string) =>
+        Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN)
+      return {
+        usedMemory: field('used_memory'),
+        usedMemoryRss: field('used_memory_rss'),
+        keys: await client.dbsize(),
+      }
     },
     async flushAll() {
       await client.flushall()

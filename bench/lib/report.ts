@@ -4,7 +4,12 @@ import { fmtNumber } from './stats.js'
 import type { Figure, ScenarioResult } from './types.js'
 
 export function ratioText(f: Figure): string {
-  return (f.ratios ?? []).map((r) => `${r.value >= 100 ? r.value.toFixed(0) : r.value >= 10 ? r.value.toFixed(1) : r.value.toFixed(2)}× ${r.against}`).join('; ')
+  return (f.ratios ?? [])
+    .map(
+      (r) =>
+        `${r.value >= 100 ? r.value.toFixed(0) : r.value >= 10 ? r.value.toFixed(1) : r.value.toFixed(2)}× ${r.against}`,
+    )
+    .join('; ')
 }
 
 export function valueText(f: Figure): string {
@@ -13,20 +18,38 @@ export function valueText(f: Figure): string {
 
 /** CPU other processes on the machine used while the scenario ran: how noisy its figures are. */
 function otherWork(r: ScenarioResult): string {
-  const cores = (r.details.cpu_whole_scenario as { 'other work'?: { cores?: number | null } } | undefined)?.['other work']?.cores
-  return typeof cores !== 'number' || r.figures.length === 0 ? '' : ` (other work on the machine: ${cores.toFixed(2)} cores)`
+  const cores = (
+    r.details.cpu_whole_scenario as { 'other work'?: { cores?: number | null } } | undefined
+  )?.['other work']?.cores
+  return typeof cores !== 'number' || r.figures.length === 0
+    ? ''
+    : ` (other work on the machine: ${cores.toFixed(2)} cores)`
 }
 
 function rows(results: ScenarioResult[]): string[][] {
   const out: string[][] = []
   for (const r of results) {
     if (r.status !== 'ok' && r.figures.length === 0) {
-      out.push([String(r.id), r.title, r.status === 'not_available' ? `not available: ${r.reason}` : `FAILED: ${r.reason}`, '', '', ''])
+      out.push([
+        String(r.id),
+        r.title,
+        r.status === 'not_available' ? `not available: ${r.reason}` : `FAILED: ${r.reason}`,
+        '',
+        '',
+        '',
+      ])
       continue
     }
     r.figures.forEach((f, i) => {
       const target = f.target ? `${f.target.pass ? 'PASS' : 'MISS'} (${f.target.text})` : ''
-      out.push([i === 0 ? String(r.id) : '', i === 0 ? r.title + otherWork(r) : '', f.name + (f.note ? ` [${f.note}]` : ''), valueText(f), ratioText(f), target])
+      out.push([
+        i === 0 ? String(r.id) : '',
+        i === 0 ? r.title + otherWork(r) : '',
+        f.name + (f.note ? ` [${f.note}]` : ''),
+        valueText(f),
+        ratioText(f),
+        target,
+      ])
     })
     if (r.reason) out.push(['', '', r.reason, '', '', ''])
   }
@@ -37,18 +60,34 @@ const HEAD = ['#', 'Scenario', 'Figure', 'Value', 'Ratio to baselines', 'Target'
 
 export function terminalTable(results: ScenarioResult[]): string {
   const body = rows(results)
-  const widths = HEAD.map((h, i) => Math.min(i === 2 ? 60 : i === 4 ? 70 : 48, Math.max(h.length, ...body.map((r) => r[i]!.length))))
-  const line = (cells: string[]) => cells.map((c, i) => (c.length > widths[i]! ? c.slice(0, widths[i]! - 1) + '…' : c.padEnd(widths[i]!))).join(' | ')
+  const widths = HEAD.map((h, i) =>
+    Math.min(
+      i === 2 ? 60 : i === 4 ? 70 : 48,
+      Math.max(h.length, ...body.map((r) => r[i]!.length)),
+    ),
+  )
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) =>
+        c.length > widths[i]! ? c.slice(0, widths[i]! - 1) + '…' : c.padEnd(widths[i]!),
+      )
+      .join(' | ')
   return [line(HEAD), widths.map((w) => '-'.repeat(w)).join('-+-'), ...body.map(line)].join('\n')
 }
 
 export function markdownTable(results: ScenarioResult[]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|')
-  return [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`, ...rows(results).map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n')
+  return [
+    `| ${HEAD.join(' | ')} |`,
+    `|${HEAD.map(() => '---').join('|')}|`,
+    ...rows(results).map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n')
 }
 
 export function baselineText(b: Baselines, alg: string): string {
-  const runs = b.runs.map((r) => `sign ${Math.round(r.sign.ratePerSec)}/s, POST ${Math.round(r.http.ratePerSec)}/s`).join(' | ')
+  const runs = b.runs
+    .map((r) => `sign ${Math.round(r.sign.ratePerSec)}/s, POST ${Math.round(r.http.ratePerSec)}/s`)
+    .join(' | ')
   return [
     `Baselines (median of ${b.runs.length}: ${runs}):`,
     `  sign  ${alg} with src/keys signSet, ${b.runs[0]!.sign.inFlight} in flight, one process: ${fmtNumber(b.signRate, '/s')}; one signature alone: ${fmtNumber(b.signSerialMs, 'ms')}`,

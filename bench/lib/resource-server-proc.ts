@@ -19,7 +19,11 @@ import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { randomUUID } from 'node:crypto'
 import type * as Sdk from '../../src/receiver/index.js'
-import type { ResourceServerCommand, ResourceServerStart, ResourceServerStats } from './resource-server-protocol.js'
+import type {
+  ResourceServerCommand,
+  ResourceServerStart,
+  ResourceServerStats,
+} from './resource-server-protocol.js'
 
 const now = () => performance.timeOrigin + performance.now()
 const PUSH = 'urn:ietf:rfc:8935'
@@ -28,12 +32,26 @@ let server: ServerType | undefined
 let streams: Sdk.StreamClient | undefined
 let streamId: string | undefined
 const appliedAt = new Map<string, number>()
-const stats: ResourceServerStats = { pushes: 0, pushErrors: 0, pushErrorSample: [], revocations: 0, refused: 0, refusedInFlight: 0, tokenErrors: 0 }
+const stats: ResourceServerStats = {
+  pushes: 0,
+  pushErrors: 0,
+  pushErrorSample: [],
+  revocations: 0,
+  refused: 0,
+  refusedInFlight: 0,
+  tokenErrors: 0,
+}
 
-async function start(opts: ResourceServerStart): Promise<{ url: string; streamId: string; verificationMs: number }> {
+async function start(
+  opts: ResourceServerStart,
+): Promise<{ url: string; streamId: string; verificationMs: number }> {
   const sdk = (await import(opts.sdkUrl)) as typeof Sdk
   const idpKey = await importJWK(opts.idp.jwk as JWK, 'ES256')
-  const receiver = sdk.createReceiver({ issuer: opts.issuer, audience: opts.audience, allowInsecureIssuer: true })
+  const receiver = sdk.createReceiver({
+    issuer: opts.issuer,
+    audience: opts.audience,
+    allowInsecureIssuer: true,
+  })
   const index = sdk.createRevocationIndex()
   index.subscribe((r) => {
     stats.revocations++
@@ -60,7 +78,9 @@ async function start(opts: ResourceServerStart): Promise<{ url: string; streamId
       index,
       verifyToken: async (token) => {
         try {
-          return (await jwtVerify(token, idpKey, { issuer: opts.idp.issuer, audience: opts.idp.audience })).payload as Sdk.TokenClaims
+          return (
+            await jwtVerify(token, idpKey, { issuer: opts.idp.issuer, audience: opts.idp.audience })
+          ).payload as Sdk.TokenClaims
         } catch (err) {
           stats.tokenErrors++
           throw err
@@ -74,7 +94,9 @@ async function start(opts: ResourceServerStart): Promise<{ url: string; streamId
   )
   app.get('/api/data', (c) => c.json({ for: c.get('ssfToken').sub, at: Date.now() }))
   const url = await new Promise<string>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => resolve(`http://127.0.0.1:${info.port}`))
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
+      resolve(`http://127.0.0.1:${info.port}`),
+    )
   })
 
   streams = sdk.createStreamClient({ receiver, token: opts.receiverToken })
@@ -122,7 +144,8 @@ async function run(msg: ResourceServerCommand): Promise<unknown> {
 process.on('message', (raw: { id: number } & ResourceServerCommand) => {
   run(raw).then(
     (result) => process.send!({ id: raw.id, ok: true, result }),
-    (err: unknown) => process.send!({ id: raw.id, ok: false, error: String((err as Error).stack ?? err) }),
+    (err: unknown) =>
+      process.send!({ id: raw.id, ok: false, error: String((err as Error).stack ?? err) }),
   )
 })
 // The parent is gone: nothing left to serve.

@@ -6,14 +6,21 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { stopChild, track } from './procs.js'
-import type { ResourceServerCommand, ResourceServerStart, ResourceServerStats } from './resource-server-protocol.js'
+import type {
+  ResourceServerCommand,
+  ResourceServerStart,
+  ResourceServerStats,
+} from './resource-server-protocol.js'
 
 const SCRIPT = fileURLToPath(new URL('./resource-server-proc.ts', import.meta.url))
 
 export class ResourceServer {
   #child: ChildProcess
   #next = 1
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>()
+  #pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >()
   url = ''
   streamId = ''
   verificationMs = 0
@@ -45,10 +52,19 @@ export class ResourceServer {
 
   /** Starts the process and the server, creates and verifies its push stream. Nothing is left running on failure. */
   static async start(options: ResourceServerStart): Promise<ResourceServer> {
-    const child = track(spawn(process.execPath, ['--import', 'tsx', SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), 'resource server process')
+    const child = track(
+      spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+      'resource server process',
+    )
     const rs = new ResourceServer(child)
     try {
-      const r = (await rs.call({ cmd: 'start', options }, 30_000)) as { url: string; streamId: string; verificationMs: number }
+      const r = (await rs.call({ cmd: 'start', options }, 30_000)) as {
+        url: string
+        streamId: string
+        verificationMs: number
+      }
       rs.url = r.url
       rs.streamId = r.streamId
       rs.verificationMs = r.verificationMs

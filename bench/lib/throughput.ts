@@ -44,7 +44,11 @@ export interface FanoutRun {
 /** Events per batch: about 500-1000 SETs per ingest request. */
 const batchFor = (fanout: number) => (fanout === 1 ? 500 : fanout <= 10 ? 100 : 10)
 
-export async function measureFanout(rig: FanoutRig, fanout: number, label = `fan-out ${fanout}`): Promise<FanoutRun> {
+export async function measureFanout(
+  rig: FanoutRig,
+  fanout: number,
+  label = `fan-out ${fanout}`,
+): Promise<FanoutRun> {
   const warmMs = rig.quick ? 700 : 3000
   const measureMs = rig.quick ? 1500 : 10_000
   const drainMs = rig.quick ? 10_000 : 30_000
@@ -116,7 +120,8 @@ export async function measureFanout(rig: FanoutRig, fanout: number, label = `fan
     const postedEnd = now()
     // Drain: everything accepted must arrive.
     const expected = accepted.length * fanout
-    while (received < expected && now() < postedEnd + drainMs) await new Promise((r) => setTimeout(r, 20))
+    while (received < expected && now() < postedEnd + drainMs)
+      await new Promise((r) => setTimeout(r, 20))
     stop = true
     await progress
     const backlog = probe ? await probe.stop() : undefined
@@ -124,7 +129,11 @@ export async function measureFanout(rig: FanoutRig, fanout: number, label = `fan
     const redisCommands = commandsPer(calls0, calls1, expected, { rate: idle, wallMs: now() - t0 })
     const redisCommandsRaw = commandsPer(calls0, calls1, expected)
     const lastSample = samples[samples.length - 1]
-    const got = await rig.receivers.collect({ txnPrefix: prefix, expectKeys: streams.map((s) => s.key), expectTxns: accepted })
+    const got = await rig.receivers.collect({
+      txnPrefix: prefix,
+      expectKeys: streams.map((s) => s.key),
+      expectTxns: accepted,
+    })
 
     // Sustained rate: SETs received between the end of the warm-up and the end of posting.
     const at = (t: number) => {
@@ -138,10 +147,15 @@ export async function measureFanout(rig: FanoutRig, fanout: number, label = `fan
     const setsMeasured = Math.round((rate * (cpuEnd.at - cpuWarm.at)) / 1000)
     const cpu = cpuBetween(cpuWarm, cpuEnd, { count: setsMeasured, unit: 'SET' })
     let brokerCpuMs = 0
-    for (const name of Object.keys(cpuEnd.ms)) if (name.startsWith('broker') && cpuWarm.pids[name] === cpuEnd.pids[name]) brokerCpuMs += cpuEnd.ms[name]! - (cpuWarm.ms[name] ?? NaN)
+    for (const name of Object.keys(cpuEnd.ms))
+      if (name.startsWith('broker') && cpuWarm.pids[name] === cpuEnd.pids[name])
+        brokerCpuMs += cpuEnd.ms[name]! - (cpuWarm.ms[name] ?? NaN)
     const cpuMsPerSet = setsMeasured > 0 ? brokerCpuMs / setsMeasured : NaN
     const overall = got.last !== null ? (got.distinct * 1000) / (got.last - start) : 0
-    const note = got.missing > 0 || got.failures > 0 ? `LOSS: ${got.missing} missing, ${got.failures} failed verification` : 'no loss'
+    const note =
+      got.missing > 0 || got.failures > 0
+        ? `LOSS: ${got.missing} missing, ${got.failures} failed verification`
+        : 'no loss'
     return {
       rate,
       lost: got.missing,
@@ -149,8 +163,19 @@ export async function measureFanout(rig: FanoutRig, fanout: number, label = `fan
       redisCommandsPerSet: redisCommands.total_per_unit,
       cpuMsPerSet,
       figures: [
-        { name: `${label}: SETs delivered+verified`, value: rate, unit: '/s', ratio: { kind: 'rate' }, note },
-        { name: `${label}: events ingested`, value: rate / fanout, unit: '/s', ratio: { kind: 'none' } },
+        {
+          name: `${label}: SETs delivered+verified`,
+          value: rate,
+          unit: '/s',
+          ratio: { kind: 'rate' },
+          note,
+        },
+        {
+          name: `${label}: events ingested`,
+          value: rate / fanout,
+          unit: '/s',
+          ratio: { kind: 'none' },
+        },
       ],
       details: {
         fanout,
@@ -172,7 +197,17 @@ export async function measureFanout(rig: FanoutRig, fanout: number, label = `fan
         redis_commands_per_set_with_idle: redisCommandsRaw.total_per_unit,
         whole_run_sets_per_sec: overall,
         drain_ms: lastSample ? lastSample.t - postedEnd : null,
-        received: { distinct: got.distinct, duplicates: got.duplicates, extra_jti_per_pair: got.extraPerPair, missing: got.missing, missing_sample: got.missingSample, unexpected: got.unexpected, other: got.other, verify_failures: got.failures, verify_failure_sample: got.failureSample },
+        received: {
+          distinct: got.distinct,
+          duplicates: got.duplicates,
+          extra_jti_per_pair: got.extraPerPair,
+          missing: got.missing,
+          missing_sample: got.missingSample,
+          unexpected: got.unexpected,
+          other: got.other,
+          verify_failures: got.failures,
+          verify_failure_sample: got.failureSample,
+        },
       },
     }
   } finally {

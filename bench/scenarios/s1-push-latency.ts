@@ -23,7 +23,11 @@ export const scenario: Scenario = {
           rate,
           async (tag) => {
             const [stream] = await createPushStreams(ctx, 1, ctx.txnPrefix(`s1${tag}-`))
-            return { key: stream!.key, streamId: stream!.streamId, teardown: async () => void (await deleteStreams(ctx, [stream!.streamId])) }
+            return {
+              key: stream!.key,
+              streamId: stream!.streamId,
+              teardown: async () => void (await deleteStreams(ctx, [stream!.streamId])),
+            }
           },
           rate === TARGET.rate ? { p99Ms: TARGET.p99Ms } : undefined,
         ),
@@ -32,7 +36,11 @@ export const scenario: Scenario = {
     return {
       status: 'ok',
       figures: runs.flatMap((r) => r.figures),
-      details: { one_event_per_request: true, subjects: 'distinct (10,000 users cycled)', runs: runs.map((r) => r.details) },
+      details: {
+        one_event_per_request: true,
+        subjects: 'distinct (10,000 users cycled)',
+        runs: runs.map((r) => r.details),
+      },
     }
   },
 }

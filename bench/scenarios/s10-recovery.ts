@@ -25,13 +25,24 @@ export const scenario: Scenario = {
     try {
       // Warm-up: one SET delivered while the receiver is up.
       const warm = ctx.txnPrefix('rw-')
-      await ctx.emitter.post([{ type: 'caep/session-revoked', subject: { format: 'email', email: 'warm@bench.example.com' }, txn: warm, event: { initiating_entity: 'policy' } }])
+      await ctx.emitter.post([
+        {
+          type: 'caep/session-revoked',
+          subject: { format: 'email', email: 'warm@bench.example.com' },
+          txn: warm,
+          event: { initiating_entity: 'policy' },
+        },
+      ])
       await ctx.receivers.waitFor((s) => s.sets >= 1, 10_000)
 
       const prefix = ctx.txnPrefix('rc-')
       await ctx.receivers.sinkStatus(key, 503)
       const down = now()
-      const sent = await sendAtRate(ctx.emitter, { rate: RATE, durationMs: outageMs, txnPrefix: prefix })
+      const sent = await sendAtRate(ctx.emitter, {
+        rate: RATE,
+        durationMs: outageMs,
+        txnPrefix: prefix,
+      })
       // Keep the outage its full length even if sending finished early.
       const left = down + outageMs - now()
       if (left > 0) await new Promise((r) => setTimeout(r, left))
@@ -39,23 +50,53 @@ export const scenario: Scenario = {
       const up = now()
       const expected = [...sent.sentAt.keys()]
       const deadline = Date.now() + waitMs
-      let got = await ctx.receivers.collect({ txnPrefix: prefix, expectKeys: [key], expectTxns: expected })
+      let got = await ctx.receivers.collect({
+        txnPrefix: prefix,
+        expectKeys: [key],
+        expectTxns: expected,
+      })
       while (got.distinct < expected.length && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20))
-        got = await ctx.receivers.collect({ txnPrefix: prefix, expectKeys: [key], expectTxns: expected })
+        got = await ctx.receivers.collect({
+          txnPrefix: prefix,
+          expectKeys: [key],
+          expectTxns: expected,
+        })
       }
       const allAt = got.distinct >= expected.length && got.last !== null ? got.last : Infinity
       const firstAt = got.first ?? Infinity
       const outageSpan = (up - down) / 1000
-      const note = got.missing > 0 ? `${got.missing} of ${expected.length} held SETs still missing ${waitMs / 1000} s after the receiver came back` : undefined
-      const fig = (name: string, value: number, unit: Figure['unit'], target?: Figure['target']): Figure => ({ name, value, unit, ratio: { kind: 'none' }, ...(target ? { target } : {}), ...(note ? { note } : {}) })
+      const note =
+        got.missing > 0
+          ? `${got.missing} of ${expected.length} held SETs still missing ${waitMs / 1000} s after the receiver came back`
+          : undefined
+      const fig = (
+        name: string,
+        value: number,
+        unit: Figure['unit'],
+        target?: Figure['target'],
+      ): Figure => ({
+        name,
+        value,
+        unit,
+        ratio: { kind: 'none' },
+        ...(target ? { target } : {}),
+        ...(note ? { note } : {}),
+      })
       return {
         status: 'ok',
         figures: [
-          fig(`receiver back → all ${expected.length} held SETs arrived`, allAt - up, 'ms', { text: `≤ ${TARGET_MS} ms`, pass: allAt - up <= TARGET_MS && got.missing === 0 && got.failures === 0 }),
+          fig(`receiver back → all ${expected.length} held SETs arrived`, allAt - up, 'ms', {
+            text: `≤ ${TARGET_MS} ms`,
+            pass: allAt - up <= TARGET_MS && got.missing === 0 && got.failures === 0,
+          }),
           fig('receiver back → first SET arrived', firstAt - up, 'ms'),
           fig('first SET → all held SETs arrived', allAt - firstAt, 'ms'),
-          fig(`requests refused during the ${Math.round(outageSpan)} s outage`, outage.refused, 'count'),
+          fig(
+            `requests refused during the ${Math.round(outageSpan)} s outage`,
+            outage.refused,
+            'count',
+          ),
         ],
         details: {
           outage_ms: Math.round(up - down),
@@ -65,7 +106,13 @@ export const scenario: Scenario = {
           refused_requests: outage.refused,
           refused_per_s: Number((outage.refused / outageSpan).toFixed(2)),
           last_refused_before_up_ms: outage.last !== null ? Math.round(up - outage.last) : null,
-          received: { distinct: got.distinct, duplicates: got.duplicates, missing: got.missing, missing_sample: got.missingSample, verify_failures: got.failures },
+          received: {
+            distinct: got.distinct,
+            duplicates: got.duplicates,
+            missing: got.missing,
+            missing_sample: got.missingSample,
+            verify_failures: got.failures,
+          },
         },
       }
     } finally {

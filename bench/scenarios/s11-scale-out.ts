@@ -9,7 +9,15 @@
  * its CPU time), and from it the shards needed for 100,000 SETs/s at this run's commands per SET.
  * A broker that refuses the cluster setting is reported as not run.
  */
-import { ADMIN_TOKEN, Api, freePort, NotSupported, refusedSettings, spawnBroker, type BrokerProcess } from '../lib/broker.js'
+import {
+  ADMIN_TOKEN,
+  Api,
+  freePort,
+  NotSupported,
+  refusedSettings,
+  spawnBroker,
+  type BrokerProcess,
+} from '../lib/broker.js'
 import { cpuMs } from '../lib/cpu.js'
 import { Emitter } from '../lib/emitter.js'
 import { startRedisCluster, type BenchRedisCluster } from '../lib/redis-cluster.js'
@@ -37,21 +45,41 @@ export const scenario: Scenario = {
       const issuer = `http://127.0.0.1:${firstPort}`
       const spawnOne = async () => {
         const port = brokers.length === 0 ? firstPort : await freePort()
-        const env = { ...base, SSF_BROKER_PORT: String(port), SSF_BROKER_ISSUER: issuer, [NODES_VAR]: cluster!.nodes }
+        const env = {
+          ...base,
+          SSF_BROKER_PORT: String(port),
+          SSF_BROKER_ISSUER: issuer,
+          [NODES_VAR]: cluster!.nodes,
+        }
         try {
           brokers.push(await spawnBroker(ctx.brokerMain, env, ctx.brokerNodeArgs))
         } catch (err) {
-          if (refusedSettings(err, [NODES_VAR]).length > 0) throw new NotSupported(`the broker refused ${NODES_VAR} at start-up`)
+          if (refusedSettings(err, [NODES_VAR]).length > 0)
+            throw new NotSupported(`the broker refused ${NODES_VAR} at start-up`)
           throw err
         }
       }
       await spawnOne()
       api = new Api(brokers[0]!.url, 32)
-      const receiver = await api.must([201], 'POST', '/admin/clients', { token: ADMIN_TOKEN, json: { name: 'bench-receiver', roles: ['receiver'], signing_alg: ctx.alg } })
-      const emitterClient = await api.must([201], 'POST', '/admin/clients', { token: ADMIN_TOKEN, json: { name: 'bench-emitter', roles: ['emitter'] } })
+      const receiver = await api.must([201], 'POST', '/admin/clients', {
+        token: ADMIN_TOKEN,
+        json: { name: 'bench-receiver', roles: ['receiver'], signing_alg: ctx.alg },
+      })
+      const emitterClient = await api.must([201], 'POST', '/admin/clients', {
+        token: ADMIN_TOKEN,
+        json: { name: 'bench-emitter', roles: ['emitter'] },
+      })
       await ctx.receivers.configure(issuer, [receiver.audience], `${brokers[0]!.url}/jwks.json`)
       // Stream setup helpers take the context's api and tokens: this cluster's.
-      const local = { receivers: ctx.receivers, api, tokens: { receiver: receiver.token, emitter: emitterClient.token, audience: receiver.audience } } as unknown as BenchContext
+      const local = {
+        receivers: ctx.receivers,
+        api,
+        tokens: {
+          receiver: receiver.token,
+          emitter: emitterClient.token,
+          audience: receiver.audience,
+        },
+      } as unknown as BenchContext
 
       const figures: Figure[] = []
       const runs: Record<string, unknown>[] = []
@@ -65,7 +93,10 @@ export const scenario: Scenario = {
           receivers: ctx.receivers.pid,
         })
         const redisCpu = () => cluster!.pids().reduce((s, pid) => s + cpuMs(pid), 0)
-        const calls = async () => [...(await cluster!.commandStats()).entries()].filter(([c]) => c !== 'info').reduce((s, [, v]) => s + v, 0)
+        const calls = async () =>
+          [...(await cluster!.commandStats()).entries()]
+            .filter(([c]) => c !== 'info')
+            .reduce((s, [, v]) => s + v, 0)
         const cpu0 = redisCpu()
         const calls0 = await calls()
         try {
@@ -87,21 +118,51 @@ export const scenario: Scenario = {
           const shards = Math.ceil((GOAL_SETS_PER_S * r.redisCommandsPerSet) / commandsPerCpuSecond)
           figures.push(
             r.figures[0]!,
-            { name: `${n} broker${n > 1 ? 's' : ''}: Redis commands per SET (idle subtracted)`, value: r.redisCommandsPerSet, unit: 'count', ratio: { kind: 'none' } },
-            { name: `${n} broker${n > 1 ? 's' : ''}: broker CPU per SET`, value: r.cpuMsPerSet, unit: 'ms', ratio: { kind: 'none' } },
+            {
+              name: `${n} broker${n > 1 ? 's' : ''}: Redis commands per SET (idle subtracted)`,
+              value: r.redisCommandsPerSet,
+              unit: 'count',
+              ratio: { kind: 'none' },
+            },
+            {
+              name: `${n} broker${n > 1 ? 's' : ''}: broker CPU per SET`,
+              value: r.cpuMsPerSet,
+              unit: 'ms',
+              ratio: { kind: 'none' },
+            },
           )
           if (n === 1) {
             figures.push(
-              { name: 'one master: commands per CPU-second', value: commandsPerCpuSecond, unit: '/s', ratio: { kind: 'none' }, note: 'Redis commands run / redis-server CPU time, summed over the masters' },
-              { name: `masters needed for ${GOAL_SETS_PER_S.toLocaleString('en-US')} SETs/s (estimate)`, value: shards, unit: 'count', ratio: { kind: 'none' }, note: 'commands per SET × 100,000 / one master\'s commands per CPU-second' },
+              {
+                name: 'one master: commands per CPU-second',
+                value: commandsPerCpuSecond,
+                unit: '/s',
+                ratio: { kind: 'none' },
+                note: 'Redis commands run / redis-server CPU time, summed over the masters',
+              },
+              {
+                name: `masters needed for ${GOAL_SETS_PER_S.toLocaleString('en-US')} SETs/s (estimate)`,
+                value: shards,
+                unit: 'count',
+                ratio: { kind: 'none' },
+                note: "commands per SET × 100,000 / one master's commands per CPU-second",
+              },
             )
           }
-          runs.push({ ...r.details, redis_commands_per_cpu_second: Math.round(commandsPerCpuSecond), masters_needed_for_100k_sets_per_s: shards })
+          runs.push({
+            ...r.details,
+            redis_commands_per_cpu_second: Math.round(commandsPerCpuSecond),
+            masters_needed_for_100k_sets_per_s: shards,
+          })
         } finally {
           await Promise.all(emitters.map((e) => e.close().catch(() => {})))
         }
       }
-      return { status: 'ok', figures, details: { masters: 3, cluster_nodes: cluster.nodes, fanout: FANOUT, runs } }
+      return {
+        status: 'ok',
+        figures,
+        details: { masters: 3, cluster_nodes: cluster.nodes, fanout: FANOUT, runs },
+      }
     } finally {
       await api?.close().catch(() => {})
       await Promise.all(brokers.map((b) => b.stop().catch(() => {})))

@@ -26,7 +26,13 @@ export const scenario: Scenario = {
     try {
       const prefix = ctx.txnPrefix('fo-')
       const keys = streams.map((s) => s.key)
-      const trials: { txn: string; firstMs: number; lastMs: number; arrived: number; status: number }[] = []
+      const trials: {
+        txn: string
+        firstMs: number
+        lastMs: number
+        arrived: number
+        status: number
+      }[] = []
       let cpu0: CpuSnapshot | undefined
       let calls0 = new Map<string, number>()
       for (let j = 0; j <= warmTrials; j++) {
@@ -48,18 +54,38 @@ export const scenario: Scenario = {
           await new Promise((r) => setTimeout(r, 10))
           entry = (await ctx.receivers.collect({ txnPrefix: txn, byTxn: true })).byTxn?.[txn]
         }
-        trials.push({ txn, firstMs: entry ? entry.first - sent : Infinity, lastMs: entry && entry.n >= STREAMS ? entry.last - sent : Infinity, arrived: entry?.n ?? 0, status })
+        trials.push({
+          txn,
+          firstMs: entry ? entry.first - sent : Infinity,
+          lastMs: entry && entry.n >= STREAMS ? entry.last - sent : Infinity,
+          arrived: entry?.n ?? 0,
+          status,
+        })
         await new Promise((r) => setTimeout(r, 100))
       }
-      const cpu = cpuBetween(cpu0!, snapshot(ctx.pids()), { count: warmTrials * STREAMS, unit: 'SET' })
-      const redisCommands = commandsPer(calls0, await commandCalls(ctx.redis.client), warmTrials * STREAMS)
-      const all = await ctx.receivers.collect({ txnPrefix: prefix, expectKeys: keys, expectTxns: trials.map((t) => t.txn) })
+      const cpu = cpuBetween(cpu0!, snapshot(ctx.pids()), {
+        count: warmTrials * STREAMS,
+        unit: 'SET',
+      })
+      const redisCommands = commandsPer(
+        calls0,
+        await commandCalls(ctx.redis.client),
+        warmTrials * STREAMS,
+      )
+      const all = await ctx.receivers.collect({
+        txnPrefix: prefix,
+        expectKeys: keys,
+        expectTxns: trials.map((t) => t.txn),
+      })
       const cold = trials[0]!
       const warm = trials.slice(1)
       const warmLast = warm.map((t) => t.lastMs)
       const med = median(warmLast)
       const worst = Math.max(...warmLast)
-      const lossNote = all.missing > 0 || all.failures > 0 ? `LOSS: ${all.missing} missing, ${all.failures} failed verification` : undefined
+      const lossNote =
+        all.missing > 0 || all.failures > 0
+          ? `LOSS: ${all.missing} missing, ${all.failures} failed verification`
+          : undefined
       const fig = (name: string, value: number, target?: Figure['target']): Figure => ({
         name,
         value,
@@ -71,7 +97,10 @@ export const scenario: Scenario = {
       return {
         status: 'ok',
         figures: [
-          fig(`last SET, warm median of ${warm.length}`, med, { text: `≤ ${TARGET_MS} ms`, pass: med <= TARGET_MS && all.missing === 0 }),
+          fig(`last SET, warm median of ${warm.length}`, med, {
+            text: `≤ ${TARGET_MS} ms`,
+            pass: med <= TARGET_MS && all.missing === 0,
+          }),
           fig(`last SET, warm max`, worst),
           fig('last SET, cold (first event)', cold.lastMs),
           fig('first SET, warm median', median(warm.map((t) => t.firstMs))),
@@ -83,11 +112,23 @@ export const scenario: Scenario = {
           trials,
           cpu_warm_trials: cpu,
           redis_commands_per_set: redisCommands,
-          received: { distinct: all.distinct, duplicates: all.duplicates, missing: all.missing, missing_sample: all.missingSample, unexpected: all.unexpected, other: all.other, verify_failures: all.failures },
+          received: {
+            distinct: all.distinct,
+            duplicates: all.duplicates,
+            missing: all.missing,
+            missing_sample: all.missingSample,
+            unexpected: all.unexpected,
+            other: all.other,
+            verify_failures: all.failures,
+          },
         },
       }
     } finally {
-      await deleteStreams(ctx, streams.map((s) => s.streamId), 64)
+      await deleteStreams(
+        ctx,
+        streams.map((s) => s.streamId),
+        64,
+      )
     }
   },
 }

@@ -16,7 +16,12 @@ export const scenario: Scenario = {
   title: 'Poll latency under steady load (1 long-polling receiver)',
   async run(ctx) {
     if (!ctx.features.poll) {
-      return { status: 'not_available', reason: `the broker's metadata does not list ${POLL} in delivery_methods_supported`, figures: [], details: {} }
+      return {
+        status: 'not_available',
+        reason: `the broker's metadata does not list ${POLL} in delivery_methods_supported`,
+        figures: [],
+        details: {},
+      }
     }
     const runs = []
     for (const rate of RATES) {
@@ -25,7 +30,13 @@ export const scenario: Scenario = {
         await latencyAtRate(ctx, rate, async (tag) => {
           const stream = await createPollStream(ctx)
           const key = ctx.txnPrefix(`s5${tag}-`)
-          await ctx.receivers.startPoll({ key, url: localUrl(ctx, stream.url), token: ctx.tokens.receiver, maxEvents: MAX_EVENTS, maxMs: 300_000 })
+          await ctx.receivers.startPoll({
+            key,
+            url: localUrl(ctx, stream.url),
+            token: ctx.tokens.receiver,
+            maxEvents: MAX_EVENTS,
+            maxMs: 300_000,
+          })
           return {
             key,
             streamId: stream.streamId,
@@ -40,7 +51,11 @@ export const scenario: Scenario = {
     return {
       status: 'ok',
       figures: runs.flatMap((r) => r.figures),
-      details: { one_event_per_request: true, poll: { maxEvents: MAX_EVENTS, returnImmediately: false, outstanding_polls: 1 }, runs: runs.map((r) => r.details) },
+      details: {
+        one_event_per_request: true,
+        poll: { maxEvents: MAX_EVENTS, returnImmediately: false, outstanding_polls: 1 },
+        runs: runs.map((r) => r.details),
+      },
     }
   },
 }

@@ -56,8 +56,20 @@ interface Trial {
   medianCallGapMs: number
 }
 
-async function trial(ctx: BenchContext, rs: ResourceServer, pool: Pool, privateKey: CryptoKey, txn: string, sub: string, addSubject: boolean): Promise<Trial> {
-  const token = await new SignJWT({ sid: `sess-${sub}`, client_id: 'bench-agent-runtime', act: { sub: AGENT } })
+async function trial(
+  ctx: BenchContext,
+  rs: ResourceServer,
+  pool: Pool,
+  privateKey: CryptoKey,
+  txn: string,
+  sub: string,
+  addSubject: boolean,
+): Promise<Trial> {
+  const token = await new SignJWT({
+    sid: `sess-${sub}`,
+    client_id: 'bench-agent-runtime',
+    act: { sub: AGENT },
+  })
     .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
     .setIssuer(IDP)
     .setSubject(sub)
@@ -81,9 +93,19 @@ async function trial(ctx: BenchContext, rs: ResourceServer, pool: Pool, privateK
       const sent = now()
       let call: Call
       try {
-        const res = await pool.request({ method: 'GET', path: '/api/data', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) })
+        const res = await pool.request({
+          method: 'GET',
+          path: '/api/data',
+          headers: { authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(5000),
+        })
         await res.body.text()
-        call = { sent, at: now(), status: res.statusCode, challenge: String(res.headers['www-authenticate'] ?? '') }
+        call = {
+          sent,
+          at: now(),
+          status: res.statusCode,
+          challenge: String(res.headers['www-authenticate'] ?? ''),
+        }
       } catch (err) {
         call = { sent, at: now(), status: 0, challenge: String(err) }
       }
@@ -95,11 +117,22 @@ async function trial(ctx: BenchContext, rs: ResourceServer, pool: Pool, privateK
   try {
     const ready = now() + 5000
     while (calls.length < 5 && now() < ready) await sleep(2)
-    if (calls.length < 5 || calls.some((c) => c.status !== 200)) throw new Error(`the agent is not served before the revocation: ${JSON.stringify(calls.slice(0, 5).map((c) => c.status))}`)
+    if (calls.length < 5 || calls.some((c) => c.status !== 200))
+      throw new Error(
+        `the agent is not served before the revocation: ${JSON.stringify(calls.slice(0, 5).map((c) => c.status))}`,
+      )
 
     emittedAt = now()
     const status = await ctx.emitter.post([
-      { type: 'caep/session-revoked', subject, txn, event: { initiating_entity: 'admin', reason_admin: { en: 'Session revoked by ssf-broker benchmark' } } },
+      {
+        type: 'caep/session-revoked',
+        subject,
+        txn,
+        event: {
+          initiating_entity: 'admin',
+          reason_admin: { en: 'Session revoked by ssf-broker benchmark' },
+        },
+      },
     ])
     const acceptedAt = now()
     if (status !== 202) throw new Error(`POST /events answered ${status}`)
@@ -135,12 +168,22 @@ export const scenario: Scenario = {
   title: "Time to revoke: emit to the SDK middleware's first refusal",
   async run(ctx) {
     const sdkPath = join(ctx.root, 'dist', 'receiver', 'index.js')
-    if (!existsSync(sdkPath)) return { status: 'not_available', reason: 'the receiver SDK is not built (dist/receiver/index.js missing)', figures: [], details: {} }
+    if (!existsSync(sdkPath))
+      return {
+        status: 'not_available',
+        reason: 'the receiver SDK is not built (dist/receiver/index.js missing)',
+        figures: [],
+        details: {},
+      }
     const n = ctx.quick ? 5 : 30
     const idp = await generateKeyPair('ES256', { extractable: true })
-    const client = await ctx.api.must([201], 'POST', '/admin/clients', { token: ADMIN_TOKEN, json: { name: 'bench-resource-server', roles: ['receiver'], signing_alg: ctx.alg } })
+    const client = await ctx.api.must([201], 'POST', '/admin/clients', {
+      token: ADMIN_TOKEN,
+      json: { name: 'bench-resource-server', roles: ['receiver'], signing_alg: ctx.alg },
+    })
     // On a NONE broker the stream must add each user; on ALL (the run's default) it gets every subject.
-    const addSubject = ctx.features.metadata.default_subjects === 'NONE' && ctx.features.addSubject !== undefined
+    const addSubject =
+      ctx.features.metadata.default_subjects === 'NONE' && ctx.features.addSubject !== undefined
     let rs: ResourceServer | undefined
     let pool: Pool | undefined
     try {
@@ -150,16 +193,37 @@ export const scenario: Scenario = {
         audience: client.audience,
         receiverToken: client.token,
         eventsRequested: [SESSION_REVOKED],
-        idp: { issuer: IDP, audience: RS_AUDIENCE, jwk: { ...(await exportJWK(idp.publicKey)), alg: 'ES256' } },
+        idp: {
+          issuer: IDP,
+          audience: RS_AUDIENCE,
+          jwk: { ...(await exportJWK(idp.publicKey)), alg: 'ES256' },
+        },
       })
-      ctx.log(`  resource server pid ${rs.pid} at ${rs.url} (stream verified in ${rs.verificationMs.toFixed(1)} ms); ${n} trials`)
-      pool = new Pool(rs.url, { connections: 1, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 })
+      ctx.log(
+        `  resource server pid ${rs.pid} at ${rs.url} (stream verified in ${rs.verificationMs.toFixed(1)} ms); ${n} trials`,
+      )
+      pool = new Pool(rs.url, {
+        connections: 1,
+        pipelining: 1,
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      })
       const pids = () => ({ ...ctx.pids(), 'resource server': rs!.pid })
       const cpu0 = snapshot(pids())
       const prefix = ctx.txnPrefix('ttr-')
       const trials: Trial[] = []
       for (let j = 0; j < n; j++) {
-        trials.push(await trial(ctx, rs, pool, idp.privateKey, `${prefix}${j}`, `user.${prefix}${j}`, addSubject))
+        trials.push(
+          await trial(
+            ctx,
+            rs,
+            pool,
+            idp.privateKey,
+            `${prefix}${j}`,
+            `user.${prefix}${j}`,
+            addSubject,
+          ),
+        )
         await sleep(50)
       }
       const cpu = cpuBetween(cpu0, snapshot(pids()))
@@ -167,12 +231,26 @@ export const scenario: Scenario = {
       const s = summarize(trials.map((t) => t.refusalMs))
       const applied = trials.map((t) => t.appliedMs ?? Infinity)
       const late = trials.filter((t) => !Number.isFinite(t.refusalMs)).length
-      const wrong = trials.filter((t) => Number.isFinite(t.refusalMs) && (t.refusalStatus !== 401 || !t.refusalChallenge.startsWith('Bearer error="invalid_token"'))).length
+      const wrong = trials.filter(
+        (t) =>
+          Number.isFinite(t.refusalMs) &&
+          (t.refusalStatus !== 401 ||
+            !t.refusalChallenge.startsWith('Bearer error="invalid_token"')),
+      ).length
       const notes: string[] = []
-      if (late > 0) notes.push(`${late} of ${n} trials not refused within ${REFUSAL_TIMEOUT_MS / 1000} s (counted as infinite)`)
+      if (late > 0)
+        notes.push(
+          `${late} of ${n} trials not refused within ${REFUSAL_TIMEOUT_MS / 1000} s (counted as infinite)`,
+        )
       if (wrong > 0) notes.push(`${wrong} refusals were not 401 invalid_token`)
       const note = notes.length > 0 ? notes.join('; ') : undefined
-      const fig = (name: string, value: number): Figure => ({ name, value, unit: 'ms', ratio: { kind: 'latency' }, ...(note ? { note } : {}) })
+      const fig = (name: string, value: number): Figure => ({
+        name,
+        value,
+        unit: 'ms',
+        ratio: { kind: 'latency' },
+        ...(note ? { note } : {}),
+      })
       return {
         status: 'ok',
         figures: [
@@ -183,7 +261,8 @@ export const scenario: Scenario = {
         ],
         details: {
           sdk: 'dist/receiver/index.js (ssf-broker/receiver): createReceiver, createHonoPushHandler, createRevocationIndex, revocationMiddleware, createStreamClient',
-          resource_server: 'own process, hono on @hono/node-server, loopback; push stream with authorization_header; verification round trip before the trials',
+          resource_server:
+            'own process, hono on @hono/node-server, loopback; push stream with authorization_header; verification round trip before the trials',
           agent: `this process, one keep-alive connection, GET /api/data one at a time, ${PAUSE_MS} ms pause between calls; ES256 token for the user with act.sub ${AGENT}`,
           subject: 'iss_sub of the bench IdP, a new user per trial',
           stream_subjects_added_per_trial: addSubject,
@@ -192,7 +271,9 @@ export const scenario: Scenario = {
           applied_ms: summarize(applied),
           accepted_ms: summarize(trials.map((t) => t.acceptedMs)),
           median_call_gap_ms: median(trials.map((t) => t.medianCallGapMs)),
-          refused_call_sent_before_apply: trials.filter((t) => t.refusedCallSentAfterApply === false).length,
+          refused_call_sent_before_apply: trials.filter(
+            (t) => t.refusedCallSentAfterApply === false,
+          ).length,
           resource_server_clock_offset_ms: rs.clockOffsetMs,
           resource_server_stats: rsStats,
           stream_verification_ms: rs.verificationMs,

@@ -13,10 +13,17 @@ import type { BenchContext, Figure, Scenario } from '../lib/types.js'
 const CONNECTIONS = 64
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function sample(ctx: BenchContext): Promise<{ rss: number; redis: number; redisRss: number; keys: number }> {
+async function sample(
+  ctx: BenchContext,
+): Promise<{ rss: number; redis: number; redisRss: number; keys: number }> {
   await sleep(ctx.quick ? 500 : 2000) // let the broker settle (GC, timers) before reading
   const m = await ctx.redis.memory()
-  return { rss: ctx.broker.rssBytes(), redis: m.usedMemory, redisRss: m.usedMemoryRss, keys: m.keys }
+  return {
+    rss: ctx.broker.rssBytes(),
+    redis: m.usedMemory,
+    redisRss: m.usedMemoryRss,
+    keys: m.keys,
+  }
 }
 
 export const scenario: Scenario = {
@@ -39,11 +46,31 @@ export const scenario: Scenario = {
     const streamMs = now() - t0
     const withStreams = await sample(ctx)
 
-    const mem = (name: string, value: number, base: number, what: string): Figure => ({ name, value, unit: 'B', ratio: { kind: 'relative', base, against: `idle ${what}` } })
+    const mem = (name: string, value: number, base: number, what: string): Figure => ({
+      name,
+      value,
+      unit: 'B',
+      ratio: { kind: 'relative', base, against: `idle ${what}` },
+    })
     const figures: Figure[] = [
-      mem(`broker RSS, ${nStreams.toLocaleString('en-US')} streams`, withStreams.rss, idle.rss, 'broker RSS'),
-      mem(`Redis used_memory, ${nStreams.toLocaleString('en-US')} streams`, withStreams.redis, idle.redis, 'Redis'),
-      { name: `stream creation (POST /ssf/streams, ${CONNECTIONS} in flight)`, value: (nStreams * 1000) / streamMs, unit: '/s', ratio: { kind: 'http-rate' } },
+      mem(
+        `broker RSS, ${nStreams.toLocaleString('en-US')} streams`,
+        withStreams.rss,
+        idle.rss,
+        'broker RSS',
+      ),
+      mem(
+        `Redis used_memory, ${nStreams.toLocaleString('en-US')} streams`,
+        withStreams.redis,
+        idle.redis,
+        'Redis',
+      ),
+      {
+        name: `stream creation (POST /ssf/streams, ${CONNECTIONS} in flight)`,
+        value: (nStreams * 1000) / streamMs,
+        unit: '/s',
+        ratio: { kind: 'http-rate' },
+      },
     ]
     const details: Record<string, unknown> = {
       broker_env: { SSF_BROKER_DEFAULT_SUBJECTS: 'NONE' },
@@ -63,7 +90,9 @@ export const scenario: Scenario = {
         details: { ...details, subjects: 'not available: no add_subject_endpoint in the metadata' },
       }
     }
-    ctx.log(`  adding up to ${nSubjects.toLocaleString('en-US')} subjects (budget ${subjectBudgetMs / 1000} s)`)
+    ctx.log(
+      `  adding up to ${nSubjects.toLocaleString('en-US')} subjects (budget ${subjectBudgetMs / 1000} s)`,
+    )
     const url = new URL(localUrl(ctx, endpoint))
     const path = url.pathname + url.search
     const deadline = now() + subjectBudgetMs
@@ -72,23 +101,30 @@ export const scenario: Scenario = {
     let firstError: string | undefined
     const t1 = now()
     const api = new Api(ctx.broker.url, CONNECTIONS)
-    await mapLimited(Array.from({ length: nSubjects }, (_, j) => j), CONNECTIONS, async (j) => {
-      if (now() > deadline) return
-      try {
-        const res = await api.request('POST', path, {
-          token: ctx.tokens.receiver,
-          json: { stream_id: streams[j % nStreams]!.streamId, subject: { format: 'email', email: `member${j}@bench.example.com` } },
-        })
-        if (res.status >= 200 && res.status < 300) added++
-        else {
+    await mapLimited(
+      Array.from({ length: nSubjects }, (_, j) => j),
+      CONNECTIONS,
+      async (j) => {
+        if (now() > deadline) return
+        try {
+          const res = await api.request('POST', path, {
+            token: ctx.tokens.receiver,
+            json: {
+              stream_id: streams[j % nStreams]!.streamId,
+              subject: { format: 'email', email: `member${j}@bench.example.com` },
+            },
+          })
+          if (res.status >= 200 && res.status < 300) added++
+          else {
+            failed++
+            firstError ??= `${res.status} ${res.text.slice(0, 200)}`
+          }
+        } catch (err) {
           failed++
-          firstError ??= `${res.status} ${res.text.slice(0, 200)}`
+          firstError ??= String(err)
         }
-      } catch (err) {
-        failed++
-        firstError ??= String(err)
-      }
-    })
+      },
+    )
     const subjectMs = now() - t1
     await api.close()
     const withSubjects = await sample(ctx)
@@ -97,13 +133,30 @@ export const scenario: Scenario = {
     ctx.log('  fresh broker process on the same data')
     await ctx.restartBroker({ SSF_BROKER_DEFAULT_SUBJECTS: 'NONE' }, true)
     const restarted = await sample(ctx)
-    const label = added === nSubjects ? nSubjects.toLocaleString('en-US') : `${added.toLocaleString('en-US')} of ${nSubjects.toLocaleString('en-US')} (time budget)`
-    const note = added < nSubjects ? `only ${added} of ${nSubjects} subjects added within ${subjectBudgetMs / 1000} s${failed ? `; ${failed} failed: ${firstError}` : ''}` : undefined
+    const label =
+      added === nSubjects
+        ? nSubjects.toLocaleString('en-US')
+        : `${added.toLocaleString('en-US')} of ${nSubjects.toLocaleString('en-US')} (time budget)`
+    const note =
+      added < nSubjects
+        ? `only ${added} of ${nSubjects} subjects added within ${subjectBudgetMs / 1000} s${failed ? `; ${failed} failed: ${firstError}` : ''}`
+        : undefined
     figures.push(
-      { ...mem(`broker RSS, + ${label} subjects`, withSubjects.rss, idle.rss, 'broker RSS'), ...(note ? { note } : {}) },
-      { ...mem(`Redis used_memory, + ${label} subjects`, withSubjects.redis, idle.redis, 'Redis'), ...(note ? { note } : {}) },
+      {
+        ...mem(`broker RSS, + ${label} subjects`, withSubjects.rss, idle.rss, 'broker RSS'),
+        ...(note ? { note } : {}),
+      },
+      {
+        ...mem(`Redis used_memory, + ${label} subjects`, withSubjects.redis, idle.redis, 'Redis'),
+        ...(note ? { note } : {}),
+      },
       mem(`broker RSS, fresh process on that data`, restarted.rss, idle.rss, 'broker RSS'),
-      { name: `subject adds (POST /ssf/subjects/add, ${CONNECTIONS} in flight)`, value: (added * 1000) / subjectMs, unit: '/s', ratio: { kind: 'http-rate' } },
+      {
+        name: `subject adds (POST /ssf/subjects/add, ${CONNECTIONS} in flight)`,
+        value: (added * 1000) / subjectMs,
+        unit: '/s',
+        ratio: { kind: 'http-rate' },
+      },
     )
     return {
       status: added > 0 ? 'ok' : 'failed',
@@ -118,7 +171,8 @@ export const scenario: Scenario = {
         subject_add_ms: subjectMs,
         with_subjects: withSubjects,
         fresh_broker_on_same_data: restarted,
-        redis_bytes_per_subject: added > 0 ? (withSubjects.redis - withStreams.redis) / added : null,
+        redis_bytes_per_subject:
+          added > 0 ? (withSubjects.redis - withStreams.redis) / added : null,
       },
     }
   },

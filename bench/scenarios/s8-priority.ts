@@ -44,21 +44,30 @@ export const scenario: Scenario = {
     await ctx.restartBroker({ SSF_BROKER_PRIORITY_EVENT_TYPES: PRIORITY })
     try {
       await ctx.receivers.reset()
-      const [stream] = await createPushStreams(ctx, 1, ctx.txnPrefix('s8-'), 1, [`${CAEP}session-presented`, `${CAEP}session-revoked`])
+      const [stream] = await createPushStreams(ctx, 1, ctx.txnPrefix('s8-'), 1, [
+        `${CAEP}session-presented`,
+        `${CAEP}session-revoked`,
+      ])
       const prefix = ctx.txnPrefix('pr-')
       const sent: Sent[] = []
       const revocations: { txn: string; sentAt: number; sameSubject: boolean }[] = []
       let postErrors = 0
       let floodEvents = 0
       const inFlight = new Set<Promise<void>>()
-      const post = (events: Record<string, unknown>[], subjects: string[], onSent?: (t: number) => void) => {
+      const post = (
+        events: Record<string, unknown>[],
+        subjects: string[],
+        onSent?: (t: number) => void,
+      ) => {
         const t = now()
         onSent?.(t)
         const p = ctx.emitter.post(events).then(
           (status) => {
             const acked = now()
             if (status !== 202) return void postErrors++
-            events.forEach((e, j) => sent.push({ txn: e.txn as string, subject: subjects[j]!, sentAt: t, ackedAt: acked }))
+            events.forEach((e, j) =>
+              sent.push({ txn: e.txn as string, subject: subjects[j]!, sentAt: t, ackedAt: acked }),
+            )
           },
           () => void postErrors++,
         )
@@ -67,7 +76,14 @@ export const scenario: Scenario = {
       }
 
       // Warm-up: connections and the stream's first deliveries, not measured.
-      await ctx.emitter.post([{ type: 'caep/session-revoked', subject: user('warm'), txn: `${prefix}warm`, event: { initiating_entity: 'policy' } }])
+      await ctx.emitter.post([
+        {
+          type: 'caep/session-revoked',
+          subject: user('warm'),
+          txn: `${prefix}warm`,
+          event: { initiating_entity: 'policy' },
+        },
+      ])
       await ctx.receivers.waitFor((s) => s.sets >= 1, 10_000)
 
       const start = now()
@@ -81,9 +97,17 @@ export const scenario: Scenario = {
         while (batches * BATCH_EVERY_MS <= t && inFlight.size < 64) {
           const events = Array.from({ length: perBatch }, (_, j) => {
             const i = floodEvents + j
-            return { type: 'caep/session-presented', subject: user(`flood${i % FLOOD_USERS}`), txn: `${prefix}f.${i}`, event: { fp_ua: 'ssf-broker-bench' } }
+            return {
+              type: 'caep/session-presented',
+              subject: user(`flood${i % FLOOD_USERS}`),
+              txn: `${prefix}f.${i}`,
+              event: { fp_ua: 'ssf-broker-bench' },
+            }
           })
-          post(events, events.map((e) => (e.subject as { email: string }).email))
+          post(
+            events,
+            events.map((e) => (e.subject as { email: string }).email),
+          )
           floodEvents += perBatch
           batches++
         }
@@ -92,7 +116,18 @@ export const scenario: Scenario = {
           const sameSubject = revokes % 10 === 9
           const name = sameSubject ? `flood${(revokes * 7) % FLOOD_USERS}` : `victim${revokes}`
           const txn = `${prefix}r.${revokes}`
-          post([{ type: 'caep/session-revoked', subject: user(name), txn, event: { initiating_entity: 'policy' } }], [`${name}@bench.example.com`], (at) => revocations.push({ txn, sentAt: at, sameSubject }))
+          post(
+            [
+              {
+                type: 'caep/session-revoked',
+                subject: user(name),
+                txn,
+                event: { initiating_entity: 'policy' },
+              },
+            ],
+            [`${name}@bench.example.com`],
+            (at) => revocations.push({ txn, sentAt: at, sameSubject }),
+          )
           revokes++
         }
         await new Promise((r) => setTimeout(r, 2))
@@ -108,7 +143,12 @@ export const scenario: Scenario = {
       }
       const arrivals = got.byTxn ?? {}
       const accepted = new Set(sent.map((s) => s.txn))
-      const lat = (list: typeof revocations) => summarize(list.filter((r) => accepted.has(r.txn)).map((r) => (arrivals[r.txn] ? arrivals[r.txn]!.first - r.sentAt : Infinity)))
+      const lat = (list: typeof revocations) =>
+        summarize(
+          list
+            .filter((r) => accepted.has(r.txn))
+            .map((r) => (arrivals[r.txn] ? arrivals[r.txn]!.first - r.sentAt : Infinity)),
+        )
       const other = lat(revocations.filter((r) => !r.sameSubject))
       const same = lat(revocations.filter((r) => r.sameSubject))
       const floodTxns = sent.filter((s) => s.txn.startsWith(`${prefix}f.`))
@@ -117,19 +157,46 @@ export const scenario: Scenario = {
       const order = orderViolations(sent, arrivals)
       const missing = sent.filter((s) => !arrivals[s.txn]).length
       const notes: string[] = []
-      if (missing > 0) notes.push(`${missing} of ${expected} SETs missing after ${drainMs / 1000} s (late revocations count as infinite)`)
+      if (missing > 0)
+        notes.push(
+          `${missing} of ${expected} SETs missing after ${drainMs / 1000} s (late revocations count as infinite)`,
+        )
       if (maxLagMs > 100) notes.push(`flood fell ${Math.round(maxLagMs)} ms behind its schedule`)
       const note = notes.length ? notes.join('; ') : undefined
-      const fig = (name: string, value: number, unit: Figure['unit'], target?: Figure['target']): Figure => ({ name, value, unit, ratio: unit === 'ms' ? { kind: 'latency' } : { kind: 'none' }, ...(target ? { target } : {}), ...(note ? { note } : {}) })
+      const fig = (
+        name: string,
+        value: number,
+        unit: Figure['unit'],
+        target?: Figure['target'],
+      ): Figure => ({
+        name,
+        value,
+        unit,
+        ratio: unit === 'ms' ? { kind: 'latency' } : { kind: 'none' },
+        ...(target ? { target } : {}),
+        ...(note ? { note } : {}),
+      })
       return {
         status: 'ok',
         figures: [
           fig(`revocations (other users), p50 of ${other.count}`, other.p50, 'ms'),
-          fig('revocations (other users), p99', other.p99, 'ms', { text: `p99 ≤ ${TARGET_P99_MS} ms`, pass: other.p99 <= TARGET_P99_MS && missing === 0 }),
+          fig('revocations (other users), p99', other.p99, 'ms', {
+            text: `p99 ≤ ${TARGET_P99_MS} ms`,
+            pass: other.p99 <= TARGET_P99_MS && missing === 0,
+          }),
           fig('revocations (other users), max', other.max, 'ms'),
           fig(`revocations about flooded users, p50 of ${same.count}`, same.p50, 'ms'),
-          fig('flood: session-presented SETs delivered', floodArrived > 1 && lastFlood > start ? (floodArrived * 1000) / (lastFlood - start) : 0, '/s'),
-          fig(`per-subject order: violations in ${order.compared.toLocaleString('en-US')} ordered pairs`, order.violations, 'count', { text: '0', pass: order.violations === 0 && order.compared > 0 }),
+          fig(
+            'flood: session-presented SETs delivered',
+            floodArrived > 1 && lastFlood > start ? (floodArrived * 1000) / (lastFlood - start) : 0,
+            '/s',
+          ),
+          fig(
+            `per-subject order: violations in ${order.compared.toLocaleString('en-US')} ordered pairs`,
+            order.violations,
+            'count',
+            { text: '0', pass: order.violations === 0 && order.compared > 0 },
+          ),
         ],
         details: {
           flood_rate_per_s: FLOOD_RATE,
@@ -147,7 +214,12 @@ export const scenario: Scenario = {
           flood_drain_ms: Number.isFinite(lastFlood) ? Math.round(lastFlood - floodEnd) : null,
           missing,
           order,
-          received: { distinct: got.distinct, duplicates: got.duplicates, other: got.other, verify_failures: got.failures },
+          received: {
+            distinct: got.distinct,
+            duplicates: got.duplicates,
+            other: got.other,
+            verify_failures: got.failures,
+          },
         },
       }
     } finally {

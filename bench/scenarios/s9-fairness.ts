@@ -23,8 +23,12 @@ export const scenario: Scenario = {
     const batches = ctx.quick ? 5 : 50
     const capMs = ctx.quick ? 30_000 : 120_000
     await ctx.receivers.reset()
-    const [x] = await createPushStreams(ctx, 1, ctx.txnPrefix('s9x-'), 1, [`${CAEP}session-presented`])
-    const [y] = await createPushStreams(ctx, 1, ctx.txnPrefix('s9y-'), 1, [`${CAEP}device-compliance-change`])
+    const [x] = await createPushStreams(ctx, 1, ctx.txnPrefix('s9x-'), 1, [
+      `${CAEP}session-presented`,
+    ])
+    const [y] = await createPushStreams(ctx, 1, ctx.txnPrefix('s9y-'), 1, [
+      `${CAEP}device-compliance-change`,
+    ])
     let drained = false
     try {
       const xPrefix = ctx.txnPrefix('fx-')
@@ -40,7 +44,14 @@ export const scenario: Scenario = {
       })
       // Warm-up: both streams deliver once before the clock starts.
       await ctx.emitter.post([yEvent(-1)])
-      await ctx.emitter.post([{ type: 'caep/session-presented', subject: { format: 'email', email: 'warm@bench.example.com' }, txn: `${xPrefix}warm`, event: { fp_ua: 'ssf-broker-bench' } }])
+      await ctx.emitter.post([
+        {
+          type: 'caep/session-presented',
+          subject: { format: 'email', email: 'warm@bench.example.com' },
+          txn: `${xPrefix}warm`,
+          event: { fp_ua: 'ssf-broker-bench' },
+        },
+      ])
       await ctx.receivers.waitFor((s) => s.sets >= 2, 10_000)
 
       const start = now()
@@ -51,7 +62,10 @@ export const scenario: Scenario = {
           const b = next++
           const events = Array.from({ length: BATCH }, (_, j) => ({
             type: 'caep/session-presented',
-            subject: { format: 'email', email: `user${(b * BATCH + j) % 10_000}@bench.example.com` },
+            subject: {
+              format: 'email',
+              email: `user${(b * BATCH + j) % 10_000}@bench.example.com`,
+            },
             txn: `${xPrefix}${b * BATCH + j}`,
             event: { fp_ua: 'ssf-broker-bench' },
           }))
@@ -63,7 +77,9 @@ export const scenario: Scenario = {
           }
         }
       }
-      const flood = Promise.all(Array.from({ length: 4 }, poster)).then(() => void (acceptedAllAt = now()))
+      const flood = Promise.all(Array.from({ length: 4 }, poster)).then(
+        () => void (acceptedAllAt = now()),
+      )
       // Y: one event every 100 ms until X has everything (or the cap).
       let i = 0
       let xDoneAt: number | undefined
@@ -74,7 +90,12 @@ export const scenario: Scenario = {
         if (now() >= due) {
           const txn = `${yPrefix}${i}`
           const at = now()
-          yPending.push(ctx.emitter.post([yEvent(i)]).then((status) => void (status === 202 ? ySent.set(txn, at) : postErrors++), () => void postErrors++))
+          yPending.push(
+            ctx.emitter.post([yEvent(i)]).then(
+              (status) => void (status === 202 ? ySent.set(txn, at) : postErrors++),
+              () => void postErrors++,
+            ),
+          )
           i++
         }
         if (acceptedAllAt !== undefined && now() - lastCheck > 250) {
@@ -85,7 +106,9 @@ export const scenario: Scenario = {
             break
           }
         }
-        await new Promise((r) => setTimeout(r, Math.max(1, Math.min(20, start + i * Y_EVERY_MS - now()))))
+        await new Promise((r) =>
+          setTimeout(r, Math.max(1, Math.min(20, start + i * Y_EVERY_MS - now()))),
+        )
       }
       drained = xDoneAt !== undefined
       await flood
@@ -97,23 +120,51 @@ export const scenario: Scenario = {
         await new Promise((r) => setTimeout(r, 50))
         got = await ctx.receivers.collect({ txnPrefix: yPrefix, byTxn: true })
       }
-      const lat = summarize([...ySent].map(([txn, at]) => (got.byTxn?.[txn] ? got.byTxn[txn]!.first - at : Infinity)))
+      const lat = summarize(
+        [...ySent].map(([txn, at]) => (got.byTxn?.[txn] ? got.byTxn[txn]!.first - at : Infinity)),
+      )
       const xGot = await ctx.receivers.collect({ txnPrefix: xPrefix })
       const xMissing = xAccepted + 1 - xGot.distinct
       const notes: string[] = []
-      if (xDoneAt === undefined) notes.push(`X had ${xGot.distinct - 1} of ${xAccepted} SETs when sending to Y stopped at ${capMs / 1000} s`)
+      if (xDoneAt === undefined)
+        notes.push(
+          `X had ${xGot.distinct - 1} of ${xAccepted} SETs when sending to Y stopped at ${capMs / 1000} s`,
+        )
       const yMissing = [...ySent.keys()].filter((t) => !got.byTxn?.[t]).length
       if (yMissing > 0) notes.push(`${yMissing} Y SETs missing (counted as infinite)`)
       const note = notes.length ? notes.join('; ') : undefined
-      const fig = (name: string, value: number, unit: Figure['unit'], target?: Figure['target']): Figure => ({ name, value, unit, ratio: name.startsWith('stream Y') ? { kind: 'latency' } : { kind: 'none' }, ...(target ? { target } : {}), ...(note ? { note } : {}) })
+      const fig = (
+        name: string,
+        value: number,
+        unit: Figure['unit'],
+        target?: Figure['target'],
+      ): Figure => ({
+        name,
+        value,
+        unit,
+        ratio: name.startsWith('stream Y') ? { kind: 'latency' } : { kind: 'none' },
+        ...(target ? { target } : {}),
+        ...(note ? { note } : {}),
+      })
       return {
         status: 'ok',
         figures: [
           fig(`stream Y latency, p50 of ${lat.count}`, lat.p50, 'ms'),
-          fig('stream Y latency, p99', lat.p99, 'ms', { text: `p99 ≤ ${TARGET_MS} ms`, pass: lat.p99 <= TARGET_MS && yMissing === 0 }),
+          fig('stream Y latency, p99', lat.p99, 'ms', {
+            text: `p99 ≤ ${TARGET_MS} ms`,
+            pass: lat.p99 <= TARGET_MS && yMissing === 0,
+          }),
           fig('stream Y latency, max', lat.max, 'ms'),
-          fig(`stream X: ${batches} × ${BATCH} events accepted in`, (acceptedAllAt ?? NaN) - start, 'ms'),
-          fig('stream X: all SETs delivered after', xDoneAt !== undefined ? xDoneAt - start : Infinity, 'ms'),
+          fig(
+            `stream X: ${batches} × ${BATCH} events accepted in`,
+            (acceptedAllAt ?? NaN) - start,
+            'ms',
+          ),
+          fig(
+            'stream X: all SETs delivered after',
+            xDoneAt !== undefined ? xDoneAt - start : Infinity,
+            'ms',
+          ),
         ],
         details: {
           batches,

@@ -2,7 +2,8 @@
  * Calls to the broker's API with the signed-in token. The token lives in this tab's sessionStorage (never
  * a URL or a cookie); any 401 signs the console out, so a revoked or rotated token brings sign-in back.
  */
-const meta = (name: string) => document.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? ''
+const meta = (name: string) =>
+  document.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? ''
 
 /** The issuer, and the path the API is mounted at (the issuer's path, "" at the root). */
 export const ISSUER = meta('ssf-issuer')
@@ -42,10 +43,18 @@ export function authHeaders(override?: string): Record<string, string> {
 }
 
 /** JSON in, JSON out; a non-2xx answer throws ApiError with the API's error_description. */
-export async function api<T = any>(method: string, path: string, body?: unknown, options: { token?: string } = {}): Promise<T> {
+export async function api<T = any>(
+  method: string,
+  path: string,
+  body?: unknown,
+  options: { token?: string } = {},
+): Promise<T> {
   const res = await fetch(BASE + path, {
     method,
-    headers: { ...authHeaders(options.token), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...authHeaders(options.token),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     cache: 'no-store',
   })
@@ -57,8 +66,14 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
     json = undefined
   }
   // Only the signed-in token's failure signs out: a wrong emitter token on Emit is that form's error.
-  if (res.status === 401 && options.token === undefined) signOut('The token stopped working (401). Sign in again.')
-  if (!res.ok) throw new ApiError(res.status, json?.error ?? 'error', json?.error_description ?? `HTTP ${res.status}`)
+  if (res.status === 401 && options.token === undefined)
+    signOut('The token stopped working (401). Sign in again.')
+  if (!res.ok)
+    throw new ApiError(
+      res.status,
+      json?.error ?? 'error',
+      json?.error_description ?? `HTTP ${res.status}`,
+    )
   return json as T
 }
 
@@ -69,4 +84,7 @@ export const query = (params: Record<string, string | undefined>) => {
   return s ? `?${s}` : ''
 }
 
-export const errorText = (err: unknown) => (err instanceof ApiError ? `${err.message} (${err.code}, HTTP ${err.status})` : String((err as Error)?.message ?? err))
+export const errorText = (err: unknown) =>
+  err instanceof ApiError
+    ? `${err.message} (${err.code}, HTTP ${err.status})`
+    : String((err as Error)?.message ?? err)

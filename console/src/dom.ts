@@ -2,7 +2,11 @@
 type Child = Node | string | number | null | undefined | false
 type Attr = string | number | boolean | undefined | ((event: any) => void)
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, Attr> = {}, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, Attr> = {},
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag)
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === false) continue
@@ -34,8 +38,10 @@ export function field(label: string, control: HTMLElement, hint?: string): HTMLE
   return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hintEl)
 }
 
-export const fmtTime = (ms: number | undefined) => (ms === undefined ? '—' : new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC'))
-export const fmtMs = (ms: number | undefined) => (ms === undefined ? '—' : `${Math.round(ms * 10) / 10} ms`)
+export const fmtTime = (ms: number | undefined) =>
+  ms === undefined ? '—' : new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC')
+export const fmtMs = (ms: number | undefined) =>
+  ms === undefined ? '—' : `${Math.round(ms * 10) / 10} ms`
 
 /** Text for a subject identifier (RFC 9493), short enough for a table cell. */
 export function subjectLabel(subject: unknown): string {
@@ -65,7 +71,11 @@ export function subjectLabel(subject: unknown): string {
 }
 
 /** A message region for a page: `show(text, 'error')` or `show(text)`. */
-export function messages(): { el: HTMLElement; show(text: string, kind?: 'error' | 'ok'): void; clear(): void } {
+export function messages(): {
+  el: HTMLElement
+  show(text: string, kind?: 'error' | 'ok'): void
+  clear(): void
+} {
   const el = h('div', { class: 'messages' })
   const status = h('p', { role: 'status', class: 'msg ok' })
   const alert = h('p', { role: 'alert', class: 'msg error' })

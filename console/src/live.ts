@@ -35,14 +35,21 @@ export function parseFrames(buffer: string, emit: (event: LiveEvent) => void): s
   return rest
 }
 
-export function startLive(onEvent: (event: LiveEvent) => void, onState: (state: string) => void): () => void {
+export function startLive(
+  onEvent: (event: LiveEvent) => void,
+  onState: (state: string) => void,
+): () => void {
   const controller = new AbortController()
   let stopped = false
   void (async () => {
     let delay = 1000
     while (!stopped) {
       try {
-        const res = await fetch(`${BASE}/admin/live`, { headers: { ...authHeaders(), accept: 'text/event-stream' }, signal: controller.signal, cache: 'no-store' })
+        const res = await fetch(`${BASE}/admin/live`, {
+          headers: { ...authHeaders(), accept: 'text/event-stream' },
+          signal: controller.signal,
+          cache: 'no-store',
+        })
         if (res.status === 401) {
           signOut('The token stopped working (401). Sign in again.')
           return

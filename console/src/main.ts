@@ -18,7 +18,15 @@ function showSignIn(message = ''): void {
   stopFeed = undefined
   cleanup?.()
   cleanup = undefined
-  const input = h('input', { id: 'admin-token', type: 'text', class: 'secret', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'signin-error' })
+  const input = h('input', {
+    id: 'admin-token',
+    type: 'text',
+    class: 'secret',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    required: true,
+    'aria-describedby': 'signin-error',
+  })
   const error = h('p', { id: 'signin-error', role: 'alert', class: 'msg error' }, message)
   const button = h('button', { type: 'submit' }, 'Sign in')
   const form = h(
@@ -47,7 +55,11 @@ function showSignIn(message = ''): void {
       },
     },
     h('h1', {}, 'ssf-broker console'),
-    h('p', {}, 'Sign in with the admin token, or the token of a client with the admin role. It is kept in this tab only, until you sign out or close it.'),
+    h(
+      'p',
+      {},
+      'Sign in with the admin token, or the token of a client with the admin role. It is kept in this tab only, until you sign out or close it.',
+    ),
     h('div', { class: 'field' }, h('label', { for: 'admin-token' }, 'Admin token'), input),
     button,
     error,
@@ -71,7 +83,11 @@ function showShell(): void {
   const header = h(
     'header',
     { class: 'top' },
-    h('a', { class: 'skip', href: '#page', onclick: (e: Event) => (e.preventDefault(), main.focus()) }, 'Skip to page'),
+    h(
+      'a',
+      { class: 'skip', href: '#page', onclick: (e: Event) => (e.preventDefault(), main.focus()) },
+      'Skip to page',
+    ),
     h('span', { class: 'brand' }, 'ssf-broker'),
     h('button', { type: 'button', class: 'secondary', onclick: () => signOut() }, 'Sign out'),
   )

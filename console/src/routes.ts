@@ -32,7 +32,8 @@ export function resolve(hash: string): { page: Page; params: Params; path: strin
   const [route = '', search = ''] = hash.replace(/^#\/?/, '').split('?')
   const [path = '', id] = route.split('/')
   const query = new URLSearchParams(search)
-  if (path === 'streams' && id) return { page: streamPage, params: { id: decodeURIComponent(id), query }, path }
+  if (path === 'streams' && id)
+    return { page: streamPage, params: { id: decodeURIComponent(id), query }, path }
   const found = ROUTES.find((r) => r.path === path) ?? ROUTES[0]!
   return { page: found.page, params: { query }, path: found.path }
 }

@@ -40,18 +40,29 @@ const resourceUrl = (env.RESOURCE_URL ?? 'http://127.0.0.1:9000').replace(/\/$/,
 const user = env.USER_SUB ?? 'alice@example.com'
 const agentId = env.AGENT_ID ?? 'spiffe://example.org/agent/assistant'
 if (!receiverToken) {
-  console.error('SSF_RECEIVER_TOKEN is required: the token of a receiver client at the broker (see README, "Receiver SDK").')
+  console.error(
+    'SSF_RECEIVER_TOKEN is required: the token of a receiver client at the broker (see README, "Receiver SDK").',
+  )
   process.exit(1)
 }
-const log = (message: string) => console.log(`${new Date().toISOString()} [agent-runtime] ${message}`)
+const log = (message: string) =>
+  console.log(`${new Date().toISOString()} [agent-runtime] ${message}`)
 const shutdown = new AbortController()
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => shutdown.abort(new Error(signal)))
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => shutdown.abort(new Error(signal)))
 
 // 1. Subscribe by poll: the stream's poll URL comes from the broker (SSF §8.1.1.1).
-const receiver = createReceiver({ issuer: brokerUrl, audience, allowInsecureIssuer: brokerUrl.startsWith('http:') })
+const receiver = createReceiver({
+  issuer: brokerUrl,
+  audience,
+  allowInsecureIssuer: brokerUrl.startsWith('http:'),
+})
 await receiver.ready() // discovery and keys now, not when the first SET arrives
 const streams = createStreamClient({ receiver, token: receiverToken })
-const stream = await streams.ensureStream({ delivery: { method: 'urn:ietf:rfc:8936' }, events_requested: [...REVOKING_EVENT_TYPES] })
+const stream = await streams.ensureStream({
+  delivery: { method: 'urn:ietf:rfc:8936' },
+  events_requested: [...REVOKING_EVENT_TYPES],
+})
 log(`poll stream ${stream.stream_id} at ${stream.delivery.endpoint_url}`)
 
 const index = createRevocationIndex()
@@ -63,7 +74,10 @@ const poller = createPollClient({
     log(`SET ${set.type.split('/').pop()} about ${JSON.stringify(set.subject)} (by poll)`)
     await index.apply(set)
   },
-  onError: (error, { retryInMs }) => log(`poll: ${error instanceof Error ? error.message : String(error)}${retryInMs !== undefined ? `; retrying in ${retryInMs} ms` : ''}`),
+  onError: (error, { retryInMs }) =>
+    log(
+      `poll: ${error instanceof Error ? error.message : String(error)}${retryInMs !== undefined ? `; retrying in ${retryInMs} ms` : ''}`,
+    ),
 })
 const polling = poller.start(shutdown.signal)
 
@@ -75,7 +89,8 @@ async function delegatedToken(): Promise<string> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ sub: user, client_id: agentId, act: { sub: agentId } }),
   })
-  if (!res.ok) throw new Error(`the resource server's demo issuer answered ${res.status}; set AGENT_TOKEN`)
+  if (!res.ok)
+    throw new Error(`the resource server's demo issuer answered ${res.status}; set AGENT_TOKEN`)
   return ((await res.json()) as { access_token: string }).access_token
 }
 const token = await delegatedToken()
@@ -89,13 +104,20 @@ const openedAt = Date.now()
 let ticks = 0
 let ending = 'the resource server ended the stream'
 try {
-  const res = await fetch(`${resourceUrl}/api/stream`, { headers: { authorization: `Bearer ${token}` }, signal: session })
-  if (!res.ok) throw new Error(`the resource server refused the session: ${res.status} ${res.headers.get('www-authenticate') ?? ''}`)
-  log('session open; press Ctrl-C to stop, or revoke the user\'s session at the broker')
+  const res = await fetch(`${resourceUrl}/api/stream`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: session,
+  })
+  if (!res.ok)
+    throw new Error(
+      `the resource server refused the session: ${res.status} ${res.headers.get('www-authenticate') ?? ''}`,
+    )
+  log("session open; press Ctrl-C to stop, or revoke the user's session at the broker")
   const decoder = new TextDecoder()
   for await (const chunk of res.body!) {
     const text = decoder.decode(chunk as Uint8Array, { stream: true })
-    if (text.includes('event: revoked')) ending = 'the resource server closed the stream: token revoked'
+    if (text.includes('event: revoked'))
+      ending = 'the resource server closed the stream: token revoked'
     ticks += (text.match(/event: tick/g) ?? []).length
   }
 } catch (error) {

@@ -24,7 +24,15 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
-import { SignJWT, createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import {
+  SignJWT,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  type JWTVerifyGetKey,
+} from 'jose'
 import {
   REVOKING_EVENT_TYPES,
   createHonoPushHandler,
@@ -43,25 +51,36 @@ const audience = env.SSF_RECEIVER_AUDIENCE ?? 'urn:example:resource-server'
 const port = Number(env.PORT ?? 9000)
 const publicUrl = (env.PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, '')
 if (!receiverToken) {
-  console.error('SSF_RECEIVER_TOKEN is required: the token of a receiver client at the broker (see README, "Receiver SDK").')
+  console.error(
+    'SSF_RECEIVER_TOKEN is required: the token of a receiver client at the broker (see README, "Receiver SDK").',
+  )
   process.exit(1)
 }
 
-const log = (message: string) => console.log(`${new Date().toISOString()} [resource-server] ${message}`)
+const log = (message: string) =>
+  console.log(`${new Date().toISOString()} [resource-server] ${message}`)
 
 // Access tokens: your authorization server, or the built-in demo issuer.
 const demo = !env.TOKEN_ISSUER
 const tokenIssuer = env.TOKEN_ISSUER ?? `${publicUrl}/demo`
 const tokenAudience = env.TOKEN_AUDIENCE ?? `${publicUrl}/api`
 const demoKey = demo ? await generateKeyPair('ES256', { extractable: true }) : undefined
-const demoJwk = demoKey ? { ...(await exportJWK(demoKey.publicKey)), kid: 'demo', alg: 'ES256' } : undefined
-const keys: JWTVerifyGetKey = demoJwk ? createLocalJWKSet({ keys: [demoJwk] }) : createRemoteJWKSet(new URL(env.TOKEN_JWKS_URL ?? `${tokenIssuer}/jwks.json`))
+const demoJwk = demoKey
+  ? { ...(await exportJWK(demoKey.publicKey)), kid: 'demo', alg: 'ES256' }
+  : undefined
+const keys: JWTVerifyGetKey = demoJwk
+  ? createLocalJWKSet({ keys: [demoJwk] })
+  : createRemoteJWKSet(new URL(env.TOKEN_JWKS_URL ?? `${tokenIssuer}/jwks.json`))
 
 // The SSF receiver: discovery, JWKS, strict SET verification, replay protection.
 const insecure = brokerUrl.startsWith('http:')
 const receiver = createReceiver({ issuer: brokerUrl, audience, allowInsecureIssuer: insecure })
 const index = createRevocationIndex({ retentionSeconds: 24 * 3600 })
-index.subscribe((r) => log(`revocation recorded: ${r.targets.map((t) => `${t.kind} ${t.id}`).join(' + ')} (${r.eventType?.split('/').pop()}, txn ${r.txn ?? '-'})`))
+index.subscribe((r) =>
+  log(
+    `revocation recorded: ${r.targets.map((t) => `${t.kind} ${t.id}`).join(' + ')} (${r.eventType?.split('/').pop()}, txn ${r.txn ?? '-'})`,
+  ),
+)
 
 const pushSecret = `Bearer ${randomBytes(24).toString('base64url')}`
 const app = new Hono<RevocationEnv>()
@@ -75,7 +94,8 @@ app.post(
       log(`SET ${set.type.split('/').pop()} about ${JSON.stringify(set.subject)}`)
       await index.apply(set)
     },
-    onError: (error) => log(`push refused: ${error instanceof Error ? error.message : String(error)}`),
+    onError: (error) =>
+      log(`push refused: ${error instanceof Error ? error.message : String(error)}`),
   }),
 )
 
@@ -83,8 +103,13 @@ app.use(
   '/api/*',
   revocationMiddleware({
     index,
-    verifyToken: async (token) => (await jwtVerify(token, keys, { issuer: tokenIssuer, audience: tokenAudience })).payload as TokenClaims,
-    onRevoked: ({ claims, phase }) => log(`token of ${claims.sub}${claims.act ? ` (acting: ${JSON.stringify(claims.act)})` : ''} refused (${phase})`),
+    verifyToken: async (token) =>
+      (await jwtVerify(token, keys, { issuer: tokenIssuer, audience: tokenAudience }))
+        .payload as TokenClaims,
+    onRevoked: ({ claims, phase }) =>
+      log(
+        `token of ${claims.sub}${claims.act ? ` (acting: ${JSON.stringify(claims.act)})` : ''} refused (${phase})`,
+      ),
   }),
 )
 
@@ -96,7 +121,10 @@ app.get('/api/stream', (c) =>
     const signal = c.get('ssfSignal')
     let n = 0
     while (!signal.aborted && !s.aborted) {
-      await s.writeSSE({ event: 'tick', data: JSON.stringify({ n: n++, for: c.get('ssfToken').sub }) })
+      await s.writeSSE({
+        event: 'tick',
+        data: JSON.stringify({ n: n++, for: c.get('ssfToken').sub }),
+      })
       await s.sleep(500)
     }
   }),
@@ -106,8 +134,16 @@ if (demoKey && demoJwk) {
   app.get('/demo/jwks.json', (c) => c.json({ keys: [demoJwk] }))
   // Demo only: mints a delegated token for `sub`, with the RFC 8693 `act` chain given.
   app.post('/demo/token', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { sub?: string; act?: Record<string, unknown>; client_id?: string }
-    const token = await new SignJWT({ ...(body.act ? { act: body.act } : {}), client_id: body.client_id ?? 'demo-agent', sid: randomUUID() })
+    const body = (await c.req.json().catch(() => ({}))) as {
+      sub?: string
+      act?: Record<string, unknown>
+      client_id?: string
+    }
+    const token = await new SignJWT({
+      ...(body.act ? { act: body.act } : {}),
+      client_id: body.client_id ?? 'demo-agent',
+      sid: randomUUID(),
+    })
       .setProtectedHeader({ alg: 'ES256', kid: 'demo', typ: 'at+jwt' })
       .setIssuer(tokenIssuer)
       .setAudience(tokenAudience)
@@ -120,19 +156,29 @@ if (demoKey && demoJwk) {
   })
 }
 
-const server = serve({ fetch: app.fetch, port, hostname: '0.0.0.0' }, () => log(`listening on ${publicUrl}${demo ? ' (demo token issuer at /demo/token)' : ''}`))
+const server = serve({ fetch: app.fetch, port, hostname: '0.0.0.0' }, () =>
+  log(`listening on ${publicUrl}${demo ? ' (demo token issuer at /demo/token)' : ''}`),
+)
 
 // Subscribe by push once listening: the broker may verify the endpoint at once.
 try {
   await receiver.ready() // discovery and keys now, not when the first SET arrives
   const streams = createStreamClient({ receiver, token: receiverToken })
   const stream = await streams.ensureStream({
-    delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${publicUrl}/ssf/events`, authorization_header: pushSecret },
+    delivery: {
+      method: 'urn:ietf:rfc:8935',
+      endpoint_url: `${publicUrl}/ssf/events`,
+      authorization_header: pushSecret,
+    },
     events_requested: [...REVOKING_EVENT_TYPES],
   })
-  log(`push stream ${stream.stream_id}: ${stream.events_delivered.length} event types delivered to ${publicUrl}/ssf/events`)
+  log(
+    `push stream ${stream.stream_id}: ${stream.events_delivered.length} event types delivered to ${publicUrl}/ssf/events`,
+  )
 } catch (error) {
-  log(`could not subscribe at the broker: ${error instanceof Error ? error.message : String(error)}`)
+  log(
+    `could not subscribe at the broker: ${error instanceof Error ? error.message : String(error)}`,
+  )
   server.close()
   process.exit(1)
 }

@@ -33,7 +33,8 @@ export class ActivityFeed {
         }
         const offs = this.events.map((name) =>
           this.activity.on(name, (event: ActivityEvents[ActivityName]) => {
-            if (streamId !== undefined && (!('stream_id' in event) || event.stream_id !== streamId)) return
+            if (streamId !== undefined && (!('stream_id' in event) || event.stream_id !== streamId))
+              return
             send(`event: ${name}\ndata: ${JSON.stringify(event)}\n\n`)
           }),
         )
@@ -53,7 +54,14 @@ export class ActivityFeed {
       },
       cancel: () => finish(),
     })
-    return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' } })
+    return new Response(body, {
+      status: 200,
+      headers: {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-store',
+        Connection: 'keep-alive',
+      },
+    })
   }
 
   /** Ends every open feed (shutdown). */

@@ -57,7 +57,11 @@ export interface AdminDeps {
   /** A stream got SETs back (redrive): schedule its delivery. */
   schedule(stream: StreamRecord): Promise<void>
   /** Sets a stream's status as the operator (the stream lifecycle tells the receiver). */
-  changeStatus?: (stream: StreamRecord, status: StreamStatus, reason: string | undefined) => Promise<StreamRecord | undefined>
+  changeStatus?: (
+    stream: StreamRecord,
+    status: StreamStatus,
+    reason: string | undefined,
+  ) => Promise<StreamRecord | undefined>
   feed?: ActivityFeed
 }
 
@@ -78,7 +82,11 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       tag: TAG,
       summary: 'Create a client; the token is returned once',
       auth,
-      body: { schema: ClientCreateRequest, maxBytes: MAX_BODY, example: { name: 'Help desk', roles: ['receiver'], signing_alg: 'ES256' } },
+      body: {
+        schema: ClientCreateRequest,
+        maxBytes: MAX_BODY,
+        example: { name: 'Help desk', roles: ['receiver'], signing_alg: 'ES256' },
+      },
       responses: { 201: { description: 'Created', schema: CreatedClient } },
       errors: [400, ...ADMIN_ERRORS, 413, 415],
     },
@@ -95,7 +103,16 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
 
   operation(
     app,
-    { method: 'get', path: '/admin/clients', operationId: 'listClients', tag: TAG, summary: 'List clients', auth, responses: { 200: { description: 'Clients', schema: ClientList } }, errors: ADMIN_ERRORS },
+    {
+      method: 'get',
+      path: '/admin/clients',
+      operationId: 'listClients',
+      tag: TAG,
+      summary: 'List clients',
+      auth,
+      responses: { 200: { description: 'Clients', schema: ClientList } },
+      errors: ADMIN_ERRORS,
+    },
     async (c) => c.json({ clients: await deps.clients.list() }),
   )
 
@@ -109,7 +126,8 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       summary: 'Read a client',
       auth,
       params: ClientIdParams,
-      load: async (_c, { params }) => (await deps.clients.get(params.client_id)) ?? Promise.reject(notFound('client not found')),
+      load: async (_c, { params }) =>
+        (await deps.clients.get(params.client_id)) ?? Promise.reject(notFound('client not found')),
       responses: { 200: { description: 'Client', schema: Client } },
       errors: [...ADMIN_ERRORS, 404],
     },
@@ -139,7 +157,16 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
 
   operation(
     app,
-    { method: 'get', path: '/admin/keys', operationId: 'listKeys', tag: TAG, summary: 'List signing keys (no key material)', auth, responses: { 200: { description: 'Keys', schema: KeyList } }, errors: ADMIN_ERRORS },
+    {
+      method: 'get',
+      path: '/admin/keys',
+      operationId: 'listKeys',
+      tag: TAG,
+      summary: 'List signing keys (no key material)',
+      auth,
+      responses: { 200: { description: 'Keys', schema: KeyList } },
+      errors: ADMIN_ERRORS,
+    },
     async (c) => c.json({ keys: await deps.keys.list() }),
   )
 
@@ -150,15 +177,24 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       path: '/admin/keys/rotate',
       operationId: 'rotateKeys',
       tag: TAG,
-      summary: 'Rotate signing keys: the new key is published ahead, then signs; old keys stay published for the overlap',
-      description: 'The new key is in the JWKS at once and signs only SSF_BROKER_KEY_PUBLISH_AHEAD_SECONDS later, so receivers whose JWKS caches refetch now and then lose nothing. `immediate: true` signs with it at once (a compromised key).',
+      summary:
+        'Rotate signing keys: the new key is published ahead, then signs; old keys stay published for the overlap',
+      description:
+        'The new key is in the JWKS at once and signs only SSF_BROKER_KEY_PUBLISH_AHEAD_SECONDS later, so receivers whose JWKS caches refetch now and then lose nothing. `immediate: true` signs with it at once (a compromised key).',
       auth,
-      body: { schema: RotateRequest, maxBytes: MAX_BODY, optional: true, example: { algs: ['ES256'], immediate: false } },
+      body: {
+        schema: RotateRequest,
+        maxBytes: MAX_BODY,
+        optional: true,
+        example: { algs: ['ES256'], immediate: false },
+      },
       responses: { 200: { description: 'Rotated', schema: Rotated } },
       errors: [400, ...ADMIN_ERRORS, 413, 415],
     },
     async (c, { body }) => {
-      const rotated = await deps.keys.rotate(body.algs ?? [...SIGNING_ALGS], { immediate: body.immediate === true })
+      const rotated = await deps.keys.rotate(body.algs ?? [...SIGNING_ALGS], {
+        immediate: body.immediate === true,
+      })
       return c.json({ rotated, keys: await deps.keys.list() })
     },
   )
@@ -177,7 +213,11 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       errors: [400, ...ADMIN_ERRORS],
     },
     async (c, { query }) => {
-      const letters = await deps.outbox.listDeadLetters({ limit: query.limit ?? 100, ...(query.stream_id ? { streamId: query.stream_id } : {}), ...(query.before !== undefined ? { before: query.before } : {}) })
+      const letters = await deps.outbox.listDeadLetters({
+        limit: query.limit ?? 100,
+        ...(query.stream_id ? { streamId: query.stream_id } : {}),
+        ...(query.before !== undefined ? { before: query.before } : {}),
+      })
       return c.json({ dead_letters: letters })
     },
   )
@@ -192,7 +232,12 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       summary: 'Queue dead letters again (same jti)',
       description: `By \`ids\` (at most ${MAX_REDRIVE}), or by filter: \`stream_id\`, \`before\` (letters that failed before this time, in ms) and \`limit\` (1 to ${MAX_REDRIVE}, default ${MAX_REDRIVE}). No body: all dead letters, up to ${MAX_REDRIVE}. \`more: true\` when a filter filled its limit; repeat the request for the rest.`,
       auth,
-      body: { schema: RedriveRequest, maxBytes: MAX_REDRIVE_BODY, optional: true, example: { stream_id: '5f3c8a1e9b2d4c6f8a0b1c2d3e4f5a6b', limit: 100 } },
+      body: {
+        schema: RedriveRequest,
+        maxBytes: MAX_REDRIVE_BODY,
+        optional: true,
+        example: { stream_id: '5f3c8a1e9b2d4c6f8a0b1c2d3e4f5a6b', limit: 100 },
+      },
       responses: { 200: { description: 'Result', schema: RedriveResult } },
       errors: [400, ...ADMIN_ERRORS, 413, 415],
     },
@@ -200,7 +245,11 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       const limit = body.limit ?? MAX_REDRIVE
       const letters = body.ids
         ? await deps.outbox.getDeadLetters(body.ids)
-        : await deps.outbox.listDeadLetters({ limit, ...(body.stream_id !== undefined ? { streamId: body.stream_id } : {}), ...(body.before !== undefined ? { before: body.before } : {}) })
+        : await deps.outbox.listDeadLetters({
+            limit,
+            ...(body.stream_id !== undefined ? { streamId: body.stream_id } : {}),
+            ...(body.before !== undefined ? { before: body.before } : {}),
+          })
       const redriven: string[] = []
       const skipped: { id: string; reason: string }[] = []
       const touched = new Map<string, StreamRecord>()
@@ -217,7 +266,11 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       }
       for (const stream of touched.values()) await deps.schedule(stream)
       // A filter that filled its limit may have left more behind: the caller repeats the request.
-      return c.json({ redriven, skipped, ...(body.ids === undefined && letters.length === limit ? { more: true } : {}) })
+      return c.json({
+        redriven,
+        skipped,
+        ...(body.ids === undefined && letters.length === limit ? { more: true } : {}),
+      })
     },
   )
 
@@ -254,7 +307,10 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
         created_at: s.created_at,
         updated_at: s.updated_at,
       }))
-      return c.json({ streams, ...(page.next_cursor !== undefined ? { next_cursor: page.next_cursor } : {}) })
+      return c.json({
+        streams,
+        ...(page.next_cursor !== undefined ? { next_cursor: page.next_cursor } : {}),
+      })
     },
   )
 
@@ -265,19 +321,38 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       path: '/admin/streams/{stream_id}/status',
       operationId: 'setStreamStatus',
       tag: TAG,
-      summary: "Set any stream's status as the operator (the receiver is told by a stream-updated event)",
+      summary:
+        "Set any stream's status as the operator (the receiver is told by a stream-updated event)",
       auth,
       params: StreamIdParams,
-      body: { schema: AdminStatusRequest, maxBytes: MAX_BODY, example: { status: 'disabled', reason: 'receiver decommissioned' } },
-      load: async (_c, { params }) => (await deps.streams.get(params.stream_id)) ?? Promise.reject(notFound('stream not found')),
-      responses: { 200: { description: 'The new status', schema: z.object({ stream_id: z.string(), status: z.string(), reason: z.string().optional() }) } },
+      body: {
+        schema: AdminStatusRequest,
+        maxBytes: MAX_BODY,
+        example: { status: 'disabled', reason: 'receiver decommissioned' },
+      },
+      load: async (_c, { params }) =>
+        (await deps.streams.get(params.stream_id)) ?? Promise.reject(notFound('stream not found')),
+      responses: {
+        200: {
+          description: 'The new status',
+          schema: z.object({
+            stream_id: z.string(),
+            status: z.string(),
+            reason: z.string().optional(),
+          }),
+        },
+      },
       errors: [400, ...ADMIN_ERRORS, 404, 409, 413, 415],
     },
     async (c, { body }, current) => {
       if (!deps.changeStatus) throw new Error('changeStatus not configured')
       const next = await deps.changeStatus(current, body.status, body.reason)
       if (!next) throw notFound('stream not found')
-      return c.json({ stream_id: next.stream_id, status: next.status, ...(next.reason !== undefined ? { reason: next.reason } : {}) })
+      return c.json({
+        stream_id: next.stream_id,
+        status: next.status,
+        ...(next.reason !== undefined ? { reason: next.reason } : {}),
+      })
     },
   )
 
@@ -291,7 +366,14 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       summary: 'Live delivery outcomes of the broker process answering (Server-Sent Events)',
       auth,
       query: ActivityQuery,
-      responses: { 200: { description: 'event: delivered | failed | dropped; data: the outcome as JSON', contentType: 'text/event-stream', schema: z.string(), example: 'event: delivered\ndata: {"stream_id":"5f3c","jti":"4d35","latency_ms":12}\n\n' } },
+      responses: {
+        200: {
+          description: 'event: delivered | failed | dropped; data: the outcome as JSON',
+          contentType: 'text/event-stream',
+          schema: z.string(),
+          example: 'event: delivered\ndata: {"stream_id":"5f3c","jti":"4d35","latency_ms":12}\n\n',
+        },
+      },
       errors: [400, ...ADMIN_ERRORS, 404],
     },
     (c) => {
@@ -311,13 +393,18 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       auth,
       params: StreamIdParams,
       query: DeliveriesQuery,
-      load: async (_c, { params }) => (await deps.streams.get(params.stream_id)) ?? Promise.reject(notFound('stream not found')),
+      load: async (_c, { params }) =>
+        (await deps.streams.get(params.stream_id)) ?? Promise.reject(notFound('stream not found')),
       responses: { 200: { description: 'Deliveries', schema: Deliveries } },
       errors: [400, ...ADMIN_ERRORS, 404],
     },
     async (c, { query }, stream) => {
       const id = stream.stream_id
-      return c.json({ stream_id: id, pending: await deps.outbox.pending(id), deliveries: await deps.outbox.deliveries(id, query.limit ?? 100) })
+      return c.json({
+        stream_id: id,
+        pending: await deps.outbox.pending(id),
+        deliveries: await deps.outbox.deliveries(id, query.limit ?? 100),
+      })
     },
   )
 

@@ -66,21 +66,42 @@ export type CascadePolicy = readonly CascadeRule[]
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/'
 const RISC = 'https://schemas.openid.net/secevent/risc/event-type/'
 
-const same = (type: string, extra: { when?: Record<string, string[]>; note?: string } = {}): CascadeRule => ({ type, derive: type, ...extra })
+const same = (
+  type: string,
+  extra: { when?: Record<string, string[]>; note?: string } = {},
+): CascadeRule => ({ type, derive: type, ...extra })
 
-export const DEFAULT_CASCADE_POLICY: CascadePolicy = Object.freeze([
-  same(`${CAEP}session-revoked`, { note: 'the principal\'s session ended: so do the sessions of agents acting for it' }),
-  same(`${CAEP}credential-change`, { when: { change_type: ['revoke'] }, note: 'a revoked credential voids what was delegated with it' }),
-  same(`${CAEP}token-claims-change`, { note: 'agents re-evaluate what they cached from the principal\'s claims' }),
-  same(`${CAEP}assurance-level-change`, { when: { change_direction: ['decrease'] }, note: 'a downgrade limits what agents may still do' }),
-  same(`${RISC}account-disabled`),
-  same(`${RISC}account-purged`),
-  same(`${RISC}credential-compromise`),
-  same(`${RISC}sessions-revoked`),
-  same(AGENT_EVENT_URIS.taskReassigned, { note: 'sub-agents working on the old task lose it too' }),
-  same(AGENT_EVENT_URIS.delegationRevoked, { note: 'cutting an edge voids everything delegated below it' }),
-  same(AGENT_EVENT_URIS.agentCredentialCompromised, { note: 'anything the leaked credential authorized below it is suspect' }),
-].map((rule) => Object.freeze(rule)))
+export const DEFAULT_CASCADE_POLICY: CascadePolicy = Object.freeze(
+  [
+    same(`${CAEP}session-revoked`, {
+      note: "the principal's session ended: so do the sessions of agents acting for it",
+    }),
+    same(`${CAEP}credential-change`, {
+      when: { change_type: ['revoke'] },
+      note: 'a revoked credential voids what was delegated with it',
+    }),
+    same(`${CAEP}token-claims-change`, {
+      note: "agents re-evaluate what they cached from the principal's claims",
+    }),
+    same(`${CAEP}assurance-level-change`, {
+      when: { change_direction: ['decrease'] },
+      note: 'a downgrade limits what agents may still do',
+    }),
+    same(`${RISC}account-disabled`),
+    same(`${RISC}account-purged`),
+    same(`${RISC}credential-compromise`),
+    same(`${RISC}sessions-revoked`),
+    same(AGENT_EVENT_URIS.taskReassigned, {
+      note: 'sub-agents working on the old task lose it too',
+    }),
+    same(AGENT_EVENT_URIS.delegationRevoked, {
+      note: 'cutting an edge voids everything delegated below it',
+    }),
+    same(AGENT_EVENT_URIS.agentCredentialCompromised, {
+      note: 'anything the leaked credential authorized below it is suspect',
+    }),
+  ].map((rule) => Object.freeze(rule)),
+)
 
 function matches(rule: CascadeRule, event: Record<string, unknown>): boolean {
   if (!rule.when) return true
@@ -112,7 +133,12 @@ export function resolveAnyEventType(typeOrAlias: string): EventTypeDefinition | 
  * The payload of a dependent agent's SET: the original payload (same type) or the members of it the
  * derived type accepts (another type), plus `act`, the delegation path (`path` = [principal, ..., agent]).
  */
-export function cascadePayload(sourceType: string, event: Record<string, unknown>, derivedType: string, path: readonly Subject[]): Record<string, unknown> {
+export function cascadePayload(
+  sourceType: string,
+  event: Record<string, unknown>,
+  derivedType: string,
+  path: readonly Subject[],
+): Record<string, unknown> {
   const act = buildActChain(path)
   if (sourceType === derivedType) return { ...event, act }
   const target = resolveAnyEventType(derivedType)
@@ -127,7 +153,10 @@ export function cascadePayload(sourceType: string, event: Record<string, unknown
 }
 
 export class CascadePolicyError extends Error {
-  constructor(readonly where: string, message: string) {
+  constructor(
+    readonly where: string,
+    message: string,
+  ) {
     super(`${where}: ${message}`)
     this.name = 'CascadePolicyError'
   }
@@ -138,24 +167,44 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function resolveType(value: unknown, where: string): EventTypeDefinition {
-  if (typeof value !== 'string' || value === '') throw new CascadePolicyError(where, 'must be an event-type URI or alias such as "caep/session-revoked"')
+  if (typeof value !== 'string' || value === '')
+    throw new CascadePolicyError(
+      where,
+      'must be an event-type URI or alias such as "caep/session-revoked"',
+    )
   const def = resolveAnyEventType(value)
-  if (!def) throw new CascadePolicyError(where, `unknown event type ${JSON.stringify(value.slice(0, 200))}`)
-  if (!def.ingestible) throw new CascadePolicyError(where, `"${def.alias}" is sent by the broker itself about streams and cannot cascade`)
+  if (!def)
+    throw new CascadePolicyError(where, `unknown event type ${JSON.stringify(value.slice(0, 200))}`)
+  if (!def.ingestible)
+    throw new CascadePolicyError(
+      where,
+      `"${def.alias}" is sent by the broker itself about streams and cannot cascade`,
+    )
   return def
 }
 
 /** Validates a policy document (`{"rules": [...]}`), resolving aliases to URIs. Throws CascadePolicyError naming the place. */
 export function parseCascadePolicy(doc: unknown): CascadePolicy {
-  if (!isObject(doc)) throw new CascadePolicyError('policy', 'must be a JSON object {"rules": [...]}')
-  for (const key of Object.keys(doc)) if (key !== 'rules') throw new CascadePolicyError(key.slice(0, 100), 'unknown member (the policy holds only "rules")')
-  if (!Array.isArray(doc.rules)) throw new CascadePolicyError('rules', 'required, an array of rules')
+  if (!isObject(doc))
+    throw new CascadePolicyError('policy', 'must be a JSON object {"rules": [...]}')
+  for (const key of Object.keys(doc))
+    if (key !== 'rules')
+      throw new CascadePolicyError(
+        key.slice(0, 100),
+        'unknown member (the policy holds only "rules")',
+      )
+  if (!Array.isArray(doc.rules))
+    throw new CascadePolicyError('rules', 'required, an array of rules')
   const rules: CascadeRule[] = []
   for (const [i, raw] of doc.rules.entries()) {
     const at = `rules[${i}]`
     if (!isObject(raw)) throw new CascadePolicyError(at, 'must be an object')
     for (const key of Object.keys(raw)) {
-      if (!['type', 'when', 'derive', 'note'].includes(key)) throw new CascadePolicyError(`${at}.${key.slice(0, 100)}`, 'unknown member (a rule has type, when, derive, note)')
+      if (!['type', 'when', 'derive', 'note'].includes(key))
+        throw new CascadePolicyError(
+          `${at}.${key.slice(0, 100)}`,
+          'unknown member (a rule has type, when, derive, note)',
+        )
     }
     const type = resolveType(raw.type, `${at}.type`)
     const derive = raw.derive === undefined ? type : resolveType(raw.derive, `${at}.derive`)
@@ -167,18 +216,37 @@ export function parseCascadePolicy(doc: unknown): CascadePolicy {
     }
     let when: Record<string, string[]> | undefined
     if (raw.when !== undefined) {
-      if (!isObject(raw.when) || Object.keys(raw.when).length === 0) throw new CascadePolicyError(`${at}.when`, 'must be an object of payload member → value or array of values')
+      if (!isObject(raw.when) || Object.keys(raw.when).length === 0)
+        throw new CascadePolicyError(
+          `${at}.when`,
+          'must be an object of payload member → value or array of values',
+        )
       when = {}
       for (const [member, value] of Object.entries(raw.when)) {
         const values = typeof value === 'string' ? [value] : value
-        if (!Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== 'string')) {
-          throw new CascadePolicyError(`${at}.when.${member.slice(0, 100)}`, 'must be a string or a non-empty array of strings')
+        if (
+          !Array.isArray(values) ||
+          values.length === 0 ||
+          values.some((v) => typeof v !== 'string')
+        ) {
+          throw new CascadePolicyError(
+            `${at}.when.${member.slice(0, 100)}`,
+            'must be a string or a non-empty array of strings',
+          )
         }
         when[member] = values as string[]
       }
     }
-    if (raw.note !== undefined && typeof raw.note !== 'string') throw new CascadePolicyError(`${at}.note`, 'must be a string')
-    rules.push(Object.freeze({ type: type.uri, derive: derive.uri, ...(when ? { when } : {}), ...(typeof raw.note === 'string' ? { note: raw.note } : {}) }))
+    if (raw.note !== undefined && typeof raw.note !== 'string')
+      throw new CascadePolicyError(`${at}.note`, 'must be a string')
+    rules.push(
+      Object.freeze({
+        type: type.uri,
+        derive: derive.uri,
+        ...(when ? { when } : {}),
+        ...(typeof raw.note === 'string' ? { note: raw.note } : {}),
+      }),
+    )
   }
   return Object.freeze(rules)
 }
@@ -189,24 +257,33 @@ export function loadCascadePolicyFile(path: string): CascadePolicy {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new ConfigError(CASCADE_POLICY_FILE_VARIABLE, `cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new ConfigError(
+      CASCADE_POLICY_FILE_VARIABLE,
+      `cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
   }
   let doc: unknown
   try {
     doc = JSON.parse(text)
   } catch (err) {
-    throw new ConfigError(CASCADE_POLICY_FILE_VARIABLE, `"${path}" is not valid JSON: ${(err as Error).message}`)
+    throw new ConfigError(
+      CASCADE_POLICY_FILE_VARIABLE,
+      `"${path}" is not valid JSON: ${(err as Error).message}`,
+    )
   }
   try {
     return parseCascadePolicy(doc)
   } catch (err) {
-    if (err instanceof CascadePolicyError) throw new ConfigError(CASCADE_POLICY_FILE_VARIABLE, `"${path}": ${err.message}`)
+    if (err instanceof CascadePolicyError)
+      throw new ConfigError(CASCADE_POLICY_FILE_VARIABLE, `"${path}": ${err.message}`)
     throw err
   }
 }
 
 /** The policy in force: the file named by SSF_BROKER_CASCADE_POLICY_FILE, else the default table. */
-export function cascadePolicyFromEnv(env: Record<string, string | undefined> = process.env): CascadePolicy {
+export function cascadePolicyFromEnv(
+  env: Record<string, string | undefined> = process.env,
+): CascadePolicy {
   const path = env[CASCADE_POLICY_FILE_VARIABLE]
   return path === undefined || path === '' ? DEFAULT_CASCADE_POLICY : loadCascadePolicyFile(path)
 }
@@ -215,8 +292,16 @@ export function cascadePolicyFromEnv(env: Record<string, string | undefined> = p
 export function renderCascadePolicy(policy: CascadePolicy = DEFAULT_CASCADE_POLICY): string {
   const name = (uri: string) => resolveAnyEventType(uri)?.alias ?? uri
   const rows = policy.map((rule) => {
-    const when = rule.when ? Object.entries(rule.when).map(([m, v]) => `\`${m}\` is ${v.map((x) => `\`${x}\``).join(' or ')}`).join('; ') : 'always'
+    const when = rule.when
+      ? Object.entries(rule.when)
+          .map(([m, v]) => `\`${m}\` is ${v.map((x) => `\`${x}\``).join(' or ')}`)
+          .join('; ')
+      : 'always'
     return `| \`${name(rule.type)}\` | ${when} | \`${name(rule.derive)}\` |`
   })
-  return ['| Event about the principal | Only when | Each dependent agent receives |', '|---|---|---|', ...rows].join('\n')
+  return [
+    '| Event about the principal | Only when | Each dependent agent receives |',
+    '|---|---|---|',
+    ...rows,
+  ].join('\n')
 }

@@ -17,12 +17,18 @@ import { defineScripts } from '../redis/scripts.js'
 import type { Subject } from '../subjects/subject.js'
 import { fromHash, isLive, nodeId, type AgentRecord, type Dependent } from './model.js'
 
-const SCRIPTS = { ssfAgentWalk: { file: new URL('./scripts/agent-walk.lua', import.meta.url), numberOfKeys: 1 } }
+const SCRIPTS = {
+  ssfAgentWalk: { file: new URL('./scripts/agent-walk.lua', import.meta.url), numberOfKeys: 1 },
+}
 
 export class DelegationGraph {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
 
-  constructor(redis: Redis, private readonly keys: Keyspace['agents'], private readonly maxChainDepth: number) {
+  constructor(
+    redis: Redis,
+    private readonly keys: Keyspace['agents'],
+    private readonly maxChainDepth: number,
+  ) {
     this.redis = defineScripts(redis, SCRIPTS)
   }
 
@@ -43,15 +49,28 @@ export class DelegationGraph {
       else if (user) {
         const session = principal.session
         const sid = session && session.format === 'opaque' ? session.id : undefined
-        seed(user, session ? (record) => record.sid === undefined || sid === undefined || record.sid === sid : undefined)
+        seed(
+          user,
+          session
+            ? (record) => record.sid === undefined || sid === undefined || record.sid === sid
+            : undefined,
+        )
       }
     } else if (principal.format === 'aliases') {
       for (const identifier of principal.identifiers) seed(identifier)
     } else if (principal.format === 'jwt_id') {
       // The agents holding that token are dependents themselves (depth 1), then what is below them.
-      for (const id of await this.redis.smembers(this.keys.tokenJti(principal.jti))) seeds.push([id, 1, 1])
+      for (const id of await this.redis.smembers(this.keys.tokenJti(principal.jti)))
+        seeds.push([id, 1, 1])
     }
-    const rows = (await this.redis.ssfAgentWalk(this.keys.anchor, this.maxChainDepth, this.keys.recPrefix, this.keys.dlgPrefix, nodeId(principal), ...seeds.flat())) as unknown[]
+    const rows = (await this.redis.ssfAgentWalk(
+      this.keys.anchor,
+      this.maxChainDepth,
+      this.keys.recPrefix,
+      this.keys.dlgPrefix,
+      nodeId(principal),
+      ...seeds.flat(),
+    )) as unknown[]
     const principalIsAgent = principal.format === 'jwt_id' || rows[0] === 1
     const paths = new Map<string, Subject[]>()
     for (const [id, , self] of seeds) if (self === 0) paths.set(id, [principal])
@@ -59,12 +78,32 @@ export class DelegationGraph {
     const stale: [string, string][] = []
     const holders = new Set<string>()
     for (const row of rows.slice(1) as string[][]) {
-      const [id, parent, , record, status, exp, parentField, dagent, retiredAt, retiredReason] = row as [string, string, string, string, string?, string?, string?, string?, string?, string?]
+      const [id, parent, , record, status, exp, parentField, dagent, retiredAt, retiredReason] =
+        row as [
+          string,
+          string,
+          string,
+          string,
+          string?,
+          string?,
+          string?,
+          string?,
+          string?,
+          string?,
+        ]
       if (record === '') {
         stale.push([parent, id])
         continue
       }
-      const stored = fromHash(id, { record, status: status!, exp: exp!, parent: parentField!, dagent: dagent!, ...(retiredAt ? { retired_at: retiredAt } : {}), ...(retiredReason ? { retired_reason: retiredReason } : {}) })
+      const stored = fromHash(id, {
+        record,
+        status: status!,
+        exp: exp!,
+        parent: parentField!,
+        dagent: dagent!,
+        ...(retiredAt ? { retired_at: retiredAt } : {}),
+        ...(retiredReason ? { retired_reason: retiredReason } : {}),
+      })
       if (!stored) continue
       if (parent === '') {
         if (principal.format !== 'jwt_id' || stored.record.token_jti !== principal.jti) continue
@@ -77,15 +116,20 @@ export class DelegationGraph {
       if (keep && !keep(stored.record)) continue
       const path = [...above, stored.record.agent]
       paths.set(id, path)
-      if (isLive(stored, now)) out.push({ agent_id: id, record: stored.record, path, principalIsAgent })
+      if (isLive(stored, now))
+        out.push({ agent_id: id, record: stored.record, path, principalIsAgent })
     }
     // Edges to records gone past their retention, token entries of agents gone or registered again with
     // another token: drop them (best effort, nothing depends on it).
-    const staleHolders = principal.format === 'jwt_id' ? seeds.filter(([id, , self]) => self === 1 && !holders.has(id)).map(([id]) => id) : []
+    const staleHolders =
+      principal.format === 'jwt_id'
+        ? seeds.filter(([id, , self]) => self === 1 && !holders.has(id)).map(([id]) => id)
+        : []
     if (stale.length > 0 || staleHolders.length > 0) {
       const cleanup = this.redis.pipeline()
       for (const [from, id] of stale) cleanup.srem(this.keys.delegations(from), id)
-      if (principal.format === 'jwt_id' && staleHolders.length > 0) cleanup.srem(this.keys.tokenJti(principal.jti), ...staleHolders)
+      if (principal.format === 'jwt_id' && staleHolders.length > 0)
+        cleanup.srem(this.keys.tokenJti(principal.jti), ...staleHolders)
       void cleanup.exec().catch(() => {})
     }
     return out

@@ -29,7 +29,18 @@
  */
 import type { EventTypeDefinition } from '../events/catalog.js'
 import { parseSubject } from '../subjects/subject.js'
-import { CAEP_COMMON, CREDENTIAL_TYPES, isObject, oneOfOrAgreed, optional, payloadValidator, required, text, type Check, type Field } from '../events/payload-fields.js'
+import {
+  CAEP_COMMON,
+  CREDENTIAL_TYPES,
+  isObject,
+  oneOfOrAgreed,
+  optional,
+  payloadValidator,
+  required,
+  text,
+  type Check,
+  type Field,
+} from '../events/payload-fields.js'
 
 export const AGENT_EVENT_BASE = 'https://schemas.ssf-broker.dev/secevent/agent/event-type/'
 
@@ -42,7 +53,9 @@ export interface AgentEventTypeDefinition extends EventTypeDefinition {
 
 /** Scopes may be empty (an agent can lose every scope), unlike the CAEP string arrays. */
 const scopeList: Check = (value) =>
-  Array.isArray(value) && value.every((item) => typeof item === 'string' && item.length > 0) ? undefined : 'must be an array of non-empty strings'
+  Array.isArray(value) && value.every((item) => typeof item === 'string' && item.length > 0)
+    ? undefined
+    : 'must be an array of non-empty strings'
 
 const subject: Check = (value) => {
   const parsed = parseSubject(value)
@@ -54,7 +67,10 @@ const subject: Check = (value) => {
 }
 
 /** The RFC 8693-style chain added to cascaded SETs (act.ts); accepted so emitters may pass one on. */
-const actChain: Check = (value) => (isObject(value) && isObject(value.sub_id) ? undefined : 'must be an object with a "sub_id" subject and optionally a nested "act"')
+const actChain: Check = (value) =>
+  isObject(value) && isObject(value.sub_id)
+    ? undefined
+    : 'must be an object with a "sub_id" subject and optionally a nested "act"'
 
 /** CAEP §2 common claims, plus `act`. */
 const COMMON: Record<string, Field> = { ...CAEP_COMMON, act: optional(actChain) }
@@ -77,7 +93,11 @@ export const AGENT_CREDENTIAL_TYPES = [
   'oauth_client_secret',
 ] as const
 
-function define(name: string, fields: Record<string, Field>, standardEquivalent: AgentEventTypeDefinition['standardEquivalent']): AgentEventTypeDefinition {
+function define(
+  name: string,
+  fields: Record<string, Field>,
+  standardEquivalent: AgentEventTypeDefinition['standardEquivalent'],
+): AgentEventTypeDefinition {
   const all = { ...COMMON, ...fields }
   const validate = payloadValidator(all)
   return {
@@ -136,7 +156,11 @@ export const AGENT_CREDENTIAL_COMPROMISED = define(
   },
 )
 
-export const AGENT_EVENT_TYPES: readonly AgentEventTypeDefinition[] = [TASK_REASSIGNED, DELEGATION_REVOKED, AGENT_CREDENTIAL_COMPROMISED]
+export const AGENT_EVENT_TYPES: readonly AgentEventTypeDefinition[] = [
+  TASK_REASSIGNED,
+  DELEGATION_REVOKED,
+  AGENT_CREDENTIAL_COMPROMISED,
+]
 
 export const AGENT_EVENT_URIS = {
   taskReassigned: TASK_REASSIGNED.uri,
@@ -144,7 +168,12 @@ export const AGENT_EVENT_URIS = {
   agentCredentialCompromised: AGENT_CREDENTIAL_COMPROMISED.uri,
 } as const
 
-const BY_NAME = new Map<string, AgentEventTypeDefinition>(AGENT_EVENT_TYPES.flatMap((t) => [[t.uri, t], [t.alias, t]]))
+const BY_NAME = new Map<string, AgentEventTypeDefinition>(
+  AGENT_EVENT_TYPES.flatMap((t) => [
+    [t.uri, t],
+    [t.alias, t],
+  ]),
+)
 
 /** Looks up an agent event type by URI or `agent/<name>` alias. */
 export function resolveAgentEventType(typeOrAlias: string): AgentEventTypeDefinition | undefined {

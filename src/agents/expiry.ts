@@ -21,7 +21,12 @@ export interface Expiring {
  * Retires up to `limit` agents due at `now` (ms), calls `onRetired` for each this call retired and marks
  * it notified once that resolved. Returns the number of agents that were due.
  */
-export async function sweepExpired(registry: Expiring, now: number, limit: number, onRetired: OnRetired): Promise<number> {
+export async function sweepExpired(
+  registry: Expiring,
+  now: number,
+  limit: number,
+  onRetired: OnRetired,
+): Promise<number> {
   const due = await registry.dueForExpiry(now, limit)
   for (const id of due) {
     const record = await registry.retire(id, 'expired')
@@ -38,7 +43,11 @@ export async function sweepExpired(registry: Expiring, now: number, limit: numbe
  * retires what has expired, `batch` at a time until nothing is due, and re-sends retirement
  * notifications that were never confirmed. Returns stop().
  */
-export function startExpirySweep(registry: Expiring, onRetired: OnRetired, options: { intervalMs?: number; batch?: number; onError?: (err: unknown) => void } = {}): () => void {
+export function startExpirySweep(
+  registry: Expiring,
+  onRetired: OnRetired,
+  options: { intervalMs?: number; batch?: number; onError?: (err: unknown) => void } = {},
+): () => void {
   const batch = options.batch ?? 500
   let running = false
   let stopped = false
@@ -46,7 +55,10 @@ export function startExpirySweep(registry: Expiring, onRetired: OnRetired, optio
     if (running || stopped) return
     running = true
     try {
-      while (!stopped && (await sweepExpired(registry, registry.now(), batch, onRetired)) === batch) {
+      while (
+        !stopped &&
+        (await sweepExpired(registry, registry.now(), batch, onRetired)) === batch
+      ) {
         // More were due: keep going.
       }
       for (const record of await registry.claimUnnotified(registry.now(), batch)) {

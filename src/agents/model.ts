@@ -50,7 +50,10 @@ export const AGENT_ID = /^[A-Za-z0-9_-]{27}$/
 
 /** The node id of a subject in the delegation graph; for an agent, its agent_id. */
 export function nodeId(subject: Subject): string {
-  return createHash('sha256').update(`ssf-agent\u0000${subjectKey(subject)}`).digest('base64url').slice(0, 27)
+  return createHash('sha256')
+    .update(`ssf-agent\u0000${subjectKey(subject)}`)
+    .digest('base64url')
+    .slice(0, 27)
 }
 
 /** A stored record with the fields the graph needs. */
@@ -61,7 +64,8 @@ export interface Stored {
 }
 
 /** Liveness is `status = active` and `exp > now`: an expired agent not yet swept is no longer live. */
-export const isLive = (stored: Stored, now: number): boolean => stored.record.status === 'active' && stored.exp > now
+export const isLive = (stored: Stored, now: number): boolean =>
+  stored.record.status === 'active' && stored.exp > now
 
 /** A flat [field, value, ...] reply as an object. */
 export function pairs(flat: unknown): Record<string, string> {
@@ -73,7 +77,10 @@ export function pairs(flat: unknown): Record<string, string> {
 
 export function fromHash(id: string, h: Record<string, string>): Stored | undefined {
   if (!h.record || !h.status || !h.exp || h.parent === undefined) return undefined
-  const base = JSON.parse(h.record) as Omit<AgentRecord, 'status' | 'delegator_agent_id' | 'retired_at' | 'retired_reason'>
+  const base = JSON.parse(h.record) as Omit<
+    AgentRecord,
+    'status' | 'delegator_agent_id' | 'retired_at' | 'retired_reason'
+  >
   const record: AgentRecord = {
     agent_id: id,
     agent: base.agent,

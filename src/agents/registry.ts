@@ -46,7 +46,16 @@ import { createKeyspace, type Keyspace } from '../redis/keyspace.js'
 import { defineScripts } from '../redis/scripts.js'
 import { BrokerError } from '../errors.js'
 import type { Subject } from '../subjects/subject.js'
-import { AGENT_ID, fromHash, nodeId, pairs, type AgentRecord, type Dependent, type RegisterResult, type Stored } from './model.js'
+import {
+  AGENT_ID,
+  fromHash,
+  nodeId,
+  pairs,
+  type AgentRecord,
+  type Dependent,
+  type RegisterResult,
+  type Stored,
+} from './model.js'
 import { parseRegistration } from './registration.js'
 import { registrationRefused } from './registration-errors.js'
 import { DelegationGraph } from './dependents.js'
@@ -72,9 +81,15 @@ const NOTIFY_RETRY_MS = 30_000
 const SUBTREE_CAP = 100_000
 
 const SCRIPTS = {
-  ssfAgentRegister: { file: new URL('./scripts/agent-register.lua', import.meta.url), numberOfKeys: 4 },
+  ssfAgentRegister: {
+    file: new URL('./scripts/agent-register.lua', import.meta.url),
+    numberOfKeys: 4,
+  },
   ssfAgentRetire: { file: new URL('./scripts/agent-retire.lua', import.meta.url), numberOfKeys: 3 },
-  ssfAgentClaimNotify: { file: new URL('./scripts/agent-claim-notify.lua', import.meta.url), numberOfKeys: 1 },
+  ssfAgentClaimNotify: {
+    file: new URL('./scripts/agent-claim-notify.lua', import.meta.url),
+    numberOfKeys: 1,
+  },
 }
 
 export class AgentRegistry {
@@ -88,8 +103,10 @@ export class AgentRegistry {
 
   constructor(redis: Redis, options: AgentRegistryOptions) {
     this.#keys = (options.keyspace ?? createKeyspace()).agents
-    if (!Number.isInteger(options.maxExpiresIn) || options.maxExpiresIn < 1) throw new TypeError('AgentRegistry: maxExpiresIn must be a positive whole number of seconds')
-    if (!Number.isInteger(options.maxChainDepth) || options.maxChainDepth < 1) throw new TypeError('AgentRegistry: maxChainDepth must be a positive whole number')
+    if (!Number.isInteger(options.maxExpiresIn) || options.maxExpiresIn < 1)
+      throw new TypeError('AgentRegistry: maxExpiresIn must be a positive whole number of seconds')
+    if (!Number.isInteger(options.maxChainDepth) || options.maxChainDepth < 1)
+      throw new TypeError('AgentRegistry: maxChainDepth must be a positive whole number')
     this.maxExpiresIn = options.maxExpiresIn
     this.maxChainDepth = options.maxChainDepth
     this.retiredTtl = Math.max(options.maxExpiresIn, options.retiredRetentionSeconds ?? 86_400)
@@ -108,12 +125,17 @@ export class AgentRegistry {
     let delegator = reg.delegator
     if (delegator === undefined) {
       const found = await this.read(reg.delegatorAgentId!)
-      if (!found) throw new BrokerError('unknown_delegator', `delegator_agent_id: no agent ${reg.delegatorAgentId} is registered`)
+      if (!found)
+        throw new BrokerError(
+          'unknown_delegator',
+          `delegator_agent_id: no agent ${reg.delegatorAgentId} is registered`,
+        )
       delegator = found.record.agent
     }
     const agentId = nodeId(reg.agent)
     const parent = nodeId(delegator)
-    if (parent === agentId) throw new BrokerError('delegation_cycle', 'delegator: an agent cannot delegate to itself')
+    if (parent === agentId)
+      throw new BrokerError('delegation_cycle', 'delegator: an agent cannot delegate to itself')
     const now = this.now()
     const expMs = Math.ceil((now + reg.expiresIn * 1000) / 1000) * 1000
     const base = {
@@ -146,10 +168,35 @@ export class AgentRegistry {
     )
     const [outcome, a, b, c] = result as [string, unknown, unknown, unknown]
     if (outcome === 'exists') return { record: fromHash(agentId, pairs(a))!.record, created: false }
-    if (outcome !== 'created') throw registrationRefused(outcome, a, b, { agentId, parent, maxChainDepth: this.maxChainDepth, subtreeCap: SUBTREE_CAP })
-    const stored = fromHash(agentId, { record: JSON.stringify(base), status: 'active', exp: String(expMs), parent, dagent: String(a) })!
+    if (outcome !== 'created')
+      throw registrationRefused(outcome, a, b, {
+        agentId,
+        parent,
+        maxChainDepth: this.maxChainDepth,
+        subtreeCap: SUBTREE_CAP,
+      })
+    const stored = fromHash(agentId, {
+      record: JSON.stringify(base),
+      status: 'active',
+      exp: String(expMs),
+      parent,
+      dagent: String(a),
+    })!
     const old = Number(b) === 1 ? fromHash(agentId, pairs(c)) : undefined
-    return { record: stored.record, created: true, ...(old ? { replaced: { ...old.record, status: 'retired', retired_at: Math.floor(now / 1000), retired_reason: 'expired' } } : {}) }
+    return {
+      record: stored.record,
+      created: true,
+      ...(old
+        ? {
+            replaced: {
+              ...old.record,
+              status: 'retired',
+              retired_at: Math.floor(now / 1000),
+              retired_reason: 'expired',
+            },
+          }
+        : {}),
+    }
   }
 
   private async read(agentId: string): Promise<Stored | undefined> {
@@ -162,7 +209,9 @@ export class AgentRegistry {
    * the agent a user delegated to; `principal` is that user (the root of the chain). Retired agents in
    * the chain are included (with their status).
    */
-  async get(agentId: string): Promise<{ record: AgentRecord; chain: AgentRecord[]; principal: Subject } | undefined> {
+  async get(
+    agentId: string,
+  ): Promise<{ record: AgentRecord; chain: AgentRecord[]; principal: Subject } | undefined> {
     const first = await this.read(agentId)
     if (!first) return undefined
     const chain: AgentRecord[] = [first.record]
@@ -222,7 +271,12 @@ export class AgentRegistry {
 
   /** Retired agents whose notification is overdue at `now` (ms), claimed for another 30 s. */
   async claimUnnotified(now: number, limit: number): Promise<AgentRecord[]> {
-    const ids = (await this.redis.ssfAgentClaimNotify(this.#keys.notify, now, limit, now + NOTIFY_RETRY_MS)) as string[]
+    const ids = (await this.redis.ssfAgentClaimNotify(
+      this.#keys.notify,
+      now,
+      limit,
+      now + NOTIFY_RETRY_MS,
+    )) as string[]
     const out: AgentRecord[] = []
     for (const id of ids) {
       const stored = await this.read(id)
@@ -243,7 +297,10 @@ export class AgentRegistry {
   }
 
   /** The periodic expiry sweep (agents/expiry.ts); returns stop(). */
-  startExpirySweep(onRetired: OnRetired, options: { intervalMs?: number; batch?: number; onError?: (err: unknown) => void } = {}): () => void {
+  startExpirySweep(
+    onRetired: OnRetired,
+    options: { intervalMs?: number; batch?: number; onError?: (err: unknown) => void } = {},
+  ): () => void {
     return startExpirySweep(this, onRetired, options)
   }
 }

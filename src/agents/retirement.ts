@@ -30,11 +30,17 @@ export function retirementEvent(record: AgentRecord, reason: string): Retirement
   const expired = reason === 'expired'
   return {
     type: EVENT_URIS.sessionRevoked,
-    subject: dependentSubId(record.delegator, record.agent, { principalIsAgent: record.delegator_agent_id !== undefined }),
+    subject: dependentSubId(record.delegator, record.agent, {
+      principalIsAgent: record.delegator_agent_id !== undefined,
+    }),
     event: {
       event_timestamp: at,
       initiating_entity: expired ? 'policy' : 'system',
-      reason_admin: { en: expired ? `Agent registration expired (task: ${record.task.slice(0, 200)})` : `Agent registration ended: ${reason.slice(0, 200)}` },
+      reason_admin: {
+        en: expired
+          ? `Agent registration expired (task: ${record.task.slice(0, 200)})`
+          : `Agent registration ended: ${reason.slice(0, 200)}`,
+      },
     },
     txn: `agent-retired:${record.agent_id}:${at}`,
   }

@@ -34,7 +34,11 @@ export interface AgentRoutesDeps {
 }
 
 /** Any one of the roles, tried in order (admin first: only it accepts the bootstrap admin token). */
-function requireAnyRole(clients: ClientRegistry, admin: BootstrapAdmin, roles: readonly Role[]): MiddlewareHandler<AuthEnv> {
+function requireAnyRole(
+  clients: ClientRegistry,
+  admin: BootstrapAdmin,
+  roles: readonly Role[],
+): MiddlewareHandler<AuthEnv> {
   const checks = roles.map((role) => requireRole(clients, admin, role))
   return async function requireAnyRoleCheck(c, next) {
     for (const check of checks) {
@@ -49,7 +53,9 @@ function requireAnyRole(clients: ClientRegistry, admin: BootstrapAdmin, roles: r
       }
       if (passed) return next()
     }
-    throw forbidden(`this endpoint requires one of the roles ${roles.map((r) => `"${r}"`).join(', ')}`)
+    throw forbidden(
+      `this endpoint requires one of the roles ${roles.map((r) => `"${r}"`).join(', ')}`,
+    )
   }
 }
 
@@ -64,19 +70,43 @@ function isAdmin(principal: Principal): boolean {
 const TAG = 'Agents'
 const AGENT = 'Xq3v9b0Jm2kR7tLw1yZc5NfH8dA'
 const USER = { format: 'email', email: 'alice@example.com' }
-const REGISTRATION = { agent: { format: 'uri', uri: 'spiffe://example.org/agent/triage' }, delegator: USER, task: 'triage inbox', scopes: ['mail.read'], expires_in: 3600 }
+const REGISTRATION = {
+  agent: { format: 'uri', uri: 'spiffe://example.org/agent/triage' },
+  delegator: USER,
+  task: 'triage inbox',
+  scopes: ['mail.read'],
+  expires_in: 3600,
+}
 
 /** Documented members of a registration; the registry checks them (agents/registry.ts). */
 const RegistrationDoc = z
   .object({
     agent: SubjectDoc,
-    delegator: SubjectDoc.optional().openapi({ description: 'A user subject, or a live registered agent (by subject).' }),
-    delegator_agent_id: z.string().optional().openapi({ description: 'A live registered agent, by its agent_id (instead of, or naming the same agent as, delegator).' }),
+    delegator: SubjectDoc.optional().openapi({
+      description: 'A user subject, or a live registered agent (by subject).',
+    }),
+    delegator_agent_id: z
+      .string()
+      .optional()
+      .openapi({
+        description:
+          'A live registered agent, by its agent_id (instead of, or naming the same agent as, delegator).',
+      }),
     task: z.string().openapi({ description: 'What the agent was started for.' }),
     scopes: z.array(z.string()),
-    expires_in: z.number().int().min(1).openapi({ description: 'Lifetime in seconds (required: registrations are ephemeral).' }),
+    expires_in: z
+      .number()
+      .int()
+      .min(1)
+      .openapi({ description: 'Lifetime in seconds (required: registrations are ephemeral).' }),
     sid: z.string().optional(),
-    token_jti: z.string().optional().openapi({ description: "The jti of the agent's access token: an event about that token reaches the agent." }),
+    token_jti: z
+      .string()
+      .optional()
+      .openapi({
+        description:
+          "The jti of the agent's access token: an event about that token reaches the agent.",
+      }),
   })
   .strict()
   .openapi('AgentRegistration', { example: REGISTRATION })
@@ -91,16 +121,22 @@ const AgentRecordDoc = z
     scopes: z.array(z.string()),
     registered_by: z.string(),
   })
-  .openapi('Agent', { example: { agent_id: AGENT, ...REGISTRATION, registered_by: 'c_7f3a9d2e41b8' } })
+  .openapi('Agent', {
+    example: { agent_id: AGENT, ...REGISTRATION, registered_by: 'c_7f3a9d2e41b8' },
+  })
 
-const AgentParams = z.object({ agent_id: z.string().openapi({ description: "The agent's id.", example: AGENT }) })
+const AgentParams = z.object({
+  agent_id: z.string().openapi({ description: "The agent's id.", example: AGENT }),
+})
 
 export function agentRoutes(deps: AgentRoutesDeps): OpenAPIHono<AuthEnv> {
   const app = new OpenAPIHono<AuthEnv>()
   const emitter = requireRole(deps.clients, deps.admin, 'emitter')
   const reader = requireAnyRole(deps.clients, deps.admin, ['admin', 'emitter'])
   const agent = async (_c: unknown, { params }: { params: { agent_id: string } }) => {
-    const found = AGENT_ID.test(params.agent_id) ? await deps.registry.get(params.agent_id) : undefined
+    const found = AGENT_ID.test(params.agent_id)
+      ? await deps.registry.get(params.agent_id)
+      : undefined
     if (!found) throw notFound('agent not found')
     return found
   }
@@ -124,9 +160,17 @@ export function agentRoutes(deps: AgentRoutesDeps): OpenAPIHono<AuthEnv> {
       description:
         'Idempotent: the same agent for the same delegator answers 200 with the existing record while it is live. The delegator is a user subject, or a live registered agent (by subject or by `delegator_agent_id`). Cycles and chains deeper than the configured limit are refused; nothing is written when a registration is refused.',
       auth: emitter,
-      body: { schema: z.record(z.string(), z.unknown(), { error: 'body: must be a JSON object' }), document: RegistrationDoc, maxBytes: deps.maxBodyBytes, example: REGISTRATION },
+      body: {
+        schema: z.record(z.string(), z.unknown(), { error: 'body: must be a JSON object' }),
+        document: RegistrationDoc,
+        maxBytes: deps.maxBodyBytes,
+        example: REGISTRATION,
+      },
       responses: {
-        200: { description: 'Already registered for the same delegator: the existing record', schema: AgentRecordDoc },
+        200: {
+          description: 'Already registered for the same delegator: the existing record',
+          schema: AgentRecordDoc,
+        },
         201: { description: 'Registered', schema: AgentRecordDoc },
       },
       errors: [400, 401, 403, 404, 409, 413, 415, 503],
@@ -147,26 +191,41 @@ export function agentRoutes(deps: AgentRoutesDeps): OpenAPIHono<AuthEnv> {
       path: '/agents',
       operationId: 'listAgentsForSubject',
       tag: TAG,
-      summary: 'Live agents acting for a subject, directly or down a delegation chain (emitter or admin role)',
+      summary:
+        'Live agents acting for a subject, directly or down a delegation chain (emitter or admin role)',
       auth: reader,
       query: z.object({
-        subject: subjectQuery('required, a URL-encoded JSON subject such as {"format":"email","email":"alice@example.com"}').openapi({
-          description: 'URL-encoded JSON subject identifier, e.g. `%7B%22format%22%3A%22email%22%2C%22email%22%3A%22alice%40example.com%22%7D`.',
+        subject: subjectQuery(
+          'required, a URL-encoded JSON subject such as {"format":"email","email":"alice@example.com"}',
+        ).openapi({
+          description:
+            'URL-encoded JSON subject identifier, e.g. `%7B%22format%22%3A%22email%22%2C%22email%22%3A%22alice%40example.com%22%7D`.',
           example: JSON.stringify(USER),
         }),
       }),
       responses: {
         200: {
           description: 'Agents, nearest first, each with its path from the subject',
-          schema: z.object({ subject: SubjectDoc, agents: z.array(z.looseObject({ agent_id: z.string(), path: z.array(z.string()) })) }),
-          example: { subject: USER, agents: [{ agent_id: AGENT, ...REGISTRATION, registered_by: 'c_7f3a9d2e41b8', path: [AGENT] }] },
+          schema: z.object({
+            subject: SubjectDoc,
+            agents: z.array(z.looseObject({ agent_id: z.string(), path: z.array(z.string()) })),
+          }),
+          example: {
+            subject: USER,
+            agents: [
+              { agent_id: AGENT, ...REGISTRATION, registered_by: 'c_7f3a9d2e41b8', path: [AGENT] },
+            ],
+          },
         },
       },
       errors: [400, 401, 403, 503],
     },
     async (c, { query }) => {
       const dependents = await deps.registry.dependents(query.subject!)
-      return c.json({ subject: query.subject, agents: dependents.map((d) => ({ ...d.record, path: d.path })) })
+      return c.json({
+        subject: query.subject,
+        agents: dependents.map((d) => ({ ...d.record, path: d.path })),
+      })
     },
   )
 
@@ -183,15 +242,26 @@ export function agentRoutes(deps: AgentRoutesDeps): OpenAPIHono<AuthEnv> {
       load: agent,
       responses: {
         200: {
-          description: 'The agent; `chain` runs from the agent itself up to the agent a user delegated to, `principal` is that user',
-          schema: AgentRecordDoc.extend({ chain: z.array(z.looseObject({})), principal: SubjectDoc }).openapi({
-            example: { agent_id: AGENT, ...REGISTRATION, registered_by: 'c_7f3a9d2e41b8', chain: [{ agent_id: AGENT, agent: REGISTRATION.agent }], principal: USER },
+          description:
+            'The agent; `chain` runs from the agent itself up to the agent a user delegated to, `principal` is that user',
+          schema: AgentRecordDoc.extend({
+            chain: z.array(z.looseObject({})),
+            principal: SubjectDoc,
+          }).openapi({
+            example: {
+              agent_id: AGENT,
+              ...REGISTRATION,
+              registered_by: 'c_7f3a9d2e41b8',
+              chain: [{ agent_id: AGENT, agent: REGISTRATION.agent }],
+              principal: USER,
+            },
           }),
         },
       },
       errors: [401, 403, 404, 503],
     },
-    async (c, _input, found) => c.json({ ...found.record, chain: found.chain, principal: found.principal }),
+    async (c, _input, found) =>
+      c.json({ ...found.record, chain: found.chain, principal: found.principal }),
   )
 
   operation(
@@ -201,7 +271,8 @@ export function agentRoutes(deps: AgentRoutesDeps): OpenAPIHono<AuthEnv> {
       path: '/agents/{agent_id}',
       operationId: 'retireAgent',
       tag: TAG,
-      summary: 'Retire an agent early (the client that registered it, or an admin); its subscribers are told',
+      summary:
+        'Retire an agent early (the client that registered it, or an admin); its subscribers are told',
       auth: reader,
       params: AgentParams,
       load: agent,

@@ -18,7 +18,12 @@ import type { Subject } from '../subjects/subject.js'
 /** The complex-subject member that names an agent. */
 export const AGENT_SUBJECT_MEMBER = 'agent'
 
-export function dependentSubId(principal: Subject, agent: Subject, options: { principalIsAgent?: boolean } = {}): Subject {
-  if (options.principalIsAgent || principal.format === 'complex' || agent.format === 'complex') return agent
+export function dependentSubId(
+  principal: Subject,
+  agent: Subject,
+  options: { principalIsAgent?: boolean } = {},
+): Subject {
+  if (options.principalIsAgent || principal.format === 'complex' || agent.format === 'complex')
+    return agent
   return { format: 'complex', user: principal, [AGENT_SUBJECT_MEMBER]: agent }
 }

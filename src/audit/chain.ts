@@ -50,7 +50,8 @@ export const formatPointer = (p: ChainPointer): string => `${p.seq}:${p.hash}`
 const storedLines = new WeakMap<AuditRecord, string>()
 
 /** The JSON text a record is stored as. */
-export const storedLine = (record: AuditRecord): string => storedLines.get(record) ?? JSON.stringify(record)
+export const storedLine = (record: AuditRecord): string =>
+  storedLines.get(record) ?? JSON.stringify(record)
 
 /** Chains `entries` onto `head`: the records, in order, each linked to the one before. */
 export function chainRecords(head: ChainPointer, entries: readonly PreparedEntry[]): AuditRecord[] {

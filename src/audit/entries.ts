@@ -11,7 +11,9 @@ export function agentRegisteredEntry(record: AgentRecord, created: boolean): Aud
     agent_id: record.agent_id,
     subject: record.agent,
     delegator: record.delegator,
-    ...(record.delegator_agent_id !== undefined ? { delegator_agent_id: record.delegator_agent_id } : {}),
+    ...(record.delegator_agent_id !== undefined
+      ? { delegator_agent_id: record.delegator_agent_id }
+      : {}),
     registered_by: record.registered_by,
     expires_at: record.expires_at,
     created,
@@ -21,11 +23,32 @@ export function agentRegisteredEntry(record: AgentRecord, created: boolean): Aud
 }
 
 /** `agent.retired`, with the `txn` of the session-revoked event that tells subscribers (retirement.ts). */
-export function agentRetiredEntry(record: AgentRecord, reason: string, txn?: string): AuditEntryInput {
-  return { kind: 'agent.retired', agent_id: record.agent_id, subject: record.agent, reason, ...(txn !== undefined ? { txn } : {}) }
+export function agentRetiredEntry(
+  record: AgentRecord,
+  reason: string,
+  txn?: string,
+): AuditEntryInput {
+  return {
+    kind: 'agent.retired',
+    agent_id: record.agent_id,
+    subject: record.agent,
+    reason,
+    ...(txn !== undefined ? { txn } : {}),
+  }
 }
 
 /** `stream.backlog_dropped`: SETs dropped (oldest first) because a stream's backlog exceeded its bound. */
-export function backlogDroppedEntry(streamId: string, jtis: readonly string[], count: number = jtis.length, txn?: string): AuditEntryInput {
-  return { kind: 'stream.backlog_dropped', stream_id: streamId, count, jtis: jtis.slice(0, MAX_DROPPED_JTIS), ...(txn !== undefined ? { txn } : {}) }
+export function backlogDroppedEntry(
+  streamId: string,
+  jtis: readonly string[],
+  count: number = jtis.length,
+  txn?: string,
+): AuditEntryInput {
+  return {
+    kind: 'stream.backlog_dropped',
+    stream_id: streamId,
+    count,
+    jtis: jtis.slice(0, MAX_DROPPED_JTIS),
+    ...(txn !== undefined ? { txn } : {}),
+  }
 }

@@ -14,7 +14,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function subjectOf(value: unknown): Subject | undefined {
-  return isObject(value) && typeof value.format === 'string' ? (value as unknown as Subject) : undefined
+  return isObject(value) && typeof value.format === 'string'
+    ? (value as unknown as Subject)
+    : undefined
 }
 
 function safeSubjectKey(subject: Subject): string | undefined {
@@ -37,7 +39,12 @@ export function recordTerms(record: Record<string, unknown>): Term[] {
     if (typeof value === 'string') add(['agent', value])
   }
   if (typeof record.stream_id === 'string') add(['stream', record.stream_id])
-  const subjects: unknown[] = [record.subject, record.principal, record.delegator, ...(Array.isArray(record.path) ? record.path : [])]
+  const subjects: unknown[] = [
+    record.subject,
+    record.principal,
+    record.delegator,
+    ...(Array.isArray(record.path) ? record.path : []),
+  ]
   for (const value of subjects) {
     const subject = subjectOf(value)
     const key = subject && safeSubjectKey(subject)

@@ -16,7 +16,15 @@ import type { AuditEntryInput, AuditFilter, AuditRecord, VerifyResult } from './
 import { verifyTrail } from './verify.js'
 import { AuditWriter } from './writer.js'
 
-export { AUDIT_KINDS, MAX_DROPPED_JTIS, type AuditEntryInput, type AuditFilter, type AuditKind, type AuditRecord, type VerifyResult } from './types.js'
+export {
+  AUDIT_KINDS,
+  MAX_DROPPED_JTIS,
+  type AuditEntryInput,
+  type AuditFilter,
+  type AuditKind,
+  type AuditRecord,
+  type VerifyResult,
+} from './types.js'
 export { GENESIS, canonicalJson, recordHash } from './chain.js'
 
 export interface AuditLogOptions {
@@ -38,11 +46,16 @@ export class AuditLog {
   private readonly onError: (err: unknown) => void
 
   constructor(redis: Redis, options: AuditLogOptions) {
-    if (!Number.isInteger(options.retentionSeconds) || options.retentionSeconds < 1) throw new TypeError('AuditLog: retentionSeconds must be a positive whole number')
+    if (!Number.isInteger(options.retentionSeconds) || options.retentionSeconds < 1)
+      throw new TypeError('AuditLog: retentionSeconds must be a positive whole number')
     this.retentionSeconds = options.retentionSeconds
     this.onError = options.onError ?? (() => {})
     this.store = new AuditStore(redis, options.keyspace ?? createKeyspace('ssf'))
-    this.writer = new AuditWriter(this.store, { retentionSeconds: options.retentionSeconds, maxPending: options.maxPending ?? 100_000, lingerMs: options.lingerMs ?? 5 })
+    this.writer = new AuditWriter(this.store, {
+      retentionSeconds: options.retentionSeconds,
+      maxPending: options.maxPending ?? 100_000,
+      lingerMs: options.lingerMs ?? 5,
+    })
   }
 
   /** Appends one entry; resolves once it is in Redis. */
@@ -57,7 +70,9 @@ export class AuditLog {
 
   /** Fire and forget: failures go to options.onError. */
   submit(entries: AuditEntryInput | readonly AuditEntryInput[]): void {
-    this.writer.enqueue(Array.isArray(entries) ? entries : [entries as AuditEntryInput]).catch(this.onError)
+    this.writer
+      .enqueue(Array.isArray(entries) ? entries : [entries as AuditEntryInput])
+      .catch(this.onError)
   }
 
   /** Resolves when everything queued so far has been written (or failed). */

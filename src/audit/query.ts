@@ -14,12 +14,19 @@ const BATCHES_PER_READ = 8
 /** Records looked at per page before answering with what was found and a cursor. */
 const SCAN_BUDGET = 20_000
 
-export async function queryTrail(store: AuditStore, filter: AuditFilter): Promise<{ records: AuditRecord[]; next_cursor?: string }> {
+export async function queryTrail(
+  store: AuditStore,
+  filter: AuditFilter,
+): Promise<{ records: AuditRecord[]; next_cursor?: string }> {
   const limit = Math.min(Math.max(Math.floor(filter.limit ?? 100), 1), MAX_PAGE)
-  if (filter.cursor !== undefined && !/^\d+$/.test(filter.cursor)) throw new TypeError('cursor: must be a next_cursor from a previous page')
+  if (filter.cursor !== undefined && !/^\d+$/.test(filter.cursor))
+    throw new TypeError('cursor: must be a next_cursor from a previous page')
   const wanted = filterTerms(filter)
   const matches = hasTerms(wanted)
-  const kinds = filter.kind === undefined ? undefined : new Set<string>(typeof filter.kind === 'string' ? [filter.kind] : filter.kind)
+  const kinds =
+    filter.kind === undefined
+      ? undefined
+      : new Set<string>(typeof filter.kind === 'string' ? [filter.kind] : filter.kind)
   let primary = store.keys.order
   if (wanted.length > 0) {
     const keys = wanted.map(([type, value]) => store.indexKey(type, value))
@@ -67,7 +74,11 @@ export async function* exportTrail(store: AuditStore, filter: AuditFilter): Asyn
   let remaining = filter.limit ?? Number.POSITIVE_INFINITY
   let cursor = filter.cursor
   while (remaining > 0) {
-    const page = await queryTrail(store, { ...filter, limit: Math.min(MAX_PAGE, remaining), ...(cursor !== undefined ? { cursor } : {}) })
+    const page = await queryTrail(store, {
+      ...filter,
+      limit: Math.min(MAX_PAGE, remaining),
+      ...(cursor !== undefined ? { cursor } : {}),
+    })
     for (const record of page.records) yield `${JSON.stringify(record)}\n`
     remaining -= page.records.length
     if (page.next_cursor === undefined) return

@@ -8,7 +8,11 @@ import type { AuditStore } from './store.js'
 /** Work per script call: batches removed plus their index entries (then at most one batch is read). */
 const STEP_BUDGET = 2000
 
-export async function pruneTrail(store: AuditStore, retentionSeconds: number, now: number): Promise<number> {
+export async function pruneTrail(
+  store: AuditStore,
+  retentionSeconds: number,
+  now: number,
+): Promise<number> {
   const cutoff = now - retentionSeconds * 1000
   let total = 0
   for (;;) {

@@ -43,7 +43,29 @@ const SECRET_WORDS = new Set([
 ])
 
 /** A last word that makes the member an identifier or a description, not the secret itself. */
-const IDENTIFIER_WORDS = new Set(['jti', 'id', 'ids', 'kid', 'type', 'types', 'hash', 'fingerprint', 'thumbprint', 'alg', 'count', 'format', 'hint', 'at', 'exp', 'expires', 'name', 'names', 'url', 'uri', 'endpoint'])
+const IDENTIFIER_WORDS = new Set([
+  'jti',
+  'id',
+  'ids',
+  'kid',
+  'type',
+  'types',
+  'hash',
+  'fingerprint',
+  'thumbprint',
+  'alg',
+  'count',
+  'format',
+  'hint',
+  'at',
+  'exp',
+  'expires',
+  'name',
+  'names',
+  'url',
+  'uri',
+  'endpoint',
+])
 
 const MAX_STRING = 4096
 const MAX_DEPTH = 12
@@ -91,7 +113,8 @@ const MAY_HOLD_CREDENTIAL = /bearer|basic|dpop|ssf_|eyJ|-----BEGIN/i
 
 function scrubString(value: string): { value: string; changed: boolean } {
   let out = value
-  if (MAY_HOLD_CREDENTIAL.test(value)) for (const pattern of CREDENTIAL_PATTERNS) out = out.replace(pattern, REDACTED)
+  if (MAY_HOLD_CREDENTIAL.test(value))
+    for (const pattern of CREDENTIAL_PATTERNS) out = out.replace(pattern, REDACTED)
   const changed = out !== value
   if (out.length > MAX_STRING) out = `${out.slice(0, MAX_STRING)}…`
   return { value: out, changed }
@@ -113,13 +136,23 @@ function walk(value: unknown, path: string, depth: number, redacted: string[]): 
     redacted.push(path)
     return null
   }
-  if (Array.isArray(value)) return value.map((item, i) => walk(item, `${path}[${i}]`, depth + 1, redacted))
+  if (Array.isArray(value))
+    return value.map((item, i) => walk(item, `${path}[${i}]`, depth + 1, redacted))
   if (isObject(value)) {
     const out: Record<string, unknown> = {}
     for (const [key, member] of Object.entries(value)) {
       const at = path ? `${path}.${key}` : key
-      if (member === undefined || typeof member === 'function' || typeof member === 'symbol' || typeof member === 'bigint') continue
-      if (isSecretName(key) || (isObject(member) && typeof member.kty === 'string' && 'd' in member)) {
+      if (
+        member === undefined ||
+        typeof member === 'function' ||
+        typeof member === 'symbol' ||
+        typeof member === 'bigint'
+      )
+        continue
+      if (
+        isSecretName(key) ||
+        (isObject(member) && typeof member.kty === 'string' && 'd' in member)
+      ) {
         redacted.push(at)
         continue
       }
@@ -131,7 +164,10 @@ function walk(value: unknown, path: string, depth: number, redacted: string[]): 
 }
 
 /** A copy of `input` safe to store, and the paths that were dropped or redacted. */
-export function sanitize(input: Record<string, unknown>): { value: Record<string, unknown>; redacted: string[] } {
+export function sanitize(input: Record<string, unknown>): {
+  value: Record<string, unknown>
+  redacted: string[]
+} {
   const redacted: string[] = []
   const value = walk(input, '', 0, redacted) as Record<string, unknown>
   return { value, redacted }

@@ -46,7 +46,8 @@ type Scripted = Redis & {
   ssfAuditPrune(...args: (string | number)[]): Promise<[number, number]>
 }
 
-export const encodeBatch = (records: readonly AuditRecord[]): string => records.map((r) => `${storedLine(r)}\n`).join('')
+export const encodeBatch = (records: readonly AuditRecord[]): string =>
+  records.map((r) => `${storedLine(r)}\n`).join('')
 
 export function decodeBatch(text: string): string[] {
   const lines = text.split('\n')
@@ -88,10 +89,22 @@ export class AuditStore {
    * Stores `records` (a contiguous run, chained onto `expectedHead`) as one batch. Returns null when
    * stored, else the head that is current now (another writer appended first).
    */
-  async append(expectedHead: string, records: readonly AuditRecord[], indexKeys: readonly string[], refresh: readonly string[], ttlSeconds: number): Promise<string | null> {
+  async append(
+    expectedHead: string,
+    records: readonly AuditRecord[],
+    indexKeys: readonly string[],
+    refresh: readonly string[],
+    ttlSeconds: number,
+  ): Promise<string | null> {
     const first = records[0]!
     const last = records.at(-1)!
-    const meta: BatchMeta = { n: records.length, last: last.seq, last_hash: last.hash, max_at: Math.max(...records.map((r) => r.at)), ix: [...indexKeys] }
+    const meta: BatchMeta = {
+      n: records.length,
+      last: last.seq,
+      last_hash: last.hash,
+      max_at: Math.max(...records.map((r) => r.at)),
+      ix: [...indexKeys],
+    }
     const k = this.keys
     const [ok, current] = await this.redis.ssfAuditAppend(
       k.head,
@@ -112,21 +125,49 @@ export class AuditStore {
   }
 
   /** Batches filed under `key` (the order zset or an index) with first seq below `below`, newest first. */
-  async newestBatchIds(key: string, below: number | undefined, count: number): Promise<{ id: string; score: number }[]> {
-    const page = await this.redis.zrevrangebyscore(key, below === undefined ? '+inf' : `(${below}`, '-inf', 'WITHSCORES', 'LIMIT', 0, count)
+  async newestBatchIds(
+    key: string,
+    below: number | undefined,
+    count: number,
+  ): Promise<{ id: string; score: number }[]> {
+    const page = await this.redis.zrevrangebyscore(
+      key,
+      below === undefined ? '+inf' : `(${below}`,
+      '-inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      count,
+    )
     return pairs(page)
   }
 
   /** Batches in chain order with first seq above `after` (exclusive) and at most `upTo`. */
-  async batchIdsInOrder(after: number | undefined, upTo: number, count: number): Promise<{ id: string; score: number }[]> {
-    const page = await this.redis.zrangebyscore(this.keys.order, after === undefined ? '-inf' : `(${after}`, upTo, 'WITHSCORES', 'LIMIT', 0, count)
+  async batchIdsInOrder(
+    after: number | undefined,
+    upTo: number,
+    count: number,
+  ): Promise<{ id: string; score: number }[]> {
+    const page = await this.redis.zrangebyscore(
+      this.keys.order,
+      after === undefined ? '-inf' : `(${after}`,
+      upTo,
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      count,
+    )
     return pairs(page)
   }
 
   async readBatches(ids: readonly { id: string; score: number }[]): Promise<StoredBatch[]> {
     if (ids.length === 0) return []
     const texts = await this.redis.hmget(this.keys.batches, ...ids.map((b) => b.id))
-    return ids.map((b, i) => ({ id: b.id, score: b.score, lines: texts[i] ? decodeBatch(texts[i]!) : null }))
+    return ids.map((b, i) => ({
+      id: b.id,
+      score: b.score,
+      lines: texts[i] ? decodeBatch(texts[i]!) : null,
+    }))
   }
 
   async sizes(keys: readonly string[]): Promise<number[]> {
@@ -139,7 +180,14 @@ export class AuditStore {
   /** One bounded retention step: {removed, more}. */
   async pruneStep(cutoff: number, budget: number): Promise<{ removed: number; more: boolean }> {
     const k = this.keys
-    const [removed, more] = await this.redis.ssfAuditPrune(k.batches, k.batchMeta, k.order, k.anchor, cutoff, budget)
+    const [removed, more] = await this.redis.ssfAuditPrune(
+      k.batches,
+      k.batchMeta,
+      k.order,
+      k.anchor,
+      cutoff,
+      budget,
+    )
     return { removed: Number(removed), more: Number(more) === 1 }
   }
 }

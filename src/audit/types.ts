@@ -34,7 +34,15 @@ interface Common {
 }
 
 export type AuditEntryInput =
-  | (Common & { kind: 'event.ingested'; txn: string; type: string; subject: Subject; client_id: string; remote_addr?: string; event_id?: string })
+  | (Common & {
+      kind: 'event.ingested'
+      txn: string
+      type: string
+      subject: Subject
+      client_id: string
+      remote_addr?: string
+      event_id?: string
+    })
   | (Common & {
       kind: 'event.derived'
       /** The cause's txn, shared by the derived SETs. */
@@ -50,7 +58,14 @@ export type AuditEntryInput =
       cause_event_id?: string
     })
   /** Written by earlier versions, one per SET minted; today a SET's outcome record says when it was queued. */
-  | (Common & { kind: 'set.minted'; jti: string; stream_id: string; aud: string | string[]; txn: string; type: string })
+  | (Common & {
+      kind: 'set.minted'
+      jti: string
+      stream_id: string
+      aud: string | string[]
+      txn: string
+      type: string
+    })
   | (Common & {
       kind: 'delivery.attempt'
       jti: string
@@ -66,8 +81,21 @@ export type AuditEntryInput =
       error?: string
     })
   | (Common & { kind: 'poll.ack'; jti: string; stream_id: string })
-  | (Common & { kind: 'poll.set_error'; jti: string; stream_id: string; err: string; description?: string })
-  | (Common & { kind: 'stream.status_changed'; stream_id: string; status: string; previous_status?: string; reason?: string; changed_by?: string })
+  | (Common & {
+      kind: 'poll.set_error'
+      jti: string
+      stream_id: string
+      err: string
+      description?: string
+    })
+  | (Common & {
+      kind: 'stream.status_changed'
+      stream_id: string
+      status: string
+      previous_status?: string
+      reason?: string
+      changed_by?: string
+    })
   | (Common & {
       kind: 'stream.backlog_dropped'
       /** The stream whose backlog exceeded its bound. */
@@ -115,7 +143,12 @@ export interface AuditFilter {
 }
 
 export type VerifyResult =
-  | { ok: true; checked: number; head: { seq: number; hash: string }; anchor: { seq: number; hash: string } }
+  | {
+      ok: true
+      checked: number
+      head: { seq: number; hash: string }
+      anchor: { seq: number; hash: string }
+    }
   | { ok: false; checked: number; brokenAt: string; reason: string }
 
 /** A sanitized entry waiting to be chained: everything but id, seq, prev and hash. */

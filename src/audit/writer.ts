@@ -16,7 +16,12 @@ import { chainRecords, parsePointer } from './chain.js'
 import { recordTerms } from './index-terms.js'
 import { sanitize } from './sanitize.js'
 import type { AuditStore } from './store.js'
-import { MAX_DROPPED_JTIS, type AuditEntryInput, type AuditRecord, type PreparedEntry } from './types.js'
+import {
+  MAX_DROPPED_JTIS,
+  type AuditEntryInput,
+  type AuditRecord,
+  type PreparedEntry,
+} from './types.js'
 
 export const MAX_BATCH = 500
 const TTL_SLACK_SECONDS = 86_400
@@ -45,7 +50,12 @@ export function prepareEntry(entry: AuditEntryInput, now: number): PreparedEntry
     if (r.jtis.length > MAX_DROPPED_JTIS) r.jtis = r.jtis.slice(0, MAX_DROPPED_JTIS)
   }
   const { value, redacted } = sanitize({ ...rest, ...(details ? { details } : {}) })
-  return { at: typeof at === 'number' && Number.isFinite(at) ? at : now, kind, ...value, ...(redacted.length > 0 ? { redacted } : {}) }
+  return {
+    at: typeof at === 'number' && Number.isFinite(at) ? at : now,
+    kind,
+    ...value,
+    ...(redacted.length > 0 ? { redacted } : {}),
+  }
 }
 
 export class AuditWriter {
@@ -70,7 +80,11 @@ export class AuditWriter {
     const now = Date.now()
     const items = entries.map((entry) => prepareEntry(entry, now))
     if (this.#queued + items.length > this.options.maxPending) {
-      return Promise.reject(new Error(`audit queue full (${this.#queued} entries waiting for Redis); ${items.length} entries not recorded`))
+      return Promise.reject(
+        new Error(
+          `audit queue full (${this.#queued} entries waiting for Redis); ${items.length} entries not recorded`,
+        ),
+      )
     }
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ items, resolve, reject })
@@ -90,7 +104,8 @@ export class AuditWriter {
 
   #kick(now: boolean): void {
     if (this.#flushing || this.#immediate) return
-    const wait = now || this.#queued >= MAX_BATCH ? 0 : this.#lastFlushAt + this.options.lingerMs - Date.now()
+    const wait =
+      now || this.#queued >= MAX_BATCH ? 0 : this.#lastFlushAt + this.options.lingerMs - Date.now()
     if (wait > 0) {
       this.#timer ??= setTimeout(() => {
         this.#timer = undefined
@@ -116,7 +131,10 @@ export class AuditWriter {
     while (this.#queue.length > 0) {
       const groups: Pending[] = []
       let count = 0
-      while (this.#queue.length > 0 && (count === 0 || count + this.#queue[0]!.items.length <= MAX_BATCH)) {
+      while (
+        this.#queue.length > 0 &&
+        (count === 0 || count + this.#queue[0]!.items.length <= MAX_BATCH)
+      ) {
         const group = this.#queue.shift()!
         groups.push(group)
         count += group.items.length
@@ -124,7 +142,8 @@ export class AuditWriter {
       this.#queued -= count
       try {
         const items = groups.flatMap((g) => g.items)
-        for (let i = 0; i < items.length; i += MAX_BATCH) await this.#append(items.slice(i, i + MAX_BATCH))
+        for (let i = 0; i < items.length; i += MAX_BATCH)
+          await this.#append(items.slice(i, i + MAX_BATCH))
         for (const g of groups) g.resolve()
       } catch (err) {
         this.#head = undefined
@@ -138,10 +157,18 @@ export class AuditWriter {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const records = chainRecords(parsePointer(head), items)
       const indexKeys = new Set<string>()
-      for (const record of records) for (const [type, value] of recordTerms(record)) indexKeys.add(this.store.indexKey(type, value))
+      for (const record of records)
+        for (const [type, value] of recordTerms(record))
+          indexKeys.add(this.store.indexKey(type, value))
       const keys = [...indexKeys]
       const refresh = this.#dueForRefresh(keys)
-      const current = await this.store.append(head, records, keys, refresh, this.options.retentionSeconds + TTL_SLACK_SECONDS)
+      const current = await this.store.append(
+        head,
+        records,
+        keys,
+        refresh,
+        this.options.retentionSeconds + TTL_SLACK_SECONDS,
+      )
       if (current === null) {
         for (const key of refresh) this.#refreshed.add(key)
         const last = records.at(-1)!
@@ -150,13 +177,19 @@ export class AuditWriter {
       }
       // Another process appended first: build on its head. Back off a little under heavy contention.
       head = current
-      if (attempt >= 10) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)))
+      if (attempt >= 10)
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)))
     }
-    throw new Error(`audit append: the chain head kept changing (${MAX_ATTEMPTS} attempts); entries not recorded`)
+    throw new Error(
+      `audit append: the chain head kept changing (${MAX_ATTEMPTS} attempts); entries not recorded`,
+    )
   }
 
   #dueForRefresh(keys: readonly string[]): string[] {
-    if (Date.now() - this.#refreshedSince > TTL_REFRESH_MS || this.#refreshed.size > MAX_REFRESHED) {
+    if (
+      Date.now() - this.#refreshedSince > TTL_REFRESH_MS ||
+      this.#refreshed.size > MAX_REFRESHED
+    ) {
       this.#refreshed.clear()
       this.#refreshedSince = Date.now()
     }

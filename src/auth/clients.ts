@@ -41,11 +41,19 @@ export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 export class ClientRegistry {
   readonly #k: Keyspace['clients']
 
-  constructor(private readonly redis: Redis, keyspace: Keyspace = createKeyspace()) {
+  constructor(
+    private readonly redis: Redis,
+    keyspace: Keyspace = createKeyspace(),
+  ) {
     this.#k = keyspace.clients
   }
 
-  async create(input: { name: string; roles: Role[]; signing_alg: SigningAlg; audience?: string }): Promise<{ client: Client; token: string }> {
+  async create(input: {
+    name: string
+    roles: Role[]
+    signing_alg: SigningAlg
+    audience?: string
+  }): Promise<{ client: Client; token: string }> {
     const clientId = randomId(16)
     const secret = randomBytes(32).toString('base64url')
     const client: Client = {
@@ -58,7 +66,10 @@ export class ClientRegistry {
     }
     await this.redis
       .multi()
-      .hset(this.#k.record(clientId), { record: JSON.stringify(client), secret_hash: hashSecret(secret).toString('hex') })
+      .hset(this.#k.record(clientId), {
+        record: JSON.stringify(client),
+        secret_hash: hashSecret(secret).toString('hex'),
+      })
       .zadd(this.#k.all, Date.now(), clientId)
       .exec()
     return { client, token: `ssf_${clientId}.${secret}` }
@@ -75,11 +86,15 @@ export class ClientRegistry {
     const pipeline = this.redis.pipeline()
     for (const id of ids) pipeline.hget(this.#k.record(id), 'record')
     const results = (await pipeline.exec()) ?? []
-    return results.flatMap(([, raw]) => (typeof raw === 'string' ? [JSON.parse(raw) as Client] : []))
+    return results.flatMap(([, raw]) =>
+      typeof raw === 'string' ? [JSON.parse(raw) as Client] : [],
+    )
   }
 
   async delete(clientId: string): Promise<boolean> {
-    const [[, removed] = []] = (await this.redis.multi().del(this.#k.record(clientId)).zrem(this.#k.all, clientId).exec()) ?? []
+    const [[, removed] = []] =
+      (await this.redis.multi().del(this.#k.record(clientId)).zrem(this.#k.all, clientId).exec()) ??
+      []
     return removed === 1
   }
 
@@ -87,9 +102,15 @@ export class ClientRegistry {
   async authenticate(token: string): Promise<Client | undefined> {
     const parsed = parseToken(token)
     if (!parsed) return undefined
-    const [record, storedHash] = await this.redis.hmget(this.#k.record(parsed.clientId), 'record', 'secret_hash')
+    const [record, storedHash] = await this.redis.hmget(
+      this.#k.record(parsed.clientId),
+      'record',
+      'secret_hash',
+    )
     if (!record || !storedHash) return undefined
-    return constantTimeEqual(hashSecret(parsed.secret), Buffer.from(storedHash, 'hex')) ? (JSON.parse(record) as Client) : undefined
+    return constantTimeEqual(hashSecret(parsed.secret), Buffer.from(storedHash, 'hex'))
+      ? (JSON.parse(record) as Client)
+      : undefined
   }
 }
 
@@ -102,7 +123,11 @@ export class BootstrapAdmin {
   #configuredHash: Buffer | undefined
   readonly #k: Keyspace['clients']
 
-  constructor(private readonly redis: Redis, configuredToken: string | undefined, keyspace: Keyspace = createKeyspace()) {
+  constructor(
+    private readonly redis: Redis,
+    configuredToken: string | undefined,
+    keyspace: Keyspace = createKeyspace(),
+  ) {
     this.#k = keyspace.clients
     this.#configuredHash = configuredToken === undefined ? undefined : hashSecret(configuredToken)
   }
@@ -111,7 +136,11 @@ export class BootstrapAdmin {
   async init(): Promise<string | undefined> {
     if (this.#configuredHash) return undefined
     const token = `ssf_admin_${randomBytes(32).toString('base64url')}`
-    const created = await this.redis.set(this.#k.bootstrapHash, hashSecret(token).toString('hex'), 'NX')
+    const created = await this.redis.set(
+      this.#k.bootstrapHash,
+      hashSecret(token).toString('hex'),
+      'NX',
+    )
     return created === 'OK' ? token : undefined
   }
 

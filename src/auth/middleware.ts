@@ -9,7 +9,8 @@ import type { BootstrapAdmin, Client, ClientRegistry, Role } from './clients.js'
 import { MANAGE_SCOPE, OAuthVerifier, READ_SCOPE } from './oauth.js'
 
 /** `scopes` is set for OAuth access tokens only; broker client tokens carry their role's full rights. */
-export type Principal = { kind: 'bootstrap-admin' } | { kind: 'client'; client: Client; scopes?: Set<string> }
+export type Principal =
+  { kind: 'bootstrap-admin' } | { kind: 'client'; client: Client; scopes?: Set<string> }
 
 export type AuthEnv = { Variables: { principal: Principal } }
 
@@ -36,12 +37,19 @@ function insufficientScope(scope: string): BrokerError {
  * Authenticates the bearer token and checks the role. OAuth access tokens (when an authorization server
  * is configured) are accepted for the receiver role only, and must carry the scope the request needs.
  */
-export function requireRole(clients: ClientRegistry, admin: BootstrapAdmin, role: Role, oauth?: OAuthVerifier): MiddlewareHandler<AuthEnv> {
+export function requireRole(
+  clients: ClientRegistry,
+  admin: BootstrapAdmin,
+  role: Role,
+  oauth?: OAuthVerifier,
+): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
-    if (new URL(c.req.url).searchParams.has('access_token')) throw badRequest('access tokens are accepted only in the Authorization header')
+    if (new URL(c.req.url).searchParams.has('access_token'))
+      throw badRequest('access tokens are accepted only in the Authorization header')
     const header = c.req.header('authorization')
     // Several Authorization headers arrive joined by ", "; a bearer token never contains a comma.
-    if (header?.includes(',')) throw badRequest('send exactly one Authorization header, with one bearer token')
+    if (header?.includes(','))
+      throw badRequest('send exactly one Authorization header, with one bearer token')
     const token = bearer(header)
     if (!token) throw unauthorized()
     let principal: Principal | undefined
@@ -55,7 +63,10 @@ export function requireRole(clients: ClientRegistry, admin: BootstrapAdmin, role
     }
     if (!principal) {
       // The bootstrap admin token is valid, but only for the admin API: a wrong role, not a bad token.
-      if (role !== 'admin' && (await admin.matches(token))) throw forbidden(`the admin token cannot be used here: this endpoint requires the "${role}" role`)
+      if (role !== 'admin' && (await admin.matches(token)))
+        throw forbidden(
+          `the admin token cannot be used here: this endpoint requires the "${role}" role`,
+        )
       throw unauthorized('the bearer token is not valid')
     }
     if (!hasRole(principal, role)) throw forbidden(`this endpoint requires the "${role}" role`)

@@ -12,13 +12,32 @@
  * audience, expired, no identity) is refused (401) before the JWKS is consulted. When the JWKS is needed
  * and cannot be fetched, the answer is 503 with `Retry-After`: the token may well be valid.
  */
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload } from 'jose'
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type CryptoKey,
+  type JWTPayload,
+} from 'jose'
 import type { Client } from './clients.js'
 import { BrokerError } from '../errors.js'
 
 export const READ_SCOPE = 'ssf.read'
 export const MANAGE_SCOPE = 'ssf.manage'
-const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
+const ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+]
 
 export interface OAuthIdentity {
   client: Client
@@ -30,7 +49,11 @@ const RETRY_AFTER_SECONDS = 10
 
 export class AuthorizationServerUnavailableError extends BrokerError {
   constructor(cause: unknown) {
-    super('temporarily_unavailable', "the authorization server's keys could not be fetched to check the access token; retry later", { retryAfterSeconds: RETRY_AFTER_SECONDS, cause })
+    super(
+      'temporarily_unavailable',
+      "the authorization server's keys could not be fetched to check the access token; retry later",
+      { retryAfterSeconds: RETRY_AFTER_SECONDS, cause },
+    )
     this.name = 'AuthorizationServerUnavailableError'
   }
 }
@@ -48,14 +71,27 @@ export class OAuthVerifier {
   readonly #keys: (...args: Parameters<ReturnType<typeof createRemoteJWKSet>>) => Promise<CryptoKey>
 
   constructor(private readonly options: OAuthOptions) {
-    this.#remote = createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: 30_000 })
+    this.#remote = createRemoteJWKSet(new URL(options.jwksUrl), {
+      timeoutDuration: JWKS_TIMEOUT_MS,
+      cooldownDuration: 30_000,
+    })
     // A key that is not in a JWKS we did fetch is a bad token; a JWKS we could not fetch is not.
     this.#keys = async (header, token) => {
       try {
         return await this.#remote(header, token)
       } catch (err) {
-        if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err
-        if (err instanceof errors.JOSEError && !(err instanceof errors.JWKSTimeout) && err.code !== 'ERR_JOSE_GENERIC' && err.code !== 'ERR_JWKS_INVALID') throw err
+        if (
+          err instanceof errors.JWKSNoMatchingKey ||
+          err instanceof errors.JWKSMultipleMatchingKeys
+        )
+          throw err
+        if (
+          err instanceof errors.JOSEError &&
+          !(err instanceof errors.JWKSTimeout) &&
+          err.code !== 'ERR_JOSE_GENERIC' &&
+          err.code !== 'ERR_JWKS_INVALID'
+        )
+          throw err
         throw new AuthorizationServerUnavailableError(err)
       }
     }
@@ -79,13 +115,19 @@ export class OAuthVerifier {
     if (claims.iss !== this.options.issuer) return undefined
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
     if (!aud.includes(this.options.audience)) return undefined
-    if (typeof claims.exp !== 'number' || claims.exp <= Math.floor(Date.now() / 1000)) return undefined
+    if (typeof claims.exp !== 'number' || claims.exp <= Math.floor(Date.now() / 1000))
+      return undefined
     return this.#receiverOf(claims)
   }
 
   #receiverOf(claims: JWTPayload): string | undefined {
     if (typeof claims.client_id === 'string' && claims.client_id !== '') return claims.client_id
-    if (this.options.subjectFallback === true && typeof claims.sub === 'string' && claims.sub !== '') return claims.sub
+    if (
+      this.options.subjectFallback === true &&
+      typeof claims.sub === 'string' &&
+      claims.sub !== ''
+    )
+      return claims.sub
     return undefined
   }
 
@@ -110,7 +152,9 @@ export class OAuthVerifier {
     }
     const subject = this.#receiverOf(payload)
     if (!subject) return undefined
-    const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [])
+    const scopes = new Set(
+      typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+    )
     return {
       scopes,
       client: {

@@ -28,7 +28,9 @@ const COMMON: Options = {
 }
 
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -39,7 +41,12 @@ interface Parsed {
 
 function parse(args: string[], options: Options = {}): Parsed {
   try {
-    const { values, positionals } = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true })
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...COMMON, ...options },
+      allowPositionals: true,
+      strict: true,
+    })
     return { values: values as Parsed['values'], positionals }
   } catch (err) {
     throw new UsageError((err as Error).message)
@@ -57,12 +64,14 @@ function required(p: Parsed, name: string): string {
 function positiveInt(p: Parsed, name: string): number | undefined {
   const v = str(p.values[name])
   if (v === undefined) return undefined
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} must be a positive whole number`)
+  if (!/^\d+$/.test(v) || Number(v) < 1)
+    throw new UsageError(`--${name} must be a positive whole number`)
   return Number(v)
 }
 
 function noPositionals(p: Parsed, count = 0): void {
-  if (p.positionals.length > count) throw new UsageError(`unexpected argument "${p.positionals[count]}"`)
+  if (p.positionals.length > count)
+    throw new UsageError(`unexpected argument "${p.positionals[count]}"`)
 }
 
 function client(p: Parsed, io: CliIo): BrokerClient {
@@ -84,29 +93,52 @@ const query = (params: Record<string, string | number | undefined>) => {
 
 const time = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString())
 const seconds = (s: number | undefined) => (s === undefined ? '' : new Date(s * 1000).toISOString())
-const keyStatus = (k: { active?: boolean; pending?: boolean; retired_at?: number; activates_at?: number }) =>
-  k.active ? 'active' : k.pending ? `signs from ${seconds(k.activates_at)}` : k.retired_at !== undefined ? 'retired' : ''
-const method = (urn: string) => (urn === 'urn:ietf:rfc:8935' ? 'push' : urn === 'urn:ietf:rfc:8936' ? 'poll' : urn)
+const keyStatus = (k: {
+  active?: boolean
+  pending?: boolean
+  retired_at?: number
+  activates_at?: number
+}) =>
+  k.active
+    ? 'active'
+    : k.pending
+      ? `signs from ${seconds(k.activates_at)}`
+      : k.retired_at !== undefined
+        ? 'retired'
+        : ''
+const method = (urn: string) =>
+  urn === 'urn:ietf:rfc:8935' ? 'push' : urn === 'urn:ietf:rfc:8936' ? 'poll' : urn
 
 function subjectArg(raw: string): unknown {
   if (raw.startsWith('email:')) return { format: 'email', email: raw.slice('email:'.length) }
   try {
     return JSON.parse(raw)
   } catch {
-    throw new UsageError('--subject must be subject JSON such as {"format":"email","email":"a@example.com"}, or email:ADDRESS')
+    throw new UsageError(
+      '--subject must be subject JSON such as {"format":"email","email":"a@example.com"}, or email:ADDRESS',
+    )
   }
 }
 
 type Command = (p: Parsed, io: CliIo) => Promise<number>
 
-const print = (io: CliIo, p: Parsed, json: unknown, human: () => string) => io.out(p.values.json ? `${JSON.stringify(json, null, 2)}\n` : human())
+const print = (io: CliIo, p: Parsed, json: unknown, human: () => string) =>
+  io.out(p.values.json ? `${JSON.stringify(json, null, 2)}\n` : human())
 
 const COMMANDS: Record<string, { options?: Options; run: Command }> = {
   emit: {
-    options: { type: { type: 'string' }, subject: { type: 'string' }, event: { type: 'string' }, txn: { type: 'string' } },
+    options: {
+      type: { type: 'string' },
+      subject: { type: 'string' },
+      event: { type: 'string' },
+      txn: { type: 'string' },
+    },
     async run(p, io) {
       noPositionals(p)
-      const body: Record<string, unknown> = { type: required(p, 'type'), subject: subjectArg(required(p, 'subject')) }
+      const body: Record<string, unknown> = {
+        type: required(p, 'type'),
+        subject: subjectArg(required(p, 'subject')),
+      }
       const event = str(p.values.event)
       if (event !== undefined) {
         try {
@@ -124,7 +156,11 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
   },
 
   verify: {
-    options: { issuer: { type: 'string' }, audience: { type: 'string' }, 'allow-insecure': { type: 'boolean' } },
+    options: {
+      issuer: { type: 'string' },
+      audience: { type: 'string' },
+      'allow-insecure': { type: 'boolean' },
+    },
     async run(p, io) {
       const issuer = required(p, 'issuer')
       const audience = required(p, 'audience')
@@ -133,33 +169,66 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
       const { createReceiver, isReceiverError } = await import('../receiver/index.js')
       let receiver
       try {
-        receiver = createReceiver({ issuer, audience, allowInsecureIssuer: p.values['allow-insecure'] === true })
+        receiver = createReceiver({
+          issuer,
+          audience,
+          allowInsecureIssuer: p.values['allow-insecure'] === true,
+        })
       } catch (err) {
         throw new UsageError((err as Error).message)
       }
       try {
         const set = await receiver.verify(p.positionals[0]!.trim())
-        print(io, p, { valid: true, header: set.header, claims: set.claims }, () => `valid SET\n${JSON.stringify({ header: set.header, claims: set.claims }, null, 2)}\n`)
+        print(
+          io,
+          p,
+          { valid: true, header: set.header, claims: set.claims },
+          () =>
+            `valid SET\n${JSON.stringify({ header: set.header, claims: set.claims }, null, 2)}\n`,
+        )
         return 0
       } catch (err) {
         const code = isReceiverError(err) ? err.code : 'error'
-        print(io, p, { valid: false, error: code, message: (err as Error).message }, () => `invalid SET: ${code}: ${(err as Error).message}\n`)
+        print(
+          io,
+          p,
+          { valid: false, error: code, message: (err as Error).message },
+          () => `invalid SET: ${code}: ${(err as Error).message}\n`,
+        )
         return 1
       }
     },
   },
 
   'streams list': {
-    options: { status: { type: 'string' }, client: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } },
+    options: {
+      status: { type: 'string' },
+      client: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+    },
     async run(p, io) {
       noPositionals(p)
       const res = await client(p, io).json<{ streams: any[]; next_cursor?: string }>(
         'GET',
         `/admin/streams${query({ status: str(p.values.status), client_id: str(p.values.client), limit: positiveInt(p, 'limit'), cursor: str(p.values.cursor) })}`,
       )
-      print(io, p, res, () =>
-        table(['stream_id', 'client_id', 'status', 'method', 'backlog', 'reason'], res.streams.map((s) => [s.stream_id, s.client_id, s.status, method(s.delivery_method), s.backlog, s.reason])) +
-        (res.next_cursor ? `more: --cursor ${res.next_cursor}\n` : ''),
+      print(
+        io,
+        p,
+        res,
+        () =>
+          table(
+            ['stream_id', 'client_id', 'status', 'method', 'backlog', 'reason'],
+            res.streams.map((s) => [
+              s.stream_id,
+              s.client_id,
+              s.status,
+              method(s.delivery_method),
+              s.backlog,
+              s.reason,
+            ]),
+          ) + (res.next_cursor ? `more: --cursor ${res.next_cursor}\n` : ''),
       )
       return 0
     },
@@ -169,11 +238,22 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     options: { reason: { type: 'string' } },
     async run(p, io) {
       const [id, status] = p.positionals
-      if (id === undefined || status === undefined || p.positionals.length > 2) throw new UsageError('streams status takes a stream id and a status')
-      if (!['enabled', 'paused', 'disabled'].includes(status)) throw new UsageError('status must be enabled, paused or disabled')
+      if (id === undefined || status === undefined || p.positionals.length > 2)
+        throw new UsageError('streams status takes a stream id and a status')
+      if (!['enabled', 'paused', 'disabled'].includes(status))
+        throw new UsageError('status must be enabled, paused or disabled')
       const reason = str(p.values.reason)
-      const res = await client(p, io).json('POST', `/admin/streams/${encodeURIComponent(id)}/status`, { status, ...(reason !== undefined ? { reason } : {}) })
-      print(io, p, res, () => `${res.stream_id}: ${res.status}${res.reason ? ` (${res.reason})` : ''}\n`)
+      const res = await client(p, io).json(
+        'POST',
+        `/admin/streams/${encodeURIComponent(id)}/status`,
+        { status, ...(reason !== undefined ? { reason } : {}) },
+      )
+      print(
+        io,
+        p,
+        res,
+        () => `${res.stream_id}: ${res.status}${res.reason ? ` (${res.reason})` : ''}\n`,
+      )
       return 0
     },
   },
@@ -182,10 +262,22 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     options: { name: { type: 'string' }, role: { type: 'string', multiple: true } },
     async run(p, io) {
       noPositionals(p)
-      const roles = ((p.values.role as string[] | undefined) ?? []).flatMap((r) => r.split(',')).filter(Boolean)
-      if (roles.length === 0) throw new UsageError('--role is required (receiver, emitter or admin; repeat for several)')
-      const res = await client(p, io).json('POST', '/admin/clients', { name: required(p, 'name'), roles })
-      print(io, p, res, () => `${table(['client_id', 'name', 'roles', 'audience'], [[res.client_id, res.name, res.roles.join(','), res.audience]])}token (shown once): ${res.token}\n`)
+      const roles = ((p.values.role as string[] | undefined) ?? [])
+        .flatMap((r) => r.split(','))
+        .filter(Boolean)
+      if (roles.length === 0)
+        throw new UsageError('--role is required (receiver, emitter or admin; repeat for several)')
+      const res = await client(p, io).json('POST', '/admin/clients', {
+        name: required(p, 'name'),
+        roles,
+      })
+      print(
+        io,
+        p,
+        res,
+        () =>
+          `${table(['client_id', 'name', 'roles', 'audience'], [[res.client_id, res.name, res.roles.join(','), res.audience]])}token (shown once): ${res.token}\n`,
+      )
       return 0
     },
   },
@@ -194,7 +286,18 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     async run(p, io) {
       noPositionals(p)
       const res = await client(p, io).json<{ clients: any[] }>('GET', '/admin/clients')
-      print(io, p, res, () => table(['client_id', 'name', 'roles', 'audience', 'created_at'], res.clients.map((c) => [c.client_id, c.name, c.roles?.join(','), c.audience, seconds(c.created_at)])))
+      print(io, p, res, () =>
+        table(
+          ['client_id', 'name', 'roles', 'audience', 'created_at'],
+          res.clients.map((c) => [
+            c.client_id,
+            c.name,
+            c.roles?.join(','),
+            c.audience,
+            seconds(c.created_at),
+          ]),
+        ),
+      )
       return 0
     },
   },
@@ -203,7 +306,12 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     async run(p, io) {
       noPositionals(p)
       const res = await client(p, io).json<{ keys: any[] }>('GET', '/admin/keys')
-      print(io, p, res, () => table(['kid', 'alg', 'status', 'created_at'], res.keys.map((k) => [k.kid, k.alg, keyStatus(k), seconds(k.created_at)])))
+      print(io, p, res, () =>
+        table(
+          ['kid', 'alg', 'status', 'created_at'],
+          res.keys.map((k) => [k.kid, k.alg, keyStatus(k), seconds(k.created_at)]),
+        ),
+      )
       return 0
     },
   },
@@ -212,8 +320,21 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     options: { immediate: { type: 'boolean' } },
     async run(p, io) {
       noPositionals(p)
-      const res = await client(p, io).json<{ rotated: unknown; keys: any[] }>('POST', '/admin/keys/rotate', p.values.immediate === true ? { immediate: true } : {})
-      print(io, p, res, () => `rotated\n${table(['kid', 'alg', 'status', 'created_at'], res.keys.map((k) => [k.kid, k.alg, keyStatus(k), seconds(k.created_at)]))}`)
+      const res = await client(p, io).json<{ rotated: unknown; keys: any[] }>(
+        'POST',
+        '/admin/keys/rotate',
+        p.values.immediate === true ? { immediate: true } : {},
+      )
+      print(
+        io,
+        p,
+        res,
+        () =>
+          `rotated\n${table(
+            ['kid', 'alg', 'status', 'created_at'],
+            res.keys.map((k) => [k.kid, k.alg, keyStatus(k), seconds(k.created_at)]),
+          )}`,
+      )
       return 0
     },
   },
@@ -222,9 +343,23 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     options: { stream: { type: 'string' }, limit: { type: 'string' } },
     async run(p, io) {
       noPositionals(p)
-      const res = await client(p, io).json<{ dead_letters: any[] }>('GET', `/admin/dead-letters${query({ stream_id: str(p.values.stream), limit: positiveInt(p, 'limit') })}`)
+      const res = await client(p, io).json<{ dead_letters: any[] }>(
+        'GET',
+        `/admin/dead-letters${query({ stream_id: str(p.values.stream), limit: positiveInt(p, 'limit') })}`,
+      )
       print(io, p, res, () =>
-        table(['id', 'stream_id', 'jti', 'attempts', 'status', 'reason', 'failed_at'], res.dead_letters.map((d) => [d.id, d.stream_id, d.jti, d.attempts, d.status, d.reason, time(d.failed_at)])),
+        table(
+          ['id', 'stream_id', 'jti', 'attempts', 'status', 'reason', 'failed_at'],
+          res.dead_letters.map((d) => [
+            d.id,
+            d.stream_id,
+            d.jti,
+            d.attempts,
+            d.status,
+            d.reason,
+            time(d.failed_at),
+          ]),
+        ),
       )
       return 0
     },
@@ -234,11 +369,31 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     options: { all: { type: 'boolean' }, stream: { type: 'string' } },
     async run(p, io) {
       const all = p.values.all === true
-      if (all === p.positionals.length > 0) throw new UsageError('dead-letters redrive takes dead-letter ids or --all (not both)')
+      if (all === p.positionals.length > 0)
+        throw new UsageError('dead-letters redrive takes dead-letter ids or --all (not both)')
       const stream = str(p.values.stream)
-      const body = { ...(all ? {} : { ids: p.positionals }), ...(stream !== undefined ? { stream_id: stream } : {}) }
-      const res = await client(p, io).json<{ redriven: string[]; skipped: { id: string; reason: string }[] }>('POST', '/admin/dead-letters/redrive', body)
-      print(io, p, res, () => `redriven: ${res.redriven.length}${res.skipped.length ? `\n${table(['skipped', 'reason'], res.skipped.map((s) => [s.id, s.reason]))}` : '\n'}`)
+      const body = {
+        ...(all ? {} : { ids: p.positionals }),
+        ...(stream !== undefined ? { stream_id: stream } : {}),
+      }
+      const res = await client(p, io).json<{
+        redriven: string[]
+        skipped: { id: string; reason: string }[]
+      }>('POST', '/admin/dead-letters/redrive', body)
+      print(
+        io,
+        p,
+        res,
+        () =>
+          `redriven: ${res.redriven.length}${
+            res.skipped.length
+              ? `\n${table(
+                  ['skipped', 'reason'],
+                  res.skipped.map((s) => [s.id, s.reason]),
+                )}`
+              : '\n'
+          }`,
+      )
       return 0
     },
   },
@@ -247,7 +402,11 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     async run(p, io) {
       noPositionals(p)
       const res = await client(p, io).json('GET', '/admin/audit/verify')
-      print(io, p, res, () => (res.ok ? `ok: ${res.checked} records; head ${res.head?.seq}:${res.head?.hash}\n` : `broken at record ${res.brokenAt}: ${res.reason} (${res.checked} records verified before it)\n`))
+      print(io, p, res, () =>
+        res.ok
+          ? `ok: ${res.checked} records; head ${res.head?.seq}:${res.head?.hash}\n`
+          : `broken at record ${res.brokenAt}: ${res.reason} (${res.checked} records verified before it)\n`,
+      )
       return res.ok ? 0 : 1
     },
   },
@@ -256,8 +415,14 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     options: { txn: { type: 'string' } },
     async run(p, io) {
       noPositionals(p)
-      const res = await client(p, io).raw('GET', `/admin/audit${query({ format: 'jsonl', txn: str(p.values.txn) })}`)
-      if (!res.ok) throw new CliError(`GET /admin/audit failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`)
+      const res = await client(p, io).raw(
+        'GET',
+        `/admin/audit${query({ format: 'jsonl', txn: str(p.values.txn) })}`,
+      )
+      if (!res.ok)
+        throw new CliError(
+          `GET /admin/audit failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`,
+        )
       const reader = res.body!.getReader()
       const decoder = new TextDecoder()
       for (;;) {
@@ -274,16 +439,27 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
     async run(p, io) {
       noPositionals(p)
       const count = positiveInt(p, 'count')
-      const res = await client(p, io).raw('GET', `/admin/activity${query({ stream_id: str(p.values.stream) })}`, undefined, { accept: 'text/event-stream' })
-      if (!res.ok) throw new CliError(`GET /admin/activity failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`)
+      const res = await client(p, io).raw(
+        'GET',
+        `/admin/activity${query({ stream_id: str(p.values.stream) })}`,
+        undefined,
+        { accept: 'text/event-stream' },
+      )
+      if (!res.ok)
+        throw new CliError(
+          `GET /admin/activity failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`,
+        )
       const reader = res.body!.getReader()
       io.onInterrupt?.(() => void reader.cancel().catch(() => {}))
       const decoder = new TextDecoder()
       let buffer = ''
       let seen = 0
-      if (!p.values.json) io.out(table(['time', 'event', 'stream_id', 'jti', 'outcome', 'status', 'latency_ms'], []))
+      if (!p.values.json)
+        io.out(table(['time', 'event', 'stream_id', 'jti', 'outcome', 'status', 'latency_ms'], []))
       for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }))
+        const { value, done } = await reader
+          .read()
+          .catch(() => ({ value: undefined, done: true as const }))
         if (done) return 0
         buffer += decoder.decode(value, { stream: true })
         let end: number
@@ -296,8 +472,15 @@ const COMMANDS: Record<string, { options?: Options; run: Command }> = {
           const e = JSON.parse(data)
           if (p.values.json) io.out(`${JSON.stringify({ event: name, ...e })}\n`)
           else {
-            const outcome = name === 'delivered' ? 'delivered' : name === 'failed' ? e.outcome : `dropped ${e.count}`
-            io.out(`${[time(e.at), name, e.stream_id, e.jti ?? '', outcome, e.status ?? '', e.latency_ms ?? e.push_ms ?? ''].join('  ')}\n`)
+            const outcome =
+              name === 'delivered'
+                ? 'delivered'
+                : name === 'failed'
+                  ? e.outcome
+                  : `dropped ${e.count}`
+            io.out(
+              `${[time(e.at), name, e.stream_id, e.jti ?? '', outcome, e.status ?? '', e.latency_ms ?? e.push_ms ?? ''].join('  ')}\n`,
+            )
           }
           if (count !== undefined && ++seen >= count) {
             await reader.cancel().catch(() => {})
@@ -336,7 +519,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     const name = GROUPS.has(first) ? `${first} ${args[1] ?? ''}`.trim() : first
     const command = COMMANDS[name]
-    if (!command) throw new UsageError(GROUPS.has(first) ? `unknown ${first} command "${args[1] ?? ''}"` : `unknown command "${first}"`)
+    if (!command)
+      throw new UsageError(
+        GROUPS.has(first)
+          ? `unknown ${first} command "${args[1] ?? ''}"`
+          : `unknown command "${first}"`,
+      )
     const p = parse(args.slice(name.split(' ').length), command.options)
     if (p.values.help) {
       io.out(USAGE)

@@ -25,7 +25,9 @@ export async function serve(): Promise<void> {
   }
   const log = createLogger(config.logLevel)
   if (config.allowPrivatePush) {
-    log.warn('!!! SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH is on: push endpoints may be http: and loopback/private addresses. Never use this in production. !!!')
+    log.warn(
+      '!!! SSF_BROKER_DANGEROUSLY_ALLOW_PRIVATE_PUSH is on: push endpoints may be http: and loopback/private addresses. Never use this in production. !!!',
+    )
   }
   if (config.processes > 1 && cluster.isPrimary) {
     try {
@@ -55,7 +57,12 @@ export async function serve(): Promise<void> {
         'Set SSF_BROKER_ADMIN_TOKEN to use a token of your own instead.\n\n',
     )
   }
-  log.info('ssf-broker listening', { url: broker.url, port: broker.port, issuer: config.issuer, redis: config.redisUrl === undefined ? 'embedded' : 'external' })
+  log.info('ssf-broker listening', {
+    url: broker.url,
+    port: broker.port,
+    issuer: config.issuer,
+    redis: config.redisUrl === undefined ? 'embedded' : 'external',
+  })
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
@@ -63,7 +70,9 @@ export async function serve(): Promise<void> {
     const graceMs = config.shutdownGraceSeconds * 1000
     log.info('shutting down', { signal, grace_seconds: config.shutdownGraceSeconds })
     setTimeout(() => {
-      log.error('shutdown did not finish in time; exiting', { grace_seconds: config.shutdownGraceSeconds })
+      log.error('shutdown did not finish in time; exiting', {
+        grace_seconds: config.shutdownGraceSeconds,
+      })
       process.exit(1)
     }, graceMs + HARD_EXIT_MARGIN_MS).unref()
     broker.close().then(

@@ -14,7 +14,11 @@ import { z } from '../http/schema.js'
 
 const ASSETS = new URL('../../dist/console/assets/', import.meta.url)
 const ASSET_NAME = /^[a-z0-9-]+\.(js|css|svg)$/
-const CONTENT_TYPES: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', svg: 'image/svg+xml' }
+const CONTENT_TYPES: Record<string, string> = {
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  svg: 'image/svg+xml',
+}
 
 export const CONSOLE_CSP = [
   "default-src 'none'",
@@ -41,7 +45,8 @@ export function consolePageRoutes(issuer: string): OpenAPIHono {
   const app = new OpenAPIHono()
   const base = issuerPath(issuer)
   const cache = new Map<string, Buffer | undefined>()
-  const asset = (name: string) => (cache.has(name) ? cache.get(name) : (cache.set(name, read(name)), cache.get(name)))
+  const asset = (name: string) =>
+    cache.has(name) ? cache.get(name) : (cache.set(name, read(name)), cache.get(name))
   app.use('/console', secureHeaders)
   app.use('/console/*', secureHeaders)
 
@@ -53,15 +58,32 @@ export function consolePageRoutes(issuer: string): OpenAPIHono {
       operationId: 'consolePage',
       tag: 'Console',
       summary: 'The web console (HTML): sign in with the admin token',
-      description: 'A single page served under a CSP that allows this origin only; it works offline.',
-      responses: { 200: { description: 'HTML page', contentType: 'text/html', schema: z.string(), example: '<!doctype html>...' } },
+      description:
+        'A single page served under a CSP that allows this origin only; it works offline.',
+      responses: {
+        200: {
+          description: 'HTML page',
+          contentType: 'text/html',
+          schema: z.string(),
+          example: '<!doctype html>...',
+        },
+      },
       errors: [503],
     },
     (c) => {
       const page = asset('index.html')
-      if (!page) throw new BrokerError('temporarily_unavailable', 'the console is not built: run npm run build (dist/console/assets/ is missing)')
+      if (!page)
+        throw new BrokerError(
+          'temporarily_unavailable',
+          'the console is not built: run npm run build (dist/console/assets/ is missing)',
+        )
       c.header('Cache-Control', 'no-store')
-      return c.html(page.toString('utf8').replaceAll('%ISSUER%', escapeAttr(issuer)).replaceAll('%BASE%', escapeAttr(base)))
+      return c.html(
+        page
+          .toString('utf8')
+          .replaceAll('%ISSUER%', escapeAttr(issuer))
+          .replaceAll('%BASE%', escapeAttr(base)),
+      )
     },
   )
 
@@ -73,8 +95,17 @@ export function consolePageRoutes(issuer: string): OpenAPIHono {
       operationId: 'consoleAsset',
       tag: 'Console',
       summary: "One of the console's scripts, styles or images",
-      params: z.object({ file: z.string().openapi({ description: 'Asset name, e.g. main.js', example: 'main.js' }) }),
-      responses: { 200: { description: 'The asset (JavaScript, CSS or SVG)', contentType: 'text/javascript', schema: z.string(), example: '/* bundled */' } },
+      params: z.object({
+        file: z.string().openapi({ description: 'Asset name, e.g. main.js', example: 'main.js' }),
+      }),
+      responses: {
+        200: {
+          description: 'The asset (JavaScript, CSS or SVG)',
+          contentType: 'text/javascript',
+          schema: z.string(),
+          example: '/* bundled */',
+        },
+      },
       errors: [404],
     },
     (c, { params }) => {
@@ -82,7 +113,9 @@ export function consolePageRoutes(issuer: string): OpenAPIHono {
       const body = ASSET_NAME.test(name) ? asset(name) : undefined
       if (!body) throw new BrokerError('not_found', 'no such console asset')
       c.header('Cache-Control', 'no-cache')
-      return c.body(new Uint8Array(body), 200, { 'Content-Type': CONTENT_TYPES[name.split('.').pop()!]! })
+      return c.body(new Uint8Array(body), 200, {
+        'Content-Type': CONTENT_TYPES[name.split('.').pop()!]!,
+      })
     },
   )
   return app

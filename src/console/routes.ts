@@ -45,7 +45,11 @@ const OverviewBody = z
     outbox_sets: z.number(),
     dead_letters: z.number(),
     streams: z.record(z.string(), z.number()),
-    delivery_latency_ms: z.looseObject({ count: z.number(), p50: z.number().optional(), p99: z.number().optional() }),
+    delivery_latency_ms: z.looseObject({
+      count: z.number(),
+      p50: z.number().optional(),
+      p99: z.number().optional(),
+    }),
   })
   .openapi('ConsoleOverview')
 
@@ -60,10 +64,19 @@ export function consoleApiRoutes(deps: ConsoleApiDeps): OpenAPIHono<AuthEnv> {
       operationId: 'liveFeed',
       tag: TAG,
       summary: "This broker process's activity as it happens (Server-Sent Events), for the console",
-      description: 'Events `ingested`, `minted`, `delivered` and `failed`; `data:` carries `txn`, `stream_id`, `jti` and `latency_ms` where they apply. Browsers read it with fetch() and a stream reader (EventSource cannot send the Authorization header).',
+      description:
+        'Events `ingested`, `minted`, `delivered` and `failed`; `data:` carries `txn`, `stream_id`, `jti` and `latency_ms` where they apply. Browsers read it with fetch() and a stream reader (EventSource cannot send the Authorization header).',
       auth,
       query: ActivityQuery,
-      responses: { 200: { description: 'text/event-stream of activity events', contentType: 'text/event-stream', schema: z.string(), example: 'event: delivered\ndata: {"txn":"t1","stream_id":"5f3c","jti":"4d35","latency_ms":12}\n\n' } },
+      responses: {
+        200: {
+          description: 'text/event-stream of activity events',
+          contentType: 'text/event-stream',
+          schema: z.string(),
+          example:
+            'event: delivered\ndata: {"txn":"t1","stream_id":"5f3c","jti":"4d35","latency_ms":12}\n\n',
+        },
+      },
       errors: [400, ...ADMIN_ERRORS],
     },
     (c) => deps.live.respond(c),
@@ -75,13 +88,28 @@ export function consoleApiRoutes(deps: ConsoleApiDeps): OpenAPIHono<AuthEnv> {
       path: '/admin/overview',
       operationId: 'consoleOverview',
       tag: TAG,
-      summary: 'Ingest and delivery figures of the broker process answering, for the console Overview',
+      summary:
+        'Ingest and delivery figures of the broker process answering, for the console Overview',
       auth,
       responses: {
         200: {
-          description: 'Counters, event→delivery p50/p99, outbox depth, dead letters, streams by status, readiness',
+          description:
+            'Counters, event→delivery p50/p99, outbox depth, dead letters, streams by status, readiness',
           schema: OverviewBody,
-          example: { at: 1764650000000, ready: true, checks: { redis: { ok: true, latency_ms: 1 } }, ingested_total: 10, minted_total: 20, delivered_total: 20, failed_total: 0, retries_total: 0, outbox_sets: 0, dead_letters: 0, streams: { enabled: 2 }, delivery_latency_ms: { count: 20, p50: 4, p99: 9 } },
+          example: {
+            at: 1764650000000,
+            ready: true,
+            checks: { redis: { ok: true, latency_ms: 1 } },
+            ingested_total: 10,
+            minted_total: 20,
+            delivered_total: 20,
+            failed_total: 0,
+            retries_total: 0,
+            outbox_sets: 0,
+            dead_letters: 0,
+            streams: { enabled: 2 },
+            delivery_latency_ms: { count: 20, p50: 4, p99: 9 },
+          },
         },
       },
       errors: [...ADMIN_ERRORS],

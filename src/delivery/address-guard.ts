@@ -85,7 +85,8 @@ export function checkPushUrl(url: string, allowPrivate: boolean): string | undef
   // `hash` is empty for a bare trailing '#', so look at the text; '#' can only start a fragment.
   if (url.includes('#')) return 'must not contain a fragment'
   const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname
-  if (!allowPrivate && isIP(host) !== 0 && isForbiddenAddress(host)) return `host ${host} is not a public address`
+  if (!allowPrivate && isIP(host) !== 0 && isForbiddenAddress(host))
+    return `host ${host} is not a public address`
   return undefined
 }
 
@@ -94,20 +95,29 @@ export function checkPushUrl(url: string, allowPrivate: boolean): string | undef
  * address, with an error whose `code` is ERR_SSRF_BLOCKED. It always resolves every address so that one
  * bad entry among good ones is caught, then answers in the shape net asked for (`all` true or false).
  */
-export function guardedLookup(allowPrivate: boolean, lookup: typeof dns.lookup = dns.lookup): LookupFunction {
+export function guardedLookup(
+  allowPrivate: boolean,
+  lookup: typeof dns.lookup = dns.lookup,
+): LookupFunction {
   return (hostname, options, callback) => {
     lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, [])
       if (!allowPrivate) {
         const bad = addresses.find((entry) => isForbiddenAddress(entry.address))
         if (bad) {
-          const blocked = new Error(`${hostname} resolves to ${bad.address}, which is not a public address`)
+          const blocked = new Error(
+            `${hostname} resolves to ${bad.address}, which is not a public address`,
+          )
           return callback(Object.assign(blocked, { code: 'ERR_SSRF_BLOCKED' }), [])
         }
       }
       if (options.all) return callback(null, addresses)
       const first = addresses[0]
-      if (!first) return callback(Object.assign(new Error(`${hostname} has no addresses`), { code: 'ENOTFOUND' }), [])
+      if (!first)
+        return callback(
+          Object.assign(new Error(`${hostname} has no addresses`), { code: 'ENOTFOUND' }),
+          [],
+        )
       callback(null, first.address, first.family)
     })
   }

@@ -18,7 +18,13 @@ import { schedShardOf, type Keyspace } from '../redis/keyspace.js'
 import { isPush, type PushDelivery, type StreamRecord } from '../streams/model.js'
 import type { RoutingCache } from '../streams/routing-cache.js'
 import { deliverableLanes } from '../streams/delivery-policy.js'
-import { queuedAt, type Attempts, type DeliveryRecord, type Outbox, type QueuedSet } from './outbox.js'
+import {
+  queuedAt,
+  type Attempts,
+  type DeliveryRecord,
+  type Outbox,
+  type QueuedSet,
+} from './outbox.js'
 import type { Scheduler } from './scheduler.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
@@ -26,7 +32,11 @@ import type { AuditEntryInput, AuditLog } from '../audit/log.js'
 import type { Activity } from '../observe/activity.js'
 
 /** Called when a stream's pushes have failed without a break for longer than allowed. */
-export type SustainedFailureHandler = (stream: StreamRecord, failingSince: number, lastError: string) => Promise<void>
+export type SustainedFailureHandler = (
+  stream: StreamRecord,
+  failingSince: number,
+  lastError: string,
+) => Promise<void>
 
 export interface Pusher {
   push(req: { url: string; authorization?: string; set: string }): Promise<PushOutcome>
@@ -37,7 +47,12 @@ export interface Pusher {
  * behind an earlier normal SET about their subject, then normal ones. A subject already picked (or
  * blocked) blocks its later SETs.
  */
-export function pickWindow(head: { c: readonly QueuedSet[]; p: readonly QueuedSet[]; n: readonly QueuedSet[] }, pending: ReadonlyMap<string, number>, max: number, normalComplete: boolean): QueuedSet[] {
+export function pickWindow(
+  head: { c: readonly QueuedSet[]; p: readonly QueuedSet[]; n: readonly QueuedSet[] },
+  pending: ReadonlyMap<string, number>,
+  max: number,
+  normalComplete: boolean,
+): QueuedSet[] {
   const blocked = new Set<string>()
   const window: QueuedSet[] = []
   const take = (item: QueuedSet) => {
@@ -51,7 +66,10 @@ export function pickWindow(head: { c: readonly QueuedSet[]; p: readonly QueuedSe
     if ((pending.get(item.sk) ?? 0) > 0) {
       const earlierSeen = head.n.some((x) => x.sk === item.sk && x.n < item.n)
       // Normal SETs beyond the head all come after the head's last one; they may be earlier than this one.
-      const earlierUnseen = !normalComplete && lastNormal < item.n && head.n.filter((x) => x.sk === item.sk).length < pending.get(item.sk)!
+      const earlierUnseen =
+        !normalComplete &&
+        lastNormal < item.n &&
+        head.n.filter((x) => x.sk === item.sk).length < pending.get(item.sk)!
       // Waits (the earlier normal SET about its subject is picked below, in its turn).
       if (earlierSeen || earlierUnseen) continue
     }
@@ -96,11 +114,15 @@ export class Dispatcher {
       for (const shard of message.split(',')) this.#claimSoon(Number(shard), 0)
     })
     await this.#subscriber.subscribe(this.ks.channels.wake)
-    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.config.leaseMs / 3)))
+    this.#renewTimer = setInterval(
+      () => void this.#renew(),
+      Math.max(100, Math.floor(this.config.leaseMs / 3)),
+    )
     // Every shard is looked at at least once a second: lapsed leases and retries fall due there.
     this.#sweepTimer = setInterval(() => {
       this.loopAt = Date.now()
-      for (let k = 0; k < this.scheduler.shards; k++) if (!this.#timers.has(k)) this.#claimSoon(k, 0)
+      for (let k = 0; k < this.scheduler.shards; k++)
+        if (!this.#timers.has(k)) this.#claimSoon(k, 0)
     }, 1000)
     for (let k = 0; k < this.scheduler.shards; k++) this.#claimSoon(k, 0)
   }
@@ -114,9 +136,15 @@ export class Dispatcher {
       return
     }
     const claim = this.#canClaim()
-    const result = await this.scheduler.markDue(sid, claim ? this.owner : undefined, this.config.leaseMs, endBackoff)
+    const result = await this.scheduler.markDue(
+      sid,
+      claim ? this.owner : undefined,
+      this.config.leaseMs,
+      endBackoff,
+    )
     if (result === 'claimed') this.#startDrain(sid)
-    else if (result === 'due') await this.redis.publish(this.ks.channels.wake, String(schedShardOf(sid)))
+    else if (result === 'due')
+      await this.redis.publish(this.ks.channels.wake, String(schedShardOf(sid)))
   }
 
   /**
@@ -131,7 +159,10 @@ export class Dispatcher {
       await appending
       return this.queued(stream)
     }
-    const [claim, appended] = await Promise.allSettled([this.scheduler.markDue(sid, this.owner, this.config.leaseMs, false, true), appending])
+    const [claim, appended] = await Promise.allSettled([
+      this.scheduler.markDue(sid, this.owner, this.config.leaseMs, false, true),
+      appending,
+    ])
     if (claim.status === 'fulfilled' && claim.value === 'claimed') this.#startDrain(sid)
     if (appended.status === 'rejected') throw appended.reason
     if (claim.status === 'rejected' || claim.value === 'busy') return this.queued(stream)
@@ -151,7 +182,10 @@ export class Dispatcher {
     clearInterval(this.#sweepTimer)
     for (const t of this.#timers.values()) clearTimeout(t)
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([Promise.allSettled(this.#active.values()), new Promise((r) => (timer = setTimeout(r, graceMs)))])
+    await Promise.race([
+      Promise.allSettled(this.#active.values()),
+      new Promise((r) => (timer = setTimeout(r, graceMs))),
+    ])
     clearTimeout(timer)
     this.#subscriber?.disconnect()
   }
@@ -175,10 +209,16 @@ export class Dispatcher {
     const free = this.config.pushStreamsInFlight - this.#active.size
     if (free <= 0 || this.#stopped) return
     try {
-      const { sids, nextDue } = await this.scheduler.claim(shard, this.owner, this.config.leaseMs, free)
+      const { sids, nextDue } = await this.scheduler.claim(
+        shard,
+        this.owner,
+        this.config.leaseMs,
+        free,
+      )
       for (const sid of sids) this.#startDrain(sid)
       if (sids.length === free) this.#claimSoon(shard, 50)
-      else if (nextDue !== undefined) this.#claimSoon(shard, Math.min(1000, Math.max(5, nextDue - Date.now())))
+      else if (nextDue !== undefined)
+        this.#claimSoon(shard, Math.min(1000, Math.max(5, nextDue - Date.now())))
     } catch (err) {
       this.log.debug('claiming streams failed; retrying', { shard, error: String(err) })
       this.#claimSoon(shard, 500)
@@ -190,7 +230,10 @@ export class Dispatcher {
     this.#lost.delete(sid)
     const run = this.#drain(sid)
       .catch(async (err: unknown) => {
-        this.log.error('delivery loop failed; stream retried shortly', { stream_id: sid, error: String(err) })
+        this.log.error('delivery loop failed; stream retried shortly', {
+          stream_id: sid,
+          error: String(err),
+        })
         await this.scheduler.release(sid, this.owner, 'backoff', Date.now() + 1000).catch(() => {})
       })
       .finally(() => {
@@ -198,7 +241,10 @@ export class Dispatcher {
         // SETs queued here while the drain was letting go: schedule them the usual way.
         if (this.#dirty.delete(sid)) {
           const stream = this.routing.get(sid)
-          if (stream) this.queued(stream).catch((err: unknown) => this.log.warn('scheduling a stream failed', { stream_id: sid, error: String(err) }))
+          if (stream)
+            this.queued(stream).catch((err: unknown) =>
+              this.log.warn('scheduling a stream failed', { stream_id: sid, error: String(err) }),
+            )
         }
       })
     this.#active.set(sid, run)
@@ -259,7 +305,12 @@ export class Dispatcher {
       if (await this.#catchUp(head)) {
         if (this.routing.get(sid) !== stream) continue
       }
-      const window = pickWindow(head, head.pending, failing ? 1 : windowSize, head.n.length < readCount)
+      const window = pickWindow(
+        head,
+        head.pending,
+        failing ? 1 : windowSize,
+        head.n.length < readCount,
+      )
       const result = await this.#deliverWindow(stream, window, failing)
       if (result.anyDelivered) failing = false
       if (result.backoffUntil !== undefined) {
@@ -272,7 +323,11 @@ export class Dispatcher {
   }
 
   /** Brings the routing cache up to the SETs read; says whether it had to change anything. */
-  async #catchUp(head: { c: readonly QueuedSet[]; p: readonly QueuedSet[]; n: readonly QueuedSet[] }): Promise<boolean> {
+  async #catchUp(head: {
+    c: readonly QueuedSet[]
+    p: readonly QueuedSet[]
+    n: readonly QueuedSet[]
+  }): Promise<boolean> {
     let newest = -1
     let unknown = false
     for (const lane of [head.c, head.p, head.n]) {
@@ -294,20 +349,35 @@ export class Dispatcher {
     const since = await this.outbox.failingSince(stream.stream_id, Date.now())
     if (Date.now() - since < limit * 1000) return
     await this.outbox.clearFailing(stream.stream_id)
-    this.log.warn('stream disabled after sustained delivery failure', { stream_id: stream.stream_id, failing_since: new Date(since).toISOString(), last_error: lastError })
+    this.log.warn('stream disabled after sustained delivery failure', {
+      stream_id: stream.stream_id,
+      failing_since: new Date(since).toISOString(),
+      last_error: lastError,
+    })
     await this.onSustainedFailure(stream, since, lastError)
   }
 
   /** Sends one window of SETs; says when the stream should be tried again if any must be retried. */
-  async #deliverWindow(stream: StreamRecord, window: readonly QueuedSet[], failing: boolean): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
+  async #deliverWindow(
+    stream: StreamRecord,
+    window: readonly QueuedSet[],
+    failing: boolean,
+  ): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
     const sid = stream.stream_id
     const delivery = stream.delivery as PushDelivery
-    const previous = failing ? await this.outbox.attempts(sid, window.map((s) => s.jti)) : new Map<string, Attempts>()
+    const previous = failing
+      ? await this.outbox.attempts(
+          sid,
+          window.map((s) => s.jti),
+        )
+      : new Map<string, Attempts>()
     const outcomes = await Promise.all(
       window.map((item) =>
         this.pusher.push({
           url: delivery.endpoint_url,
-          ...(delivery.authorization_header !== undefined ? { authorization: delivery.authorization_header } : {}),
+          ...(delivery.authorization_header !== undefined
+            ? { authorization: delivery.authorization_header }
+            : {}),
           set: item.set,
         }),
       ),
@@ -324,19 +394,46 @@ export class Dispatcher {
       const before = previous.get(item.jti)
       const attempt = (before?.a ?? 0) + 1
       const pushMs = Math.round(outcome.latencyMs)
-      const base = { jti: item.jti, at: now, attempt, latency_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
-      const entry = { kind: 'delivery.attempt' as const, at: now, jti: item.jti, stream_id: sid, txn: item.txn, type: item.type, queued_at: queuedAt(item), attempt, latency_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) }
+      const base = {
+        jti: item.jti,
+        at: now,
+        attempt,
+        latency_ms: pushMs,
+        ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+      }
+      const entry = {
+        kind: 'delivery.attempt' as const,
+        at: now,
+        jti: item.jti,
+        stream_id: sid,
+        txn: item.txn,
+        type: item.type,
+        queued_at: queuedAt(item),
+        attempt,
+        latency_ms: pushMs,
+        ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+      }
       if (outcome.kind === 'delivered') {
         done.push(item)
         records.push({ ...base, outcome: 'delivered' })
         audit.push({ ...entry, outcome: 'delivered' })
-        this.activity.emit('delivered', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, latency_ms: now - item.at, method: 'push', push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
+        this.activity.emit('delivered', {
+          txn: item.txn,
+          stream_id: sid,
+          jti: item.jti,
+          at: now,
+          latency_ms: now - item.at,
+          method: 'push',
+          push_ms: pushMs,
+          ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+        })
         continue
       }
       const attempts: Attempts = { a: attempt, f: before?.f ?? now }
       const tooOld = now - item.at > this.config.deliveryMaxAgeSeconds * 1000
       if (outcome.kind === 'failed' || tooOld) {
-        const reason = outcome.kind === 'failed' ? outcome.error : `max_age_exceeded (${outcome.error})`
+        const reason =
+          outcome.kind === 'failed' ? outcome.error : `max_age_exceeded (${outcome.error})`
         const record: DeliveryRecord = { ...base, outcome: 'dead_letter', error: reason }
         await this.outbox.deadLetter(
           sid,
@@ -345,29 +442,75 @@ export class Dispatcher {
             reason,
             ...(outcome.status !== undefined ? { status: outcome.status } : {}),
             ...(outcome.kind === 'failed' && outcome.err !== undefined ? { err: outcome.err } : {}),
-            ...(outcome.kind === 'failed' && outcome.description !== undefined ? { description: outcome.description } : {}),
+            ...(outcome.kind === 'failed' && outcome.description !== undefined
+              ? { description: outcome.description }
+              : {}),
           },
           attempts,
           record,
         )
         audit.push({ ...entry, outcome: 'dead_letter', error: reason })
-        this.log.warn('SET dead-lettered', { stream_id: sid, jti: item.jti, outcome: 'dead_letter', status: outcome.status, latency_ms: pushMs, reason })
+        this.log.warn('SET dead-lettered', {
+          stream_id: sid,
+          jti: item.jti,
+          outcome: 'dead_letter',
+          status: outcome.status,
+          latency_ms: pushMs,
+          reason,
+        })
         // 'failed': the receiver refused it for good; 'dead_letter': given up after the maximum age.
-        this.activity.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: outcome.kind === 'failed' ? 'failed' : 'dead_letter', error: reason, push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
+        this.activity.emit('failed', {
+          txn: item.txn,
+          stream_id: sid,
+          jti: item.jti,
+          at: now,
+          outcome: outcome.kind === 'failed' ? 'failed' : 'dead_letter',
+          error: reason,
+          push_ms: pushMs,
+          ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+        })
         continue
       }
       retried.set(item.jti, attempts)
       records.push({ ...base, outcome: 'retry', error: outcome.error })
       audit.push({ ...entry, outcome: 'retry', error: outcome.error })
-      this.log.warn('push failed; will retry', { stream_id: sid, jti: item.jti, outcome: 'retry', status: outcome.status, latency_ms: pushMs, attempt, error: outcome.error })
-      this.activity.emit('failed', { txn: item.txn, stream_id: sid, jti: item.jti, at: now, outcome: 'retry', error: outcome.error, push_ms: pushMs, ...(outcome.status !== undefined ? { status: outcome.status } : {}) })
+      this.log.warn('push failed; will retry', {
+        stream_id: sid,
+        jti: item.jti,
+        outcome: 'retry',
+        status: outcome.status,
+        latency_ms: pushMs,
+        attempt,
+        error: outcome.error,
+      })
+      this.activity.emit('failed', {
+        txn: item.txn,
+        stream_id: sid,
+        jti: item.jti,
+        at: now,
+        outcome: 'retry',
+        error: outcome.error,
+        push_ms: pushMs,
+        ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+      })
       lastError = outcome.error
       // A Retry-After of 0 (or in the past) still waits a little, so a receiver cannot make us spin.
-      const delay = outcome.retryAfterMs !== undefined ? Math.max(outcome.retryAfterMs, Math.min(this.config.retryBaseMs, 1000)) : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
+      const delay =
+        outcome.retryAfterMs !== undefined
+          ? Math.max(outcome.retryAfterMs, Math.min(this.config.retryBaseMs, 1000))
+          : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
-    await Promise.all([this.outbox.complete(sid, done, records), this.outbox.setAttempts(sid, retried), failing && done.length > 0 ? this.outbox.clearFailing(sid) : undefined])
+    await Promise.all([
+      this.outbox.complete(sid, done, records),
+      this.outbox.setAttempts(sid, retried),
+      failing && done.length > 0 ? this.outbox.clearFailing(sid) : undefined,
+    ])
     if (audit.length > 0) this.audit?.submit(audit)
-    return { ...(backoffUntil !== undefined ? { backoffUntil } : {}), ...(lastError !== undefined ? { lastError } : {}), anyDelivered: done.length > 0 }
+    return {
+      ...(backoffUntil !== undefined ? { backoffUntil } : {}),
+      ...(lastError !== undefined ? { lastError } : {}),
+      anyDelivered: done.length > 0,
+    }
   }
 }

@@ -83,9 +83,15 @@ const LOG_KEEP = 1000
 const LANES: readonly Lane[] = ['c', 'p', 'n']
 
 const SCRIPTS = {
-  ssfOutboxAppend: { file: new URL('./scripts/outbox-append.lua', import.meta.url), numberOfKeys: 5 },
+  ssfOutboxAppend: {
+    file: new URL('./scripts/outbox-append.lua', import.meta.url),
+    numberOfKeys: 5,
+  },
   ssfOutboxHead: { file: new URL('./scripts/outbox-head.lua', import.meta.url), numberOfKeys: 4 },
-  ssfOutboxComplete: { file: new URL('./scripts/outbox-complete.lua', import.meta.url), numberOfKeys: 6 },
+  ssfOutboxComplete: {
+    file: new URL('./scripts/outbox-complete.lua', import.meta.url),
+    numberOfKeys: 6,
+  },
   ssfPollTake: { file: new URL('./scripts/poll-take.lua', import.meta.url), numberOfKeys: 4 },
   ssfPollAck: { file: new URL('./scripts/poll-ack.lua', import.meta.url), numberOfKeys: 6 },
 }
@@ -100,7 +106,17 @@ function laneKey(k: StreamKeys, lane: Lane): string {
 function parseEntry(lane: Lane, id: string, fields: string[]): QueuedSet {
   const f: Record<string, string> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
-  const set: QueuedSet = { id, lane, jti: f.j!, sk: f.s!, txn: f.t!, type: f.y!, at: Number(f.a), n: Number(f.n), set: f.d! }
+  const set: QueuedSet = {
+    id,
+    lane,
+    jti: f.j!,
+    sk: f.s!,
+    txn: f.t!,
+    type: f.y!,
+    at: Number(f.a),
+    n: Number(f.n),
+    set: f.d!,
+  }
   if (f.v) set.v = Number(f.v)
   return set
 }
@@ -108,7 +124,12 @@ function parseEntry(lane: Lane, id: string, fields: string[]): QueuedSet {
 export class Outbox {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
 
-  constructor(redis: Redis, private readonly ks: Keyspace, private readonly backlogMax: number, private readonly priorityLane = true) {
+  constructor(
+    redis: Redis,
+    private readonly ks: Keyspace,
+    private readonly backlogMax: number,
+    private readonly priorityLane = true,
+  ) {
     this.redis = defineScripts(redis, SCRIPTS)
   }
 
@@ -117,12 +138,23 @@ export class Outbox {
   }
 
   /** Queues SETs, in the order given; returns how many old ones the backlog bound dropped (and their first jtis). */
-  async append(sid: string, items: readonly OutboxItem[]): Promise<{ dropped: number; droppedJtis: string[] }> {
+  async append(
+    sid: string,
+    items: readonly OutboxItem[],
+  ): Promise<{ dropped: number; droppedJtis: string[] }> {
     if (items.length === 0) return { dropped: 0, droppedJtis: [] }
     const k = this.#k(sid)
     const args: (string | number)[] = [this.backlogMax, Date.now(), this.priorityLane ? 1 : 0]
-    for (const item of items) args.push(item.lane, item.jti, item.sk, item.txn, item.type, item.at, item.set, item.v ?? '')
-    const [dropped, ...jtis] = (await this.redis.ssfOutboxAppend(k.control, k.priority, k.lane, k.pending, k.dropped, ...args)) as [number, ...string[]]
+    for (const item of items)
+      args.push(item.lane, item.jti, item.sk, item.txn, item.type, item.at, item.set, item.v ?? '')
+    const [dropped, ...jtis] = (await this.redis.ssfOutboxAppend(
+      k.control,
+      k.priority,
+      k.lane,
+      k.pending,
+      k.dropped,
+      ...args,
+    )) as [number, ...string[]]
     return { dropped, droppedJtis: jtis }
   }
 
@@ -131,22 +163,50 @@ export class Outbox {
    * SETs among them the number of normal-lane SETs queued about each (`pending`; absent means none), so a
    * priority SET can be kept behind an earlier SET about its subject. One script call.
    */
-  async head(sid: string, lanes: readonly Lane[], count: number): Promise<{ c: QueuedSet[]; p: QueuedSet[]; n: QueuedSet[]; pending: Map<string, number> }> {
+  async head(
+    sid: string,
+    lanes: readonly Lane[],
+    count: number,
+  ): Promise<{ c: QueuedSet[]; p: QueuedSet[]; n: QueuedSet[]; pending: Map<string, number> }> {
     const k = this.#k(sid)
-    const [c, p, n, pending] = (await this.redis.ssfOutboxHead(k.control, k.priority, k.lane, k.pending, count, lanes.join(''))) as [[string, string[]][], [string, string[]][], [string, string[]][], string[]]
+    const [c, p, n, pending] = (await this.redis.ssfOutboxHead(
+      k.control,
+      k.priority,
+      k.lane,
+      k.pending,
+      count,
+      lanes.join(''),
+    )) as [[string, string[]][], [string, string[]][], [string, string[]][], string[]]
     const counts = new Map<string, number>()
     for (let i = 0; i + 1 < pending.length; i += 2) counts.set(pending[i]!, Number(pending[i + 1]))
-    return { c: c.map(([id, f]) => parseEntry('c', id, f)), p: p.map(([id, f]) => parseEntry('p', id, f)), n: n.map(([id, f]) => parseEntry('n', id, f)), pending: counts }
+    return {
+      c: c.map(([id, f]) => parseEntry('c', id, f)),
+      p: p.map(([id, f]) => parseEntry('p', id, f)),
+      n: n.map(([id, f]) => parseEntry('n', id, f)),
+      pending: counts,
+    }
   }
 
   /** Removes SETs that are done with and records their outcomes, in one script call. */
-  async complete(sid: string, done: readonly QueuedSet[], records: readonly DeliveryRecord[]): Promise<void> {
+  async complete(
+    sid: string,
+    done: readonly QueuedSet[],
+    records: readonly DeliveryRecord[],
+  ): Promise<void> {
     if (done.length === 0 && records.length === 0) return
     const k = this.#k(sid)
     const args: (string | number)[] = [LOG_KEEP, done.length]
     for (const s of done) args.push(s.lane, s.id, s.sk, s.jti)
     for (const r of records) args.push(JSON.stringify(r))
-    await this.redis.ssfOutboxComplete(k.control, k.priority, k.lane, k.pending, k.attempts, k.log, ...args)
+    await this.redis.ssfOutboxComplete(
+      k.control,
+      k.priority,
+      k.lane,
+      k.pending,
+      k.attempts,
+      k.log,
+      ...args,
+    )
   }
 
   async attempts(sid: string, jtis: readonly string[]): Promise<Map<string, Attempts>> {
@@ -159,11 +219,20 @@ export class Outbox {
 
   async setAttempts(sid: string, entries: ReadonlyMap<string, Attempts>): Promise<void> {
     if (entries.size === 0) return
-    await this.redis.hset(this.#k(sid).attempts, Object.fromEntries([...entries].map(([jti, a]) => [jti, JSON.stringify(a)])))
+    await this.redis.hset(
+      this.#k(sid).attempts,
+      Object.fromEntries([...entries].map(([jti, a]) => [jti, JSON.stringify(a)])),
+    )
   }
 
   /** Moves a SET to the dead-letter list (written there first, then removed from its lane). */
-  async deadLetter(sid: string, item: QueuedSet, failure: { reason: string; status?: number; err?: string; description?: string }, attempts?: Attempts, record?: DeliveryRecord): Promise<DeadLetter> {
+  async deadLetter(
+    sid: string,
+    item: QueuedSet,
+    failure: { reason: string; status?: number; err?: string; description?: string },
+    attempts?: Attempts,
+    record?: DeliveryRecord,
+  ): Promise<DeadLetter> {
     const letter: DeadLetter = {
       id: randomId(12),
       stream_id: sid,
@@ -178,7 +247,11 @@ export class Outbox {
       failed_at: Date.now(),
       acknowledged_at: item.at,
     }
-    await this.redis.multi().hset(this.ks.dlq.items, letter.id, JSON.stringify(letter)).zadd(this.ks.dlq.index, letter.failed_at, letter.id).exec()
+    await this.redis
+      .multi()
+      .hset(this.ks.dlq.items, letter.id, JSON.stringify(letter))
+      .zadd(this.ks.dlq.index, letter.failed_at, letter.id)
+      .exec()
     await this.complete(sid, [item], record ? [record] : [])
     return letter
   }
@@ -187,17 +260,45 @@ export class Outbox {
    * RFC 8936 poll: SETs handed out before and not acknowledged within `redeliverMs` first, then new
    * ones, from the lanes given (in that order: what the stream's status delivers, streams/delivery-policy.ts).
    */
-  async pollTake(sid: string, max: number, redeliverMs: number, lanes: readonly Lane[]): Promise<QueuedSet[]> {
+  async pollTake(
+    sid: string,
+    max: number,
+    redeliverMs: number,
+    lanes: readonly Lane[],
+  ): Promise<QueuedSet[]> {
     const k = this.#k(sid)
-    const rows = (await this.redis.ssfPollTake(k.control, k.priority, k.lane, k.handedOut, max, redeliverMs, lanes.join(''))) as [Lane, string, string[]][]
+    const rows = (await this.redis.ssfPollTake(
+      k.control,
+      k.priority,
+      k.lane,
+      k.handedOut,
+      max,
+      redeliverMs,
+      lanes.join(''),
+    )) as [Lane, string, string[]][]
     return rows.map(([lane, id, fields]) => parseEntry(lane, id, fields))
   }
 
   /** Forgets acknowledged (or error-reported) SETs of a poll stream; returns those that were handed out. */
-  async acknowledge(sid: string, jtis: readonly string[], record: (jti: string) => DeliveryRecord): Promise<{ jti: string; txn: string; at: number }[]> {
+  async acknowledge(
+    sid: string,
+    jtis: readonly string[],
+    record: (jti: string) => DeliveryRecord,
+  ): Promise<{ jti: string; txn: string; at: number }[]> {
     if (jtis.length === 0) return []
     const k = this.#k(sid)
-    const rows = (await this.redis.ssfPollAck(k.control, k.priority, k.lane, k.handedOut, k.pending, k.log, LOG_KEEP, jtis.length, ...jtis, ...jtis.map((j) => JSON.stringify(record(j))))) as [string, string][]
+    const rows = (await this.redis.ssfPollAck(
+      k.control,
+      k.priority,
+      k.lane,
+      k.handedOut,
+      k.pending,
+      k.log,
+      LOG_KEEP,
+      jtis.length,
+      ...jtis,
+      ...jtis.map((j) => JSON.stringify(record(j))),
+    )) as [string, string][]
     return rows.map(([jti, where]) => {
       const [, , , txn, at] = where.split('\x1f')
       return { jti, txn: txn ?? '', at: Number(at) }
@@ -231,7 +332,18 @@ export class Outbox {
   /** Removes every delivery key of a deleted stream. */
   async purgeAll(sid: string): Promise<void> {
     const k = this.#k(sid)
-    await this.redis.del(k.control, k.priority, k.lane, k.pending, k.attempts, k.handedOut, k.log, k.dropped, k.failingSince, k.verifyLast)
+    await this.redis.del(
+      k.control,
+      k.priority,
+      k.lane,
+      k.pending,
+      k.attempts,
+      k.handedOut,
+      k.log,
+      k.dropped,
+      k.failingSince,
+      k.verifyLast,
+    )
   }
 
   /** Since when (ms) a stream's pushes have failed without a break; set once per run of failures. */
@@ -246,18 +358,31 @@ export class Outbox {
   }
 
   /** Dead letters, newest first; optionally one stream's. */
-  async listDeadLetters(options: { streamId?: string; limit: number; before?: number }): Promise<DeadLetter[]> {
+  async listDeadLetters(options: {
+    streamId?: string
+    limit: number
+    before?: number
+  }): Promise<DeadLetter[]> {
     const out: DeadLetter[] = []
     let max: number | string = options.before !== undefined ? `(${options.before}` : '+inf'
     for (;;) {
-      const page: string[] = await this.redis.zrevrangebyscore(this.ks.dlq.index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, 500)
+      const page: string[] = await this.redis.zrevrangebyscore(
+        this.ks.dlq.index,
+        max,
+        '-inf',
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        500,
+      )
       if (page.length === 0) break
       const ids = page.filter((_: string, i: number) => i % 2 === 0)
       const raws = await this.redis.hmget(this.ks.dlq.items, ...ids)
       for (const raw of raws) {
         if (!raw) continue
         const letter = JSON.parse(raw) as DeadLetter
-        if (options.streamId === undefined || letter.stream_id === options.streamId) out.push(letter)
+        if (options.streamId === undefined || letter.stream_id === options.streamId)
+          out.push(letter)
         if (out.length >= options.limit) return out
       }
       if (page.length < 1000) break
@@ -278,7 +403,21 @@ export class Outbox {
 
   /** Puts a dead letter back at the end of its stream's normal lane (same jti), then forgets the letter. */
   async redrive(letter: DeadLetter): Promise<void> {
-    await this.append(letter.stream_id, [{ jti: letter.jti, set: letter.set, sk: letter.sk, txn: letter.txn, type: letter.type, lane: 'n', at: letter.acknowledged_at ?? Date.now() }])
-    await this.redis.multi().zrem(this.ks.dlq.index, letter.id).hdel(this.ks.dlq.items, letter.id).exec()
+    await this.append(letter.stream_id, [
+      {
+        jti: letter.jti,
+        set: letter.set,
+        sk: letter.sk,
+        txn: letter.txn,
+        type: letter.type,
+        lane: 'n',
+        at: letter.acknowledged_at ?? Date.now(),
+      },
+    ])
+    await this.redis
+      .multi()
+      .zrem(this.ks.dlq.index, letter.id)
+      .hdel(this.ks.dlq.items, letter.id)
+      .exec()
   }
 }

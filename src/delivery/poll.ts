@@ -95,7 +95,11 @@ export class PollService {
     return { done, cancel: () => finish() }
   }
 
-  async poll(stream: StreamRecord, request: PollRequest, signal: AbortSignal): Promise<PollResponse> {
+  async poll(
+    stream: StreamRecord,
+    request: PollRequest,
+    signal: AbortSignal,
+  ): Promise<PollResponse> {
     const sid = stream.stream_id
     await this.#release(sid, request)
     const lanes = deliverableLanes(stream.status)
@@ -108,7 +112,9 @@ export class PollService {
     const max = Math.min(request.maxEvents ?? DEFAULT_MAX_EVENTS, MAX_EVENTS_CAP)
     // A stream that holds SETs back (paused) answers at once with what it may deliver.
     const holding = !lanes.includes('n')
-    const deadline = Date.now() + (request.returnImmediately === true || holding ? 0 : this.config.pollMaxWaitSeconds * 1000)
+    const deadline =
+      Date.now() +
+      (request.returnImmediately === true || holding ? 0 : this.config.pollMaxWaitSeconds * 1000)
     for (;;) {
       // Listen before looking, so a SET queued in between still wakes this poll. The 1 s cap also
       // notices SETs whose redelivery time has come.
@@ -118,7 +124,10 @@ export class PollService {
       const more = items.length >= max
       if (items.length > 0 || Date.now() >= deadline || signal.aborted || this.#stopped) {
         wait.cancel()
-        return { sets: Object.fromEntries(items.map((i) => [i.jti, i.set])), ...(more ? { moreAvailable: true as const } : {}) }
+        return {
+          sets: Object.fromEntries(items.map((i) => [i.jti, i.set])),
+          ...(more ? { moreAvailable: true as const } : {}),
+        }
       }
       await wait.done
       // Shutting down: answer now, without another store read (the store may be what is going away).
@@ -127,13 +136,24 @@ export class PollService {
   }
 
   async #take(sid: string, max: number, lanes: readonly Lane[]): Promise<QueuedSet[]> {
-    const items = await this.outbox.pollTake(sid, max, this.config.pollRedeliverySeconds * 1000, lanes)
+    const items = await this.outbox.pollTake(
+      sid,
+      max,
+      this.config.pollRedeliverySeconds * 1000,
+      lanes,
+    )
     const oldest = Date.now() - this.config.deliveryMaxAgeSeconds * 1000
     const fresh: QueuedSet[] = []
     for (const item of items) {
       if (item.at < oldest) {
         await this.outbox.deadLetter(sid, item, { reason: 'max_age_exceeded (never acknowledged)' })
-        await this.outbox.acknowledge(sid, [item.jti], (jti) => ({ jti, at: Date.now(), outcome: 'dead_letter', attempt: 1, error: 'max_age_exceeded' }))
+        await this.outbox.acknowledge(sid, [item.jti], (jti) => ({
+          jti,
+          at: Date.now(),
+          outcome: 'dead_letter',
+          attempt: 1,
+          error: 'max_age_exceeded',
+        }))
       } else fresh.push(item)
     }
     return fresh
@@ -142,20 +162,53 @@ export class PollService {
   async #release(sid: string, request: PollRequest): Promise<void> {
     const now = Date.now()
     const audit: AuditEntryInput[] = []
-    const acked = await this.outbox.acknowledge(sid, request.ack ?? [], (jti) => ({ jti, at: now, outcome: 'acked', attempt: 1 }))
+    const acked = await this.outbox.acknowledge(sid, request.ack ?? [], (jti) => ({
+      jti,
+      at: now,
+      outcome: 'acked',
+      attempt: 1,
+    }))
     for (const { jti, txn, at } of acked) {
       audit.push({ kind: 'poll.ack', jti, stream_id: sid, txn })
-      this.activity.emit('delivered', { txn, stream_id: sid, jti, at: now, latency_ms: now - at, method: 'poll' })
+      this.activity.emit('delivered', {
+        txn,
+        stream_id: sid,
+        jti,
+        at: now,
+        latency_ms: now - at,
+        method: 'poll',
+      })
     }
     const errs = request.setErrs ?? {}
     const errored = await this.outbox.acknowledge(sid, Object.keys(errs), (jti) => {
       const e = errs[jti]!
-      return { jti, at: now, outcome: 'set_error', attempt: 1, error: e.err, ...(e.description ? { description: e.description } : {}) }
+      return {
+        jti,
+        at: now,
+        outcome: 'set_error',
+        attempt: 1,
+        error: e.err,
+        ...(e.description ? { description: e.description } : {}),
+      }
     })
     for (const { jti, txn } of errored) {
       const e = errs[jti]!
-      audit.push({ kind: 'poll.set_error', jti, stream_id: sid, txn, err: e.err, ...(e.description ? { description: e.description } : {}) })
-      this.activity.emit('failed', { txn, stream_id: sid, jti, at: now, outcome: 'failed', error: e.err })
+      audit.push({
+        kind: 'poll.set_error',
+        jti,
+        stream_id: sid,
+        txn,
+        err: e.err,
+        ...(e.description ? { description: e.description } : {}),
+      })
+      this.activity.emit('failed', {
+        txn,
+        stream_id: sid,
+        jti,
+        at: now,
+        outcome: 'failed',
+        error: e.err,
+      })
     }
     if (audit.length > 0) this.audit?.submit(audit)
   }

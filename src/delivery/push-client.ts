@@ -41,7 +41,14 @@ export interface PushClientOptions {
 export type PushOutcome =
   | { kind: 'delivered'; status: number; latencyMs: number }
   | { kind: 'retry'; status?: number; error: string; retryAfterMs?: number; latencyMs: number }
-  | { kind: 'failed'; status?: number; error: string; err?: string; description?: string; latencyMs: number }
+  | {
+      kind: 'failed'
+      status?: number
+      error: string
+      err?: string
+      description?: string
+      latencyMs: number
+    }
 
 export interface PushRequest {
   url: string
@@ -61,7 +68,13 @@ const MAX_RETRY_AFTER_MS = 3_600_000
 const MAX_DESCRIPTION = 512
 const MAX_ERR_CODE = 64
 const RETRYABLE_ERR_CODES = new Set(['invalid_key', 'authentication_failed'])
-const PERMANENT_ERR_CODES = new Set(['invalid_request', 'invalid_issuer', 'invalid_audience', 'access_denied', 'invalid_state'])
+const PERMANENT_ERR_CODES = new Set([
+  'invalid_request',
+  'invalid_issuer',
+  'invalid_audience',
+  'access_denied',
+  'invalid_state',
+])
 
 /** Error codes of failures before or during the exchange, by what they mean for us. */
 const NETWORK_ERRORS: Record<string, string> = {
@@ -87,7 +100,8 @@ function positiveInteger(name: string, value: unknown): void {
 }
 
 export function createPushClient(options: PushClientOptions): PushClient {
-  if (typeof options.allowPrivate !== 'boolean') throw new TypeError('createPushClient: allowPrivate must be a boolean')
+  if (typeof options.allowPrivate !== 'boolean')
+    throw new TypeError('createPushClient: allowPrivate must be a boolean')
   positiveInteger('connectTimeoutMs', options.connectTimeoutMs)
   positiveInteger('requestTimeoutMs', options.requestTimeoutMs)
   positiveInteger('maxResponseBytes', options.maxResponseBytes)
@@ -95,14 +109,18 @@ export function createPushClient(options: PushClientOptions): PushClient {
   if (typeof options.userAgent !== 'string' || !/^[\x20-\x7e]+$/.test(options.userAgent)) {
     throw new TypeError('createPushClient: userAgent must be a non-empty printable ASCII string')
   }
-  if (options.lookup !== undefined && typeof options.lookup !== 'function') throw new TypeError('createPushClient: lookup must be a function')
+  if (options.lookup !== undefined && typeof options.lookup !== 'function')
+    throw new TypeError('createPushClient: lookup must be a function')
 
   const { allowPrivate, maxResponseBytes, userAgent } = options
   const totalMs = options.connectTimeoutMs + 2 * options.requestTimeoutMs
   const agent = new Agent({
     connections: options.connectionsPerOrigin,
     pipelining: 1,
-    connect: { timeout: options.connectTimeoutMs, lookup: guardedLookup(allowPrivate, options.lookup) },
+    connect: {
+      timeout: options.connectTimeoutMs,
+      lookup: guardedLookup(allowPrivate, options.lookup),
+    },
     headersTimeout: options.requestTimeoutMs,
     bodyTimeout: options.requestTimeoutMs,
     maxResponseSize: maxResponseBytes,
@@ -113,7 +131,8 @@ export function createPushClient(options: PushClientOptions): PushClient {
     const latency = () => performance.now() - started
 
     const problem = checkPushUrl(req.url, allowPrivate)
-    if (problem) return { kind: 'failed', error: `address_not_allowed: ${problem}`, latencyMs: latency() }
+    if (problem)
+      return { kind: 'failed', error: `address_not_allowed: ${problem}`, latencyMs: latency() }
     if (req.authorization !== undefined && !/^[\x20-\x7e]+$/.test(req.authorization)) {
       return { kind: 'failed', error: 'invalid_authorization', latencyMs: latency() }
     }
@@ -127,7 +146,13 @@ export function createPushClient(options: PushClientOptions): PushClient {
 
     // One signal for the overall deadline and the caller's cancellation; it also covers reading the body.
     const controller = new AbortController()
-    const deadline = setTimeout(() => controller.abort(Object.assign(new Error('push deadline exceeded'), { code: 'PUSH_DEADLINE' })), totalMs)
+    const deadline = setTimeout(
+      () =>
+        controller.abort(
+          Object.assign(new Error('push deadline exceeded'), { code: 'PUSH_DEADLINE' }),
+        ),
+      totalMs,
+    )
     const onCallerAbort = () => controller.abort(req.signal?.reason)
     if (req.signal?.aborted) onCallerAbort()
     else req.signal?.addEventListener('abort', onCallerAbort, { once: true })
@@ -148,7 +173,12 @@ export function createPushClient(options: PushClientOptions): PushClient {
         try {
           text = await res.body.text()
         } catch (err) {
-          return { kind: 'failed', status, error: networkError(err, controller.signal), latencyMs: latency() }
+          return {
+            kind: 'failed',
+            status,
+            error: networkError(err, controller.signal),
+            latencyMs: latency(),
+          }
         }
         return setErrorOutcome(text, latency())
       }
@@ -158,14 +188,25 @@ export function createPushClient(options: PushClientOptions): PushClient {
       const latencyMs = latency()
       if (status >= 200 && status < 300) return { kind: 'delivered', status, latencyMs }
       if (status === 408 || status === 429 || status >= 500) {
-        const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
-        return { kind: 'retry', status, error: `http_${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), latencyMs }
+        const retryAfterMs =
+          status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
+        return {
+          kind: 'retry',
+          status,
+          error: `http_${status}`,
+          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+          latencyMs,
+        }
       }
       return { kind: 'failed', status, error: `http_${status}`, latencyMs }
     } catch (err) {
       const latencyMs = latency()
       if (codeOf(err) === 'ERR_SSRF_BLOCKED') {
-        return { kind: 'failed', error: `address_not_allowed: ${(err as Error).message}`, latencyMs }
+        return {
+          kind: 'failed',
+          error: `address_not_allowed: ${(err as Error).message}`,
+          latencyMs,
+        }
       }
       return { kind: 'retry', error: networkError(err, controller.signal), latencyMs }
     } finally {
@@ -201,16 +242,22 @@ function setErrorOutcome(text: string, latencyMs: number): PushOutcome {
   } catch {
     return { kind: 'failed', status, error: 'http_400', latencyMs }
   }
-  const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {}
+  const fields =
+    typeof body === 'object' && body !== null && !Array.isArray(body)
+      ? (body as Record<string, unknown>)
+      : {}
   const { err, description } = fields
-  if (typeof err !== 'string' || err === '') return { kind: 'failed', status, error: 'http_400', latencyMs }
+  if (typeof err !== 'string' || err === '')
+    return { kind: 'failed', status, error: 'http_400', latencyMs }
   if (RETRYABLE_ERR_CODES.has(err)) return { kind: 'retry', status, error: `err_${err}`, latencyMs }
   return {
     kind: 'failed',
     status,
     error: PERMANENT_ERR_CODES.has(err) ? `err_${err}` : 'err_unknown',
     err: err.slice(0, MAX_ERR_CODE),
-    ...(typeof description === 'string' ? { description: description.slice(0, MAX_DESCRIPTION) } : {}),
+    ...(typeof description === 'string'
+      ? { description: description.slice(0, MAX_DESCRIPTION) }
+      : {}),
     latencyMs,
   }
 }

@@ -14,7 +14,10 @@ const SCRIPTS = {
   ssfSchedMark: { file: new URL('./scripts/sched-mark.lua', import.meta.url), numberOfKeys: 3 },
   ssfSchedClaim: { file: new URL('./scripts/sched-claim.lua', import.meta.url), numberOfKeys: 3 },
   ssfSchedRenew: { file: new URL('./scripts/sched-renew.lua', import.meta.url), numberOfKeys: 2 },
-  ssfSchedRelease: { file: new URL('./scripts/sched-release.lua', import.meta.url), numberOfKeys: 3 },
+  ssfSchedRelease: {
+    file: new URL('./scripts/sched-release.lua', import.meta.url),
+    numberOfKeys: 3,
+  },
 }
 
 export type MarkResult = 'held' | 'busy' | 'waiting' | 'claimed' | 'due'
@@ -22,7 +25,10 @@ export type MarkResult = 'held' | 'busy' | 'waiting' | 'claimed' | 'due'
 export class Scheduler {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
 
-  constructor(redis: Redis, private readonly ks: Keyspace) {
+  constructor(
+    redis: Redis,
+    private readonly ks: Keyspace,
+  ) {
     this.redis = defineScripts(redis, SCRIPTS)
   }
 
@@ -34,13 +40,38 @@ export class Scheduler {
    * The stream got SETs: claim it for `owner` if nobody holds it (owner undefined: only mark it due).
    * `claimOnly`: the SETs are not in yet, so change nothing unless the claim succeeds ('busy' if held).
    */
-  async markDue(sid: string, owner: string | undefined, leaseMs: number, endBackoff = false, claimOnly = false): Promise<MarkResult> {
-    return (await this.redis.ssfSchedMark(...this.#keys(schedShardOf(sid)), sid, Date.now(), leaseMs, owner ?? '', endBackoff ? '1' : '0', claimOnly ? '1' : '0')) as MarkResult
+  async markDue(
+    sid: string,
+    owner: string | undefined,
+    leaseMs: number,
+    endBackoff = false,
+    claimOnly = false,
+  ): Promise<MarkResult> {
+    return (await this.redis.ssfSchedMark(
+      ...this.#keys(schedShardOf(sid)),
+      sid,
+      Date.now(),
+      leaseMs,
+      owner ?? '',
+      endBackoff ? '1' : '0',
+      claimOnly ? '1' : '0',
+    )) as MarkResult
   }
 
   /** Claims up to `max` due streams of one shard; also says when its next stream falls due. */
-  async claim(shard: number, owner: string, leaseMs: number, max: number): Promise<{ sids: string[]; nextDue: number | undefined }> {
-    const [next, ...sids] = (await this.redis.ssfSchedClaim(...this.#keys(shard), Date.now(), leaseMs, owner, max)) as [string, ...string[]]
+  async claim(
+    shard: number,
+    owner: string,
+    leaseMs: number,
+    max: number,
+  ): Promise<{ sids: string[]; nextDue: number | undefined }> {
+    const [next, ...sids] = (await this.redis.ssfSchedClaim(
+      ...this.#keys(shard),
+      Date.now(),
+      leaseMs,
+      owner,
+      max,
+    )) as [string, ...string[]]
     return { sids, nextDue: next === '-1' ? undefined : Number(next) }
   }
 
@@ -52,13 +83,31 @@ export class Scheduler {
       byShard.set(shard, [...(byShard.get(shard) ?? []), sid])
     }
     const until = Date.now() + leaseMs
-    const held = await Promise.all([...byShard].map(([shard, list]) => this.redis.ssfSchedRenew(this.ks.sched.ready(shard), this.ks.sched.lease(shard), until, owner, ...list) as Promise<string[]>))
+    const held = await Promise.all(
+      [...byShard].map(
+        ([shard, list]) =>
+          this.redis.ssfSchedRenew(
+            this.ks.sched.ready(shard),
+            this.ks.sched.lease(shard),
+            until,
+            owner,
+            ...list,
+          ) as Promise<string[]>,
+      ),
+    )
     return new Set(held.flat())
   }
 
   /** 'idle': let go unless SETs came meanwhile ('more'); 'backoff': due again at `dueAt`; 'drop': forget it. */
-  async release(sid: string, owner: string, mode: 'idle' | 'backoff' | 'drop', dueAt = Date.now()): Promise<'released' | 'more' | 'lost'> {
-    const result = Number(await this.redis.ssfSchedRelease(...this.#keys(schedShardOf(sid)), sid, owner, mode, dueAt))
+  async release(
+    sid: string,
+    owner: string,
+    mode: 'idle' | 'backoff' | 'drop',
+    dueAt = Date.now(),
+  ): Promise<'released' | 'more' | 'lost'> {
+    const result = Number(
+      await this.redis.ssfSchedRelease(...this.#keys(schedShardOf(sid)), sid, owner, mode, dueAt),
+    )
     return result === 2 ? 'more' : result === 1 ? 'released' : 'lost'
   }
 

@@ -10,7 +10,21 @@
  * unchecked, since SETs may carry extra fields that receivers ignore (SSF §4).
  */
 import type { Subject } from '../subjects/subject.js'
-import { CAEP_COMMON, CREDENTIAL_TYPES, nonEmptyObject, oneOf, oneOfOrAgreed, optional, required, text, textArray, timestamp, localizedText, payloadValidator, type Field } from './payload-fields.js'
+import {
+  CAEP_COMMON,
+  CREDENTIAL_TYPES,
+  nonEmptyObject,
+  oneOf,
+  oneOfOrAgreed,
+  optional,
+  required,
+  text,
+  textArray,
+  timestamp,
+  localizedText,
+  payloadValidator,
+  type Field,
+} from './payload-fields.js'
 
 type Issue = { path: string; message: string }
 
@@ -21,7 +35,9 @@ export interface EventTypeDefinition {
   family: 'caep' | 'risc' | 'ssf'
   /** False for the SSF types, which only the broker may send. */
   ingestible: boolean
-  validate(payload: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; issues: Issue[] }
+  validate(
+    payload: unknown,
+  ): { ok: true; value: Record<string, unknown> } | { ok: false; issues: Issue[] }
   /** Returns a problem with the subject for this event type, or undefined if it is acceptable. */
   checkSubject?(subject: Subject): string | undefined
 }
@@ -52,7 +68,8 @@ function define(
   }
 }
 
-const caep = (name: string, fields: Record<string, Field> = {}) => define('caep', name, { ...CAEP_COMMON, ...fields })
+const caep = (name: string, fields: Record<string, Field> = {}) =>
+  define('caep', name, { ...CAEP_COMMON, ...fields })
 
 // RISC §2.5 and §2.6: the subject is the email address or phone number that changed hands.
 const emailOrPhone = (subject: Subject) =>
@@ -72,7 +89,9 @@ const CAEP_TYPES = [
     fido2_aaguid: optional(text),
   }),
   caep('assurance-level-change', {
-    namespace: required(oneOfOrAgreed(['RFC8176', 'RFC6711', 'ISO-IEC-29115', 'NIST-IAL', 'NIST-AAL', 'NIST-FAL'])),
+    namespace: required(
+      oneOfOrAgreed(['RFC8176', 'RFC6711', 'ISO-IEC-29115', 'NIST-IAL', 'NIST-AAL', 'NIST-FAL']),
+    ),
     current_level: required(text),
     previous_level: optional(text),
     change_direction: optional(oneOf(['increase', 'decrease'])),
@@ -89,7 +108,9 @@ const CAEP_TYPES = [
   }),
   caep('session-presented', { fp_ua: optional(text), ext_id: optional(text) }),
   caep('risk-level-change', {
-    principal: required(oneOfOrAgreed(['USER', 'DEVICE', 'SESSION', 'TENANT', 'ORG_UNIT', 'GROUP'])),
+    principal: required(
+      oneOfOrAgreed(['USER', 'DEVICE', 'SESSION', 'TENANT', 'ORG_UNIT', 'GROUP']),
+    ),
     current_level: required(oneOf(RISK_LEVELS)),
     previous_level: optional(oneOf(RISK_LEVELS)),
     risk_reason: optional(text),
@@ -127,12 +148,21 @@ const SSF_TYPES = [
   }),
 ]
 
-export const EVENT_TYPES: readonly EventTypeDefinition[] = [...CAEP_TYPES, ...RISC_TYPES, ...SSF_TYPES]
+export const EVENT_TYPES: readonly EventTypeDefinition[] = [
+  ...CAEP_TYPES,
+  ...RISC_TYPES,
+  ...SSF_TYPES,
+]
 
 /** Every known event-type URI: CAEP, then RISC, then SSF. */
 export const SUPPORTED_EVENT_URIS: readonly string[] = EVENT_TYPES.map((type) => type.uri)
 
-const BY_NAME = new Map<string, EventTypeDefinition>(EVENT_TYPES.flatMap((type) => [[type.uri, type], [type.alias, type]]))
+const BY_NAME = new Map<string, EventTypeDefinition>(
+  EVENT_TYPES.flatMap((type) => [
+    [type.uri, type],
+    [type.alias, type],
+  ]),
+)
 
 /** Looks up a full event-type URI or an alias such as "caep/session-revoked" (exact match). */
 export function resolveEventType(typeOrAlias: string): EventTypeDefinition | undefined {

@@ -53,7 +53,8 @@ export function createApp(options: AppOptions): Hono {
   if (options.keys) jwks.start()
   root.use('*', async (c, next) => {
     const incoming = c.req.header(REQUEST_ID_HEADER)
-    const requestId = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    const requestId =
+      incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
     c.set('requestId', requestId)
     const started = performance.now()
     // The request's own lines (this one, its errors and 503s) carry its id. No async context is kept per
@@ -63,25 +64,51 @@ export function createApp(options: AppOptions): Hono {
     const seconds = (performance.now() - started) / 1000
     const route = routeLabel(c)
     options.metrics?.observeHttp(c.req.method, route, c.res.status, seconds)
-    options.log.debug('http request', { request_id: requestId, method: c.req.method, route, status: c.res.status, duration_ms: Math.round(seconds * 1000) })
+    options.log.debug('http request', {
+      request_id: requestId,
+      method: c.req.method,
+      route,
+      status: c.res.status,
+      duration_ms: Math.round(seconds * 1000),
+    })
   })
   root.use('*', requestDeadline(options.requestDeadlineMs ?? REQUEST_DEADLINE_MS, outages))
   root.use('*', jsonLimits(options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH))
   root.onError((err, c) => {
     const requestId = c.get('requestId')
     if (err instanceof BrokerError) {
-      if (!err.expose) options.log.error('request failed', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
+      if (!err.expose)
+        options.log.error('request failed', {
+          request_id: requestId,
+          path: c.req.path,
+          method: c.req.method,
+          error: err,
+        })
       return errorResponse(c, err)
     }
     if (isRedisUnavailable(err)) {
       outages.unavailable(c, 'Redis command failed', err)
       return unavailableResponse(c)
     }
-    if (err instanceof HTTPException && err.status < 500) return errorResponse(c, new BrokerError(err.status === 415 ? 'unsupported_media_type' : 'invalid_request', err.message || 'bad request'))
-    options.log.error('unhandled error', { request_id: requestId, path: c.req.path, method: c.req.method, error: err })
+    if (err instanceof HTTPException && err.status < 500)
+      return errorResponse(
+        c,
+        new BrokerError(
+          err.status === 415 ? 'unsupported_media_type' : 'invalid_request',
+          err.message || 'bad request',
+        ),
+      )
+    options.log.error('unhandled error', {
+      request_id: requestId,
+      path: c.req.path,
+      method: c.req.method,
+      error: err,
+    })
     return errorResponse(c, new BrokerError('server_error', 'internal error'))
   })
-  root.notFound((c) => errorResponse(c, new BrokerError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
+  root.notFound((c) =>
+    errorResponse(c, new BrokerError('not_found', `no route for ${c.req.method} ${c.req.path}`)),
+  )
   if (options.ops) root.route('/', options.ops)
   root.route('/', wellKnownRoutes(options.issuer, options.metadata))
   const api = new Hono()

@@ -14,7 +14,10 @@ const SPEC_FILE = new URL('../../openapi/openapi.json', import.meta.url)
 /** The document, read once on first use; a broker installed without openapi/ still starts. */
 function loadSpec(issuer: string): Record<string, unknown> | undefined {
   try {
-    return { ...(JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Record<string, unknown>), servers: [{ url: issuer }] }
+    return {
+      ...(JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Record<string, unknown>),
+      servers: [{ url: issuer }],
+    }
   } catch {
     return undefined
   }
@@ -31,12 +34,22 @@ export function docsRoutes(issuer: string): OpenAPIHono {
       operationId: 'openapiDocument',
       tag: 'Discovery',
       summary: 'This OpenAPI document',
-      responses: { 200: { description: 'OpenAPI 3.1 document', schema: z.looseObject({ openapi: z.string() }), example: { openapi: '3.1.0', info: { title: 'ssf-broker', version: '0.1.0' }, paths: {} } } },
+      responses: {
+        200: {
+          description: 'OpenAPI 3.1 document',
+          schema: z.looseObject({ openapi: z.string() }),
+          example: { openapi: '3.1.0', info: { title: 'ssf-broker', version: '0.1.0' }, paths: {} },
+        },
+      },
       errors: [503],
     },
     (c) => {
       spec ??= loadSpec(issuer)
-      if (!spec) throw new BrokerError('temporarily_unavailable', 'the OpenAPI document (openapi/openapi.json) is not installed next to dist/')
+      if (!spec)
+        throw new BrokerError(
+          'temporarily_unavailable',
+          'the OpenAPI document (openapi/openapi.json) is not installed next to dist/',
+        )
       return c.json(spec)
     },
   )
@@ -48,12 +61,23 @@ export function docsRoutes(issuer: string): OpenAPIHono {
       operationId: 'apiReference',
       tag: 'Discovery',
       summary: 'Interactive API reference (HTML)',
-      description: 'Self-contained: no external scripts or styles, so it works offline and under its strict CSP.',
-      responses: { 200: { description: 'HTML page', contentType: 'text/html', schema: z.string(), example: '<!doctype html>...' } },
+      description:
+        'Self-contained: no external scripts or styles, so it works offline and under its strict CSP.',
+      responses: {
+        200: {
+          description: 'HTML page',
+          contentType: 'text/html',
+          schema: z.string(),
+          example: '<!doctype html>...',
+        },
+      },
       errors: [],
     },
     (c) => {
-      c.header('Content-Security-Policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+      c.header(
+        'Content-Security-Policy',
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+      )
       return c.html(DOCS_PAGE)
     },
   )

@@ -32,7 +32,8 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i)
     if (inString) {
-      if (ch === 0x5c) i++ // backslash: skip the escaped character
+      if (ch === 0x5c)
+        i++ // backslash: skip the escaped character
       else if (ch === 0x22) inString = false
       continue
     }
@@ -69,7 +70,10 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
   const type = c.req.header('content-type') ?? ''
   const mediaType = type.split(';')[0]!.trim().toLowerCase()
   if (mediaType !== 'application/json') {
-    throw new BrokerError('unsupported_media_type', `Content-Type must be application/json, got "${mediaType || '(none)'}"`)
+    throw new BrokerError(
+      'unsupported_media_type',
+      `Content-Type must be application/json, got "${mediaType || '(none)'}"`,
+    )
   }
   const declared = Number(c.req.header('content-length') ?? '0')
   if (declared > maxBytes) throw tooLarge(maxBytes)
@@ -91,7 +95,8 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
   const text = Buffer.concat(chunks).toString('utf8')
   if (text.trim() === '') throw badRequest('request body is empty', 'invalid_json')
   const maxDepth = depthLimits.get(c.req.raw) ?? DEFAULT_MAX_JSON_DEPTH
-  if (jsonDepthExceeds(text, maxDepth)) throw badRequest(`request body is nested deeper than ${maxDepth} levels`, 'invalid_json')
+  if (jsonDepthExceeds(text, maxDepth))
+    throw badRequest(`request body is nested deeper than ${maxDepth} levels`, 'invalid_json')
   let value: unknown
   try {
     value = JSON.parse(text)

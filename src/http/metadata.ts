@@ -19,7 +19,10 @@ export interface MetadataOptions {
   criticalSubjectMembers: readonly string[]
 }
 
-export function transmitterMetadata(issuer: string, options: MetadataOptions): Record<string, unknown> {
+export function transmitterMetadata(
+  issuer: string,
+  options: MetadataOptions,
+): Record<string, unknown> {
   const url = (path: string) => `${issuer}${path}`
   return {
     spec_version: '1_0',
@@ -31,7 +34,9 @@ export function transmitterMetadata(issuer: string, options: MetadataOptions): R
     add_subject_endpoint: url(ADD_SUBJECT_PATH),
     remove_subject_endpoint: url(REMOVE_SUBJECT_PATH),
     verification_endpoint: url(VERIFICATION_PATH),
-    ...(options.criticalSubjectMembers.length > 0 ? { critical_subject_members: [...options.criticalSubjectMembers] } : {}),
+    ...(options.criticalSubjectMembers.length > 0
+      ? { critical_subject_members: [...options.criticalSubjectMembers] }
+      : {}),
     // Bearer tokens: the broker's own client tokens, and JWT access tokens from a configured OAuth 2.0
     // authorization server.
     authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
@@ -62,8 +67,31 @@ const TransmitterMetadata = z
   .openapi('TransmitterMetadata', { description: 'SSF §7.1 transmitter configuration metadata.' })
 
 const Jwks = z
-  .object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string(), alg: z.string().optional(), use: z.string().optional() })) })
-  .openapi('JWKSet', { example: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k_3c9e1a7b5d20', alg: 'ES256', use: 'sig' }] } })
+  .object({
+    keys: z.array(
+      z.looseObject({
+        kty: z.string(),
+        kid: z.string(),
+        alg: z.string().optional(),
+        use: z.string().optional(),
+      }),
+    ),
+  })
+  .openapi('JWKSet', {
+    example: {
+      keys: [
+        {
+          kty: 'EC',
+          crv: 'P-256',
+          x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+          y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+          kid: 'k_3c9e1a7b5d20',
+          alg: 'ES256',
+          use: 'sig',
+        },
+      ],
+    },
+  })
 
 /** The well-known route, mounted at the server root. */
 export function wellKnownRoutes(issuer: string, options: MetadataOptions): OpenAPIHono {
@@ -77,8 +105,18 @@ export function wellKnownRoutes(issuer: string, options: MetadataOptions): OpenA
       operationId: 'transmitterMetadata',
       tag: 'Discovery',
       summary: 'Transmitter configuration metadata (SSF §7.1)',
-      description: "Served at the server root, followed by the issuer's path when it has one (SSF §7.2).",
-      responses: { 200: { description: 'Metadata', schema: TransmitterMetadata, example: transmitterMetadata('https://broker.example', { defaultSubjects: 'ALL', criticalSubjectMembers: [] }) } },
+      description:
+        "Served at the server root, followed by the issuer's path when it has one (SSF §7.2).",
+      responses: {
+        200: {
+          description: 'Metadata',
+          schema: TransmitterMetadata,
+          example: transmitterMetadata('https://broker.example', {
+            defaultSubjects: 'ALL',
+            criticalSubjectMembers: [],
+          }),
+        },
+      },
       errors: [],
     },
     (c) => c.json(metadata),

@@ -29,12 +29,41 @@ export function declaredRoutes(): OpenAPIHono {
     jwksRoutes(none),
     docsRoutes(ISSUER),
     opsRoutes({ ready: none, metrics: none }),
-    streamRoutes({ issuer: ISSUER, eventsSupported: [], requestOnlyEvents: [], allowPrivatePush: false, defaultSubjects: 'ALL', policy: none, streams: none, lifecycle: none, clients: none, admin: none }),
-    ssfRoutes({ redis: none, keyspace: none, streams: none, subjects: none, poll: none, control: none, clients: none, admin: none, minVerificationIntervalSeconds: 0 }),
+    streamRoutes({
+      issuer: ISSUER,
+      eventsSupported: [],
+      requestOnlyEvents: [],
+      allowPrivatePush: false,
+      defaultSubjects: 'ALL',
+      policy: none,
+      streams: none,
+      lifecycle: none,
+      clients: none,
+      admin: none,
+    }),
+    ssfRoutes({
+      redis: none,
+      keyspace: none,
+      streams: none,
+      subjects: none,
+      poll: none,
+      control: none,
+      clients: none,
+      admin: none,
+      minVerificationIntervalSeconds: 0,
+    }),
     ingestRoutes({ ingest: none, clients: none, admin: none, maxBodyBytes: 0 }),
     agentRoutes({ registry: none, clients: none, admin: none, onRetired: none, maxBodyBytes: 0 }),
     auditRoutes({ audit: none, clients: none, admin: none }),
-    adminRoutes({ clients: none, admin: none, keys: none, streams: none, outbox: none, lifecycle: none, schedule: none }),
+    adminRoutes({
+      clients: none,
+      admin: none,
+      keys: none,
+      streams: none,
+      outbox: none,
+      lifecycle: none,
+      schedule: none,
+    }),
     upstreamRoutes({ service: none, leases: none, clients: none, admin: none }),
     consoleApiRoutes({ clients: none, admin: none, live: none, overview: none }),
     consolePageRoutes(ISSUER),
@@ -45,14 +74,20 @@ export function declaredRoutes(): OpenAPIHono {
 
 const TAGS = [
   { name: 'Discovery', description: 'Transmitter metadata, signing keys, this document.' },
-  { name: 'Streams', description: 'SSF stream management, subjects, verification and poll delivery (receiver role).' },
+  {
+    name: 'Streams',
+    description: 'SSF stream management, subjects, verification and poll delivery (receiver role).',
+  },
   { name: 'Events', description: 'Event ingestion (emitter role).' },
   { name: 'Agents', description: 'The agent registry: which agents act for whom.' },
   { name: 'Admin', description: 'Operator API (admin role).' },
   { name: 'Audit', description: 'The tamper-evident audit trail (admin role).' },
   { name: 'Upstreams', description: 'Upstream transmitters this broker subscribes to.' },
   { name: 'Console', description: 'The web console for operators and SOC analysts.' },
-  { name: 'Operations', description: 'Liveness, readiness and metrics, served at the server root.' },
+  {
+    name: 'Operations',
+    description: 'Liveness, readiness and metrics, served at the server root.',
+  },
 ]
 
 export function openapiDocument(version: string): Record<string, unknown> {
@@ -63,10 +98,13 @@ export function openapiDocument(version: string): Record<string, unknown> {
     info: {
       title: 'ssf-broker',
       version,
-      description: 'SSF 1.0 transmitter and CAEP/RISC event broker. Errors are `{error, error_description}` (codes: docs/errors.md).',
+      description:
+        'SSF 1.0 transmitter and CAEP/RISC event broker. Errors are `{error, error_description}` (codes: docs/errors.md).',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } as { name: string },
     },
-    servers: [{ url: '/', description: 'The broker, at its issuer URL (GET /openapi.json names it).' }],
+    servers: [
+      { url: '/', description: 'The broker, at its issuer URL (GET /openapi.json names it).' },
+    ],
     security: [{ bearer: [] }],
     tags: TAGS,
   })

@@ -65,18 +65,28 @@ export interface Input<B extends z.ZodType, Q extends Obj, P extends Obj> {
   params: z.output<P>
 }
 
-export type Handler<B extends z.ZodType, Q extends Obj, P extends Obj, L> = (c: Context<any>, input: Input<B, Q, P>, loaded: L) => Response | Promise<Response>
+export type Handler<B extends z.ZodType, Q extends Obj, P extends Obj, L> = (
+  c: Context<any>,
+  input: Input<B, Q, P>,
+  loaded: L,
+) => Response | Promise<Response>
 
 const EMPTY = z.object({})
 const rawBodies = new WeakMap<Request, unknown>()
 
 function hasBody(c: Context): boolean {
-  return (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined
+  return (
+    (c.req.header('content-length') ?? '0') !== '0' ||
+    c.req.header('transfer-encoding') !== undefined
+  )
 }
 
 function readBody(spec: BodySpec<z.ZodType>): MiddlewareHandler {
   return async function readBodyStep(c, next) {
-    rawBodies.set(c.req.raw, spec.optional && !hasBody(c) ? {} : await readJsonBody(c, spec.maxBytes))
+    rawBodies.set(
+      c.req.raw,
+      spec.optional && !hasBody(c) ? {} : await readJsonBody(c, spec.maxBytes),
+    )
     await next()
   }
 }
@@ -87,10 +97,20 @@ function documentation(op: Operation<any, any, any, any>): RouteConfig {
     responses[status] = {
       description: doc.description,
       ...(doc.headers ? { headers: doc.headers } : {}),
-      ...(doc.schema || doc.example !== undefined ? { content: { [doc.contentType ?? 'application/json']: { schema: doc.schema ?? z.unknown(), ...(doc.example !== undefined ? { example: doc.example } : {}) } } } : {}),
+      ...(doc.schema || doc.example !== undefined
+        ? {
+            content: {
+              [doc.contentType ?? 'application/json']: {
+                schema: doc.schema ?? z.unknown(),
+                ...(doc.example !== undefined ? { example: doc.example } : {}),
+              },
+            },
+          }
+        : {}),
     }
   }
-  for (const status of op.errors) responses[String(status)] = { $ref: `#/components/responses/${ERROR_RESPONSES[status]}` }
+  for (const status of op.errors)
+    responses[String(status)] = { $ref: `#/components/responses/${ERROR_RESPONSES[status]}` }
   const request: NonNullable<RouteConfig['request']> = {}
   if (op.params) request.params = op.params as never
   if (op.query) request.query = op.query as never
@@ -98,11 +118,20 @@ function documentation(op: Operation<any, any, any, any>): RouteConfig {
     request.body = {
       required: !op.body.optional,
       ...(op.body.description ? { description: op.body.description } : {}),
-      content: { 'application/json': { schema: op.body.document ?? op.body.schema, example: op.body.example } },
+      content: {
+        'application/json': {
+          schema: op.body.document ?? op.body.schema,
+          example: op.body.example,
+        },
+      },
     }
   }
   if (op.rawBody) {
-    request.body = { required: true, description: op.rawBody.description, content: { [op.rawBody.contentType]: { schema: z.string(), example: op.rawBody.example } } }
+    request.body = {
+      required: true,
+      description: op.rawBody.description,
+      content: { [op.rawBody.contentType]: { schema: z.string(), example: op.rawBody.example } },
+    }
   }
   return {
     method: op.method,
@@ -118,17 +147,20 @@ function documentation(op: Operation<any, any, any, any>): RouteConfig {
 }
 
 /** Registers `op` with `app` (routing and its OpenAPI description). */
-export function operation<B extends z.ZodType = typeof EMPTY, Q extends Obj = typeof EMPTY, P extends Obj = typeof EMPTY, L = undefined>(
-  app: OpenAPIHono<any>,
-  op: Operation<B, Q, P, L>,
-  handler: Handler<B, Q, P, L>,
-): void {
+export function operation<
+  B extends z.ZodType = typeof EMPTY,
+  Q extends Obj = typeof EMPTY,
+  P extends Obj = typeof EMPTY,
+  L = undefined,
+>(app: OpenAPIHono<any>, op: Operation<B, Q, P, L>, handler: Handler<B, Q, P, L>): void {
   app.openAPIRegistry.registerPath(documentation(op))
   const steps: MiddlewareHandler[] = []
   if (op.auth) steps.push(op.auth)
   if (op.body) steps.push(readBody(op.body))
   const honoPath = op.path.replace(/\{([^}]+)\}/g, ':$1')
-  const router = app as unknown as { on(method: string, path: string, ...handlers: MiddlewareHandler[]): void }
+  const router = app as unknown as {
+    on(method: string, path: string, ...handlers: MiddlewareHandler[]): void
+  }
   router.on(op.method.toUpperCase(), honoPath, ...steps, async (c: Context) => {
     const input = {
       params: op.params ? parseOrThrow(op.params, c.req.param(), 'path') : {},

@@ -15,8 +15,15 @@ export const NULL_MEMBER = 'must not be null; leave an optional member out inste
 
 export const ErrorBody = z
   .object({
-    error: z.string().openapi({ description: 'A code of docs/errors.md.', example: 'invalid_request' }),
-    error_description: z.string().openapi({ description: 'What was wrong, naming the member at fault.', example: 'colour: unknown member' }),
+    error: z
+      .string()
+      .openapi({ description: 'A code of docs/errors.md.', example: 'invalid_request' }),
+    error_description: z
+      .string()
+      .openapi({
+        description: 'What was wrong, naming the member at fault.',
+        example: 'colour: unknown member',
+      }),
   })
   .openapi('Error', { description: 'Every error answer (OAuth 2.0 shape, RFC 6749 §5.2).' })
 
@@ -25,7 +32,13 @@ export type Source = 'body' | 'query' | 'path'
 
 function pathOf(path: readonly PropertyKey[]): string {
   let out = ''
-  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? String(key).slice(0, 100) : `.${String(key).slice(0, 100)}`
+  for (const key of path)
+    out +=
+      typeof key === 'number'
+        ? `[${key}]`
+        : out === ''
+          ? String(key).slice(0, 100)
+          : `.${String(key).slice(0, 100)}`
   return out
 }
 
@@ -37,27 +50,42 @@ export function issueMessage(issue: $ZodIssue, source: Source): string {
   }
   const at = pathOf(issue.path)
   // A problem reported by a nested parser (the subject's) already names its own path.
-  if (issue.code === 'custom' && issue.params?.absolute === true) return issue.path.length > 1 ? `${pathOf(issue.path.slice(0, -1))}.${issue.message}` : issue.message
-  const problem = issue.input === null && ['invalid_type', 'invalid_value', 'invalid_union'].includes(issue.code) ? NULL_MEMBER : issue.message
+  if (issue.code === 'custom' && issue.params?.absolute === true)
+    return issue.path.length > 1
+      ? `${pathOf(issue.path.slice(0, -1))}.${issue.message}`
+      : issue.message
+  const problem =
+    issue.input === null && ['invalid_type', 'invalid_value', 'invalid_union'].includes(issue.code)
+      ? NULL_MEMBER
+      : issue.message
   return at === '' ? problem : `${at}: ${problem}`
 }
 
 /** The BrokerError for a failed validation: its first issue, with the issue's own code if it has one. */
 export function validationError(error: z.ZodError, source: Source): BrokerError {
   const issue = error.issues[0]! as $ZodIssue
-  const code = (issue.code === 'custom' && (issue.params?.code as ErrorCode | undefined)) || 'invalid_request'
+  const code =
+    (issue.code === 'custom' && (issue.params?.code as ErrorCode | undefined)) || 'invalid_request'
   return new BrokerError(code, issueMessage(issue, source))
 }
 
 /** Parses `value` with `schema` or throws the BrokerError naming the first problem. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, source: Source): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  source: Source,
+): z.output<S> {
   const result = schema.safeParse(value, { reportInput: true })
   if (!result.success) throw validationError(result.error, source)
   return result.data
 }
 
 /** A string member of at most `max` characters, refusing what `unsafeText` refuses. */
-export function text(max: number, problem = `must be a string of at most ${max} characters`, options: { nonEmpty?: boolean } = {}) {
+export function text(
+  max: number,
+  problem = `must be a string of at most ${max} characters`,
+  options: { nonEmpty?: boolean } = {},
+) {
   return z
     .string({ error: problem })
     .min(options.nonEmpty ? 1 : 0, problem)
@@ -69,7 +97,10 @@ export function text(max: number, problem = `must be a string of at most ${max} 
 }
 
 /** An identifier member: non-empty, at most `max` characters, refusing what `unsafeIdentifier` refuses. */
-export function identifier(max: number, problem = `must be a non-empty string of at most ${max} characters`) {
+export function identifier(
+  max: number,
+  problem = `must be a non-empty string of at most ${max} characters`,
+) {
   return z
     .string({ error: problem })
     .min(1, problem)
@@ -80,11 +111,27 @@ export function identifier(max: number, problem = `must be a non-empty string of
     })
 }
 
-export const SUBJECT_FORMATS = ['account', 'email', 'iss_sub', 'opaque', 'phone_number', 'did', 'uri', 'aliases', 'jwt_id', 'saml_assertion_id', 'ip-addresses', 'complex'] as const
+export const SUBJECT_FORMATS = [
+  'account',
+  'email',
+  'iss_sub',
+  'opaque',
+  'phone_number',
+  'did',
+  'uri',
+  'aliases',
+  'jwt_id',
+  'saml_assertion_id',
+  'ip-addresses',
+  'complex',
+] as const
 
 export const SubjectDoc = z
   .looseObject({ format: z.enum(SUBJECT_FORMATS) })
-  .openapi('Subject', { description: 'An RFC 9493 / SSF subject identifier, simple or complex.', example: { format: 'email', email: 'alice@example.com' } })
+  .openapi('Subject', {
+    description: 'An RFC 9493 / SSF subject identifier, simple or complex.',
+    example: { format: 'email', email: 'alice@example.com' },
+  })
 
 /** Problems are `invalid_subject`, reported with the subject parser's own paths (`subject.user.email: ...`). */
 function subjectIssue(ctx: z.RefinementCtx, message: string): typeof z.NEVER {
@@ -111,12 +158,16 @@ export function subjectQuery(missing: string | undefined) {
     .optional()
     .transform((raw, ctx): Subject | undefined => {
       if (raw === undefined && missing === undefined) return undefined
-      if (raw === undefined || (raw === '' && missing !== undefined)) return subjectIssue(ctx, `subject: ${missing}`)
+      if (raw === undefined || (raw === '' && missing !== undefined))
+        return subjectIssue(ctx, `subject: ${missing}`)
       let json: unknown
       try {
         json = JSON.parse(raw)
       } catch {
-        return subjectIssue(ctx, 'subject: must be a URL-encoded JSON subject identifier such as {"format":"email","email":"alice@example.com"}')
+        return subjectIssue(
+          ctx,
+          'subject: must be a URL-encoded JSON subject identifier such as {"format":"email","email":"alice@example.com"}',
+        )
       }
       const parsed = parseSubject(json)
       if (parsed.ok) return parsed.subject

@@ -12,14 +12,22 @@ export const RETRY_AFTER_SECONDS = 5
 const QUIET_MS = 10_000
 
 function description(c: Context): string {
-  const what = c.req.method === 'POST' && c.req.path.endsWith('/events') ? 'the events were not acknowledged' : 'the request was not acknowledged'
+  const what =
+    c.req.method === 'POST' && c.req.path.endsWith('/events')
+      ? 'the events were not acknowledged'
+      : 'the request was not acknowledged'
   return `the broker's store did not answer in time; ${what}, retry later`
 }
 
 export { RFC8935_ERRORS }
 
 export function unavailableResponse(c: Context): Response {
-  return errorResponse(c, new BrokerError('temporarily_unavailable', description(c), { retryAfterSeconds: RETRY_AFTER_SECONDS }))
+  return errorResponse(
+    c,
+    new BrokerError('temporarily_unavailable', description(c), {
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+    }),
+  )
 }
 
 /**

@@ -44,10 +44,12 @@ export class FairLimiter {
     return new Promise<T>((resolve, reject) => {
       const task = () => {
         this.#running++
-        fn().then(resolve, reject).finally(() => {
-          this.#running--
-          this.#next()
-        })
+        fn()
+          .then(resolve, reject)
+          .finally(() => {
+            this.#running--
+            this.#next()
+          })
       }
       ;(priority ? this.#priority : this.#normal).push(job, task)
       this.#next()

@@ -72,7 +72,11 @@ export interface FanOutDeps {
 const CHUNK = 64
 const SIGNING_IN_FLIGHT = 128
 
-async function mapLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function mapLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0
   const worker = async () => {
     while (next < items.length) await fn(items[next++]!)
@@ -109,7 +113,8 @@ export class FanOut {
         events,
         after: [...after],
         done: () => {
-          for (const e of events) if (this.#pendingBySubject.get(e.sk) === queued) this.#pendingBySubject.delete(e.sk)
+          for (const e of events)
+            if (this.#pendingBySubject.get(e.sk) === queued) this.#pendingBySubject.delete(e.sk)
           done()
         },
       })
@@ -128,7 +133,10 @@ export class FanOut {
   }
 
   /** The events derived for every agent acting for each event's principal (none without a policy match). */
-  async #derive(events: readonly IngestedEvent[], audit: AuditEntryInput[]): Promise<IngestedEvent[]> {
+  async #derive(
+    events: readonly IngestedEvent[],
+    audit: AuditEntryInput[],
+  ): Promise<IngestedEvent[]> {
     const cascade = this.d.cascade
     if (!cascade) return []
     const causes = events.flatMap((event) => {
@@ -136,11 +144,15 @@ export class FanOut {
       return rule ? [{ event, rule }] : []
     })
     // One graph walk per cause, all in flight at once (auto-pipelined), in the events' order afterwards.
-    const found = await Promise.all(causes.map(({ event }) => cascade.agents.dependents(event.subject)))
+    const found = await Promise.all(
+      causes.map(({ event }) => cascade.agents.dependents(event.subject)),
+    )
     const derived: IngestedEvent[] = []
     causes.forEach(({ event, rule }, i) => {
       for (const dependent of found[i]!) {
-        const subject = dependentSubId(event.subject, dependent.record.agent, { principalIsAgent: dependent.principalIsAgent })
+        const subject = dependentSubId(event.subject, dependent.record.agent, {
+          principalIsAgent: dependent.principalIsAgent,
+        })
         derived.push({
           ...event,
           // Stable per (event, agent), so a re-run repeats the same jtis.
@@ -173,13 +185,26 @@ export class FanOut {
     const byType = new Map<string, StreamRecord[]>()
     const streamsFor = (type: string) => {
       let list = byType.get(type)
-      if (!list) byType.set(type, (list = [...this.d.routing.forType(type)].filter((s) => queuesSets(s.status))))
+      if (!list)
+        byType.set(
+          type,
+          (list = [...this.d.routing.forType(type)].filter((s) => queuesSets(s.status))),
+        )
       return list
     }
     // Subject lookups only for events some stream could receive; ioredis sends them back to back.
-    const lookUp = (list: readonly IngestedEvent[]) => Promise.all(list.map((e) => (streamsFor(e.type).length > 0 ? this.d.subjects.matches(e.subject) : new Set<string>())))
+    const lookUp = (list: readonly IngestedEvent[]) =>
+      Promise.all(
+        list.map((e) =>
+          streamsFor(e.type).length > 0 ? this.d.subjects.matches(e.subject) : new Set<string>(),
+        ),
+      )
     // The posted events' lookups run while the cascade finds the agents acting for their subjects.
-    const [, postedListed, derived] = await Promise.all([this.d.keys.refresh(), lookUp(posted), this.#derive(posted, audit)])
+    const [, postedListed, derived] = await Promise.all([
+      this.d.keys.refresh(),
+      lookUp(posted),
+      this.#derive(posted, audit),
+    ])
     const events = [...posted, ...derived]
     const listed = [...postedListed, ...(await lookUp(derived))]
     const candidates = events.map((e) => streamsFor(e.type))
@@ -196,7 +221,8 @@ export class FanOut {
     }
 
     const unsigned = new Map<string, number>()
-    for (const { stream } of work) unsigned.set(stream.stream_id, (unsigned.get(stream.stream_id) ?? 0) + 1)
+    for (const { stream } of work)
+      unsigned.set(stream.stream_id, (unsigned.get(stream.stream_id) ?? 0) + 1)
     const perStream = new Map<string, { order: number; item: OutboxItem }[]>()
     const appends: Promise<void>[] = []
     let failure: unknown
@@ -205,7 +231,9 @@ export class FanOut {
       const sid = stream.stream_id
       const appending = this.d.outbox.append(sid, items)
       // A paused stream holds them until it is enabled again (which schedules it).
-      const scheduled = deliverableLanes(stream.status).includes('n') ? this.d.queued(stream, appending) : undefined
+      const scheduled = deliverableLanes(stream.status).includes('n')
+        ? this.d.queued(stream, appending)
+        : undefined
       // Handled at once (a rejection left waiting would crash the process); awaited below.
       scheduled?.catch(() => {})
       const { dropped, droppedJtis } = await appending
@@ -213,11 +241,27 @@ export class FanOut {
       // The trail holds one record per SET outcome (delivery.attempt, poll.ack, ...; each with the time
       // the SET was queued), not one per SET minted: a minted SET costs no audit record of its own.
       if (dropped > 0) {
-        this.d.log.warn('stream backlog bound reached; oldest SETs dropped', { stream_id: sid, dropped })
-        this.d.audit?.submit({ kind: 'stream.backlog_dropped', stream_id: sid, count: dropped, jtis: droppedJtis })
+        this.d.log.warn('stream backlog bound reached; oldest SETs dropped', {
+          stream_id: sid,
+          dropped,
+        })
+        this.d.audit?.submit({
+          kind: 'stream.backlog_dropped',
+          stream_id: sid,
+          count: dropped,
+          jtis: droppedJtis,
+        })
         this.d.activity.emit('dropped', { stream_id: sid, count: dropped, at: now })
       }
-      for (const item of items) this.d.activity.emit('minted', { txn: item.txn, stream_id: sid, jti: item.jti, type: item.type, at: now, priority: item.lane === 'p' })
+      for (const item of items)
+        this.d.activity.emit('minted', {
+          txn: item.txn,
+          stream_id: sid,
+          jti: item.jti,
+          type: item.type,
+          at: now,
+          priority: item.lane === 'p',
+        })
       await scheduled
       // Deleted while this chunk was routed: its deletion may have purged before this append. The SETs
       // are queued already, so a failed check must not run the chunk again (that would queue them twice).
@@ -225,7 +269,10 @@ export class FanOut {
         await this.d.routing.sync()
         if (!this.d.routing.get(sid)) await this.d.purge?.(sid)
       } catch (err) {
-        this.d.log.debug('checking a stream after queueing failed', { stream_id: sid, error: String(err) })
+        this.d.log.debug('checking a stream after queueing failed', {
+          stream_id: sid,
+          error: String(err),
+        })
       }
     }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
@@ -242,12 +289,25 @@ export class FanOut {
       let signed = perStream.get(stream.stream_id)
       if (!signed) perStream.set(stream.stream_id, (signed = []))
       const lane = this.d.priorityTypes.has(event.type) ? 'p' : 'n'
-      signed.push({ order, item: { jti, set, sk: event.sk, txn: event.txn, type: event.type, lane, at: event.received_at, v: version } })
+      signed.push({
+        order,
+        item: {
+          jti,
+          set,
+          sk: event.sk,
+          txn: event.txn,
+          type: event.type,
+          lane,
+          at: event.received_at,
+          v: version,
+        },
+      })
       const left = unsigned.get(stream.stream_id)! - 1
       unsigned.set(stream.stream_id, left)
       // Handled at once (a rejection left waiting would crash the process); rethrown below so the
       // ingest entry stays pending and is run again, which repeats the same jtis.
-      if (left === 0) appends.push(append(stream, signed).catch((err: unknown) => void (failure ??= err)))
+      if (left === 0)
+        appends.push(append(stream, signed).catch((err: unknown) => void (failure ??= err)))
     })
     await Promise.all(appends)
     if (failure !== undefined) throw failure

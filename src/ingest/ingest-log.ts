@@ -11,9 +11,15 @@ import type { Keyspace } from '../redis/keyspace.js'
 import { defineScripts } from '../redis/scripts.js'
 
 const SCRIPTS = {
-  ssfIngestAppend: { file: new URL('./scripts/ingest-append.lua', import.meta.url), numberOfKeys: 1 },
+  ssfIngestAppend: {
+    file: new URL('./scripts/ingest-append.lua', import.meta.url),
+    numberOfKeys: 1,
+  },
   ssfIngestGroup: { file: new URL('./scripts/ingest-group.lua', import.meta.url), numberOfKeys: 1 },
-  ssfIngestConsumers: { file: new URL('./scripts/ingest-consumers.lua', import.meta.url), numberOfKeys: 1 },
+  ssfIngestConsumers: {
+    file: new URL('./scripts/ingest-consumers.lua', import.meta.url),
+    numberOfKeys: 1,
+  },
 }
 
 export interface LogEntry {
@@ -27,21 +33,37 @@ export class IngestLog {
   #next = 0
   #cursors: string[]
 
-  constructor(redis: Redis, private readonly ks: Keyspace, readonly partitions: number, private readonly consumer: string) {
+  constructor(
+    redis: Redis,
+    private readonly ks: Keyspace,
+    readonly partitions: number,
+    private readonly consumer: string,
+  ) {
     this.redis = defineScripts(redis, SCRIPTS)
     this.#cursors = Array.from({ length: partitions }, () => '0-0')
   }
 
   async init(): Promise<void> {
-    await Promise.all(Array.from({ length: this.partitions }, (_, k) => this.redis.ssfIngestGroup(this.ks.ingest.partition(k), this.ks.ingest.group)))
+    await Promise.all(
+      Array.from({ length: this.partitions }, (_, k) =>
+        this.redis.ssfIngestGroup(this.ks.ingest.partition(k), this.ks.ingest.group),
+      ),
+    )
   }
 
   /** Stores one payload durably; returns its entry and any older entry the group handed over with it. */
   async append(payload: string): Promise<{ entry: LogEntry; extra: LogEntry[] }> {
     // Round-robin over partitions spreads the load over every Cluster node.
     const partition = this.#next++ % this.partitions
-    const [id, ...handed] = (await this.redis.ssfIngestAppend(this.ks.ingest.partition(partition), this.ks.ingest.group, this.consumer, payload)) as [string, ...[string, string[]][]]
-    const extra = handed.filter(([eid]) => eid !== id).map(([eid, fields]) => ({ partition, id: eid, payload: fields[1]! }))
+    const [id, ...handed] = (await this.redis.ssfIngestAppend(
+      this.ks.ingest.partition(partition),
+      this.ks.ingest.group,
+      this.consumer,
+      payload,
+    )) as [string, ...[string, string[]][]]
+    const extra = handed
+      .filter(([eid]) => eid !== id)
+      .map(([eid, fields]) => ({ partition, id: eid, payload: fields[1]! }))
     return { entry: { partition, id, payload }, extra }
   }
 
@@ -68,13 +90,33 @@ export class IngestLog {
       if (!ids) byPartition.set(e.partition, (ids = []))
       ids.push(e.id)
     }
-    await Promise.all([...byPartition].map(([k, ids]) => this.redis.xclaim(this.ks.ingest.partition(k), this.ks.ingest.group, this.consumer, 0, ...ids, 'JUSTID')))
+    await Promise.all(
+      [...byPartition].map(([k, ids]) =>
+        this.redis.xclaim(
+          this.ks.ingest.partition(k),
+          this.ks.ingest.group,
+          this.consumer,
+          0,
+          ...ids,
+          'JUSTID',
+        ),
+      ),
+    )
   }
 
   /** Forgets the group consumers of stopped processes: holding nothing, idle for at least `minIdleMs`. */
   async pruneConsumers(minIdleMs: number): Promise<number> {
     const removed = await Promise.all(
-      Array.from({ length: this.partitions }, (_, k) => this.redis.ssfIngestConsumers(this.ks.ingest.partition(k), this.ks.ingest.group, minIdleMs, this.consumer) as Promise<number>),
+      Array.from(
+        { length: this.partitions },
+        (_, k) =>
+          this.redis.ssfIngestConsumers(
+            this.ks.ingest.partition(k),
+            this.ks.ingest.group,
+            minIdleMs,
+            this.consumer,
+          ) as Promise<number>,
+      ),
     )
     return removed.reduce((a, b) => a + b, 0)
   }
@@ -83,9 +125,19 @@ export class IngestLog {
   async reclaim(minIdleMs: number, count: number): Promise<LogEntry[]> {
     const found = await Promise.all(
       Array.from({ length: this.partitions }, async (_, k) => {
-        const res = (await this.redis.xautoclaim(this.ks.ingest.partition(k), this.ks.ingest.group, this.consumer, minIdleMs, this.#cursors[k]!, 'COUNT', count)) as [string, [string, string[] | null][]]
+        const res = (await this.redis.xautoclaim(
+          this.ks.ingest.partition(k),
+          this.ks.ingest.group,
+          this.consumer,
+          minIdleMs,
+          this.#cursors[k]!,
+          'COUNT',
+          count,
+        )) as [string, [string, string[] | null][]]
         this.#cursors[k] = res[0]
-        return res[1].filter(([, fields]) => fields !== null).map(([id, fields]) => ({ partition: k, id, payload: fields![1]! }))
+        return res[1]
+          .filter(([, fields]) => fields !== null)
+          .map(([id, fields]) => ({ partition: k, id, payload: fields![1]! }))
       }),
     )
     return found.flat()

@@ -49,26 +49,40 @@ export class IngestPipeline implements EventAcceptor {
       sk: e.sk,
       // CAEP receivers read event_timestamp; when the emitter gave none, the ingest time is the closest
       // truth the broker has (never earlier than the real event).
-      event: e.family === 'caep' && e.event.event_timestamp === undefined ? { ...e.event, event_timestamp: seconds } : e.event,
+      event:
+        e.family === 'caep' && e.event.event_timestamp === undefined
+          ? { ...e.event, event_timestamp: seconds }
+          : e.event,
       txn: e.txn ?? randomUUID(),
       received_at: now,
       client_id: clientId,
     }))
     // The routing version is read together with the append: the fan-out routes with every stream change
     // whose response came before this request.
-    const [{ entry, extra }, version] = await Promise.all([this.log.append(JSON.stringify(list)), this.store.version()])
+    const [{ entry, extra }, version] = await Promise.all([
+      this.log.append(JSON.stringify(list)),
+      this.store.version(),
+    ])
     const at = Date.now()
-    for (const e of list) this.activity.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
+    for (const e of list)
+      this.activity.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
     for (const e of [entry, ...extra]) this.#run(e, version)
     return list
   }
 
   start(): void {
     // Entries of a process that died: idle for a lease, then anyone's.
-    this.#timers.push(setInterval(() => void this.#reclaim(), Math.max(100, Math.floor(this.leaseMs / 2))))
-    this.#timers.push(setInterval(() => void this.#keepAlive(), Math.max(100, Math.floor(this.leaseMs / 3))))
+    this.#timers.push(
+      setInterval(() => void this.#reclaim(), Math.max(100, Math.floor(this.leaseMs / 2))),
+    )
+    this.#timers.push(
+      setInterval(() => void this.#keepAlive(), Math.max(100, Math.floor(this.leaseMs / 3))),
+    )
     // Consumers of processes gone for a while (their entries taken over long since) leave the group.
-    const prune = setInterval(() => void this.log.pruneConsumers(CONSUMER_IDLE_MS).catch(() => {}), PRUNE_EVERY_MS)
+    const prune = setInterval(
+      () => void this.log.pruneConsumers(CONSUMER_IDLE_MS).catch(() => {}),
+      PRUNE_EVERY_MS,
+    )
     prune.unref()
     this.#timers.push(prune)
   }
@@ -78,7 +92,10 @@ export class IngestPipeline implements EventAcceptor {
     this.#stopped = true
     for (const t of this.#timers) clearInterval(t)
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([Promise.allSettled([...this.#inFlight.values()].map((f) => f.done)), new Promise((r) => (timer = setTimeout(r, graceMs)))])
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight.values()].map((f) => f.done)),
+      new Promise((r) => (timer = setTimeout(r, graceMs))),
+    ])
     clearTimeout(timer)
   }
 
@@ -92,7 +109,11 @@ export class IngestPipeline implements EventAcceptor {
         await this.log.complete([entry])
       } catch (err) {
         // Left pending: taken over (by this process too) once idle for a lease, with the same jtis.
-        this.logger.warn('fan-out failed; retried after the lease', { partition: entry.partition, entry: entry.id, error: String(err) })
+        this.logger.warn('fan-out failed; retried after the lease', {
+          partition: entry.partition,
+          entry: entry.id,
+          error: String(err),
+        })
       } finally {
         this.#inFlight.delete(key)
       }
@@ -103,10 +124,14 @@ export class IngestPipeline implements EventAcceptor {
   async #reclaim(): Promise<void> {
     if (this.#stopped) return
     try {
-      const entries = (await this.log.reclaim(this.leaseMs, 20)).filter((e) => !this.#inFlight.has(`${e.partition}/${e.id}`))
+      const entries = (await this.log.reclaim(this.leaseMs, 20)).filter(
+        (e) => !this.#inFlight.has(`${e.partition}/${e.id}`),
+      )
       if (entries.length === 0) return
       const version = await this.store.version()
-      this.logger.info('taking over ingest entries of a stopped process', { entries: entries.length })
+      this.logger.info('taking over ingest entries of a stopped process', {
+        entries: entries.length,
+      })
       for (const e of entries) this.#run(e, version)
     } catch (err) {
       this.logger.debug('ingest takeover check failed', { error: String(err) })

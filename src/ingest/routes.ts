@@ -29,25 +29,57 @@ export interface IngestDeps {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BrokerError('temporarily_unavailable', 'the event store did not answer; the events were not acknowledged, retry later')), ms)
+    timer = setTimeout(
+      () =>
+        reject(
+          new BrokerError(
+            'temporarily_unavailable',
+            'the event store did not answer; the events were not acknowledged, retry later',
+          ),
+        ),
+      ms,
+    )
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-const EXAMPLE_EVENT = { type: 'caep/session-revoked', subject: { format: 'email', email: 'alice@example.com' }, event: { reason_admin: { en: 'Suspicious sign-in' } }, txn: 'txn-8d0e' }
+const EXAMPLE_EVENT = {
+  type: 'caep/session-revoked',
+  subject: { format: 'email', email: 'alice@example.com' },
+  event: { reason_admin: { en: 'Suspicious sign-in' } },
+  txn: 'txn-8d0e',
+}
 
 /** Documented members of one event; each is checked by validate.ts, per event type. */
 const EventDoc = z
   .object({
-    type: z.string().openapi({ description: 'Event-type URI or alias such as caep/session-revoked.', example: 'caep/session-revoked' }),
+    type: z
+      .string()
+      .openapi({
+        description: 'Event-type URI or alias such as caep/session-revoked.',
+        example: 'caep/session-revoked',
+      }),
     subject: SubjectDoc,
-    event: z.record(z.string(), z.unknown()).optional().openapi({ description: "The event's own members (checked against its type)." }),
-    txn: z.string().max(256).optional().openapi({ description: 'Transaction id; assigned when absent, shared by everything derived from the event.' }),
+    event: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: "The event's own members (checked against its type)." }),
+    txn: z
+      .string()
+      .max(256)
+      .optional()
+      .openapi({
+        description:
+          'Transaction id; assigned when absent, shared by everything derived from the event.',
+      }),
   })
   .strict()
   .openapi('Event', { example: EXAMPLE_EVENT })
 
-const EventBatchDoc = z.object({ events: z.array(EventDoc).min(1).max(MAX_BATCH) }).strict().openapi('EventBatch', { example: { events: [EXAMPLE_EVENT] } })
+const EventBatchDoc = z
+  .object({ events: z.array(EventDoc).min(1).max(MAX_BATCH) })
+  .strict()
+  .openapi('EventBatch', { example: { events: [EXAMPLE_EVENT] } })
 
 /**
  * The envelope: a JSON object. Checked with zod here; the events in it by validate.ts, which names the
@@ -57,7 +89,10 @@ const EventsEnvelope = z.record(z.string(), z.unknown(), { error: 'body: must be
 
 const Accepted = z
   .union([z.object({ txn: z.string() }), z.object({ txns: z.array(z.string()) })])
-  .openapi('Accepted', { description: 'One `txn` for a single event, `txns` (in order) for a batch.', example: { txns: ['txn-8d0e', '0b7c2f9e4a1d4e6f'] } })
+  .openapi('Accepted', {
+    description: 'One `txn` for a single event, `txns` (in order) for a batch.',
+    example: { txns: ['txn-8d0e', '0b7c2f9e4a1d4e6f'] },
+  })
 
 export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
   const app = new OpenAPIHono<AuthEnv>()
@@ -71,7 +106,12 @@ export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
       summary: 'Ingest one event or a batch; 202 once durable',
       description: `One event, or \`{"events": [...]}\` of up to ${MAX_BATCH}. All or nothing: one bad event refuses the request, naming the event and member at fault.`,
       auth: requireRole(deps.clients, deps.admin, 'emitter'),
-      body: { schema: EventsEnvelope, document: z.union([EventDoc, EventBatchDoc]), maxBytes: deps.maxBodyBytes, example: EXAMPLE_EVENT },
+      body: {
+        schema: EventsEnvelope,
+        document: z.union([EventDoc, EventBatchDoc]),
+        maxBytes: deps.maxBodyBytes,
+        example: EXAMPLE_EVENT,
+      },
       responses: { 202: { description: 'Accepted: durable in the ingest log', schema: Accepted } },
       errors: [400, 401, 403, 413, 415, 503],
     },
@@ -82,12 +122,23 @@ export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
       const remoteAddr = remoteAddress(c)
       const ingested = await withTimeout(deps.ingest.accept(events, clientId), ENQUEUE_TIMEOUT_MS)
       deps.audit?.submit(
-        ingested.map((e) => ({ kind: 'event.ingested' as const, txn: e.txn, type: e.type, subject: e.subject, client_id: clientId, event_id: e.id, ...(remoteAddr ? { remote_addr: remoteAddr } : {}) })),
+        ingested.map((e) => ({
+          kind: 'event.ingested' as const,
+          txn: e.txn,
+          type: e.type,
+          subject: e.subject,
+          client_id: clientId,
+          event_id: e.id,
+          ...(remoteAddr ? { remote_addr: remoteAddr } : {}),
+        })),
       )
       const at = Date.now()
-      for (const e of ingested) deps.activity?.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
+      for (const e of ingested)
+        deps.activity?.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
       c.header('Cache-Control', 'no-store')
-      return batch ? c.json({ txns: ingested.map((e) => e.txn) }, 202) : c.json({ txn: ingested[0]!.txn }, 202)
+      return batch
+        ? c.json({ txns: ingested.map((e) => e.txn) }, 202)
+        : c.json({ txn: ingested[0]!.txn }, 202)
     },
   )
   return app

@@ -25,31 +25,64 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function validateOne(input: unknown, where: string): ValidEvent {
-  if (!isObject(input)) throw new BrokerError('invalid_request', `${where || 'body'}: must be a JSON object`)
+  if (!isObject(input))
+    throw new BrokerError('invalid_request', `${where || 'body'}: must be a JSON object`)
   const at = (name: string) => (where ? `${where}.${name}` : name)
   for (const key of Object.keys(input)) {
-    if (!(EVENT_MEMBERS as readonly string[]).includes(key)) throw new BrokerError('invalid_request', `${at(key)}: unknown member`)
+    if (!(EVENT_MEMBERS as readonly string[]).includes(key))
+      throw new BrokerError('invalid_request', `${at(key)}: unknown member`)
   }
-  for (const [key, value] of Object.entries(input)) if (value === null) throw new BrokerError('invalid_request', `${at(key)}: must not be null; leave an optional member out instead`)
-  if (typeof input.type !== 'string' || input.type === '') throw new BrokerError('invalid_request', `${at('type')}: required, an event-type URI or alias such as "caep/session-revoked"`)
+  for (const [key, value] of Object.entries(input))
+    if (value === null)
+      throw new BrokerError(
+        'invalid_request',
+        `${at(key)}: must not be null; leave an optional member out instead`,
+      )
+  if (typeof input.type !== 'string' || input.type === '')
+    throw new BrokerError(
+      'invalid_request',
+      `${at('type')}: required, an event-type URI or alias such as "caep/session-revoked"`,
+    )
   const def = resolveAnyEventType(input.type)
-  if (!def) throw new BrokerError('invalid_event_type', `${at('type')}: unknown event type "${input.type.slice(0, 200)}"`)
-  if (!def.ingestible) throw new BrokerError('invalid_event_type', `${at('type')}: "${def.alias}" is sent by the broker itself and cannot be posted`)
-  if (input.subject === undefined) throw new BrokerError('invalid_subject', `${at('subject')}: required`)
+  if (!def)
+    throw new BrokerError(
+      'invalid_event_type',
+      `${at('type')}: unknown event type "${input.type.slice(0, 200)}"`,
+    )
+  if (!def.ingestible)
+    throw new BrokerError(
+      'invalid_event_type',
+      `${at('type')}: "${def.alias}" is sent by the broker itself and cannot be posted`,
+    )
+  if (input.subject === undefined)
+    throw new BrokerError('invalid_subject', `${at('subject')}: required`)
   const parsed = parseSubject(input.subject)
   if (!parsed.ok) {
     const first = parsed.issues[0]
-    throw new BrokerError('invalid_subject', `${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'subject: invalid'}`)
+    throw new BrokerError(
+      'invalid_subject',
+      `${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'subject: invalid'}`,
+    )
   }
   const subjectProblem = def.checkSubject?.(parsed.subject)
-  if (subjectProblem) throw new BrokerError('invalid_subject', `${at('subject')}: ${subjectProblem}`)
+  if (subjectProblem)
+    throw new BrokerError('invalid_subject', `${at('subject')}: ${subjectProblem}`)
   const payload = def.validate(input.event ?? {})
   if (!payload.ok) {
     const first = payload.issues[0]
-    throw new BrokerError('invalid_event', `${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'event: invalid'}`)
+    throw new BrokerError(
+      'invalid_event',
+      `${where ? `${where}.` : ''}${first ? `${first.path}: ${first.message}` : 'event: invalid'}`,
+    )
   }
-  if (input.txn !== undefined && (typeof input.txn !== 'string' || input.txn.length === 0 || input.txn.length > 256)) {
-    throw new BrokerError('invalid_request', `${at('txn')}: must be a non-empty string of at most 256 characters`)
+  if (
+    input.txn !== undefined &&
+    (typeof input.txn !== 'string' || input.txn.length === 0 || input.txn.length > 256)
+  ) {
+    throw new BrokerError(
+      'invalid_request',
+      `${at('txn')}: must be a non-empty string of at most 256 characters`,
+    )
   }
   const txnProblem = typeof input.txn === 'string' ? unsafeIdentifier(input.txn) : undefined
   if (txnProblem) throw new BrokerError('invalid_request', `${at('txn')}: ${txnProblem}`)
@@ -67,11 +100,23 @@ function validateOne(input: unknown, where: string): ValidEvent {
 export function validateEventsBody(body: unknown): { events: ValidEvent[]; batch: boolean } {
   if (!isObject(body)) throw new BrokerError('invalid_request', 'body: must be a JSON object')
   if ('events' in body) {
-    if (body.events === null) throw new BrokerError('invalid_request', 'events: must not be null; an array of events')
-    for (const key of Object.keys(body)) if (key !== 'events') throw new BrokerError('invalid_request', `${key}: unknown member (a batch body holds only "events")`)
-    if (!Array.isArray(body.events)) throw new BrokerError('invalid_request', 'events: must be an array')
-    if (body.events.length === 0) throw new BrokerError('invalid_request', 'events: must hold at least one event')
-    if (body.events.length > MAX_BATCH) throw new BrokerError('invalid_request', `events: at most ${MAX_BATCH} events per request, got ${body.events.length}`)
+    if (body.events === null)
+      throw new BrokerError('invalid_request', 'events: must not be null; an array of events')
+    for (const key of Object.keys(body))
+      if (key !== 'events')
+        throw new BrokerError(
+          'invalid_request',
+          `${key}: unknown member (a batch body holds only "events")`,
+        )
+    if (!Array.isArray(body.events))
+      throw new BrokerError('invalid_request', 'events: must be an array')
+    if (body.events.length === 0)
+      throw new BrokerError('invalid_request', 'events: must hold at least one event')
+    if (body.events.length > MAX_BATCH)
+      throw new BrokerError(
+        'invalid_request',
+        `events: at most ${MAX_BATCH} events per request, got ${body.events.length}`,
+      )
     return { events: body.events.map((e, i) => validateOne(e, `events[${i}]`)), batch: true }
   }
   return { events: [validateOne(body, '')], batch: false }

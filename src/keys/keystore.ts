@@ -54,7 +54,12 @@ export interface KeyInfo {
 }
 
 async function generate(alg: SigningAlg): Promise<StoredKey> {
-  const options = alg === 'RS256' ? { modulusLength: 2048, extractable: true } : alg === 'EdDSA' ? { crv: 'Ed25519', extractable: true } : { extractable: true }
+  const options =
+    alg === 'RS256'
+      ? { modulusLength: 2048, extractable: true }
+      : alg === 'EdDSA'
+        ? { crv: 'Ed25519', extractable: true }
+        : { extractable: true }
   const { privateKey, publicKey } = await generateKeyPair(alg, options)
   const kid = randomId(12)
   const publicJwk = await exportJWK(publicKey)
@@ -134,12 +139,20 @@ export class KeyStore {
   #reload(): Promise<void> {
     this.#loading ??= (async () => {
       try {
-        const [version, active, pending, all] = await Promise.all([this.redis.get(this.#k.version), this.redis.hgetall(this.#k.active), this.redis.hgetall(this.#k.pending), this.redis.hgetall(this.#k.all)])
+        const [version, active, pending, all] = await Promise.all([
+          this.redis.get(this.#k.version),
+          this.redis.hgetall(this.#k.active),
+          this.redis.hgetall(this.#k.pending),
+          this.redis.hgetall(this.#k.all),
+        ])
         const load = async (kid: string | undefined, alg: SigningAlg) => {
           const raw = kid ? all[kid] : undefined
           if (!kid || !raw) return undefined
           const stored = JSON.parse(raw) as StoredKey
-          return { stored, key: { kid, alg, key: (await importJWK(stored.private_jwk, alg)) as CryptoKey } }
+          return {
+            stored,
+            key: { kid, alg, key: (await importJWK(stored.private_jwk, alg)) as CryptoKey },
+          }
         }
         const signing = new Map<SigningAlg, SigningKey>()
         const ahead = new Map<SigningAlg, { key: SigningKey; activatesAt: number }>()
@@ -147,7 +160,8 @@ export class KeyStore {
           const current = await load(active[alg], alg)
           if (current) signing.set(alg, current.key)
           const next = await load(pending[alg], alg)
-          if (next) ahead.set(alg, { key: next.key, activatesAt: (next.stored.activates_at ?? 0) * 1000 })
+          if (next)
+            ahead.set(alg, { key: next.key, activatesAt: (next.stored.activates_at ?? 0) * 1000 })
         }
         this.#signing = signing
         this.#pending = ahead
@@ -160,7 +174,11 @@ export class KeyStore {
   }
 
   async #stored(): Promise<{ keys: StoredKey[]; active: Record<string, string> }> {
-    const [all, active, pending] = await Promise.all([this.redis.hgetall(this.#k.all), this.redis.hgetall(this.#k.active), this.redis.hgetall(this.#k.pending)])
+    const [all, active, pending] = await Promise.all([
+      this.redis.hgetall(this.#k.all),
+      this.redis.hgetall(this.#k.active),
+      this.redis.hgetall(this.#k.pending),
+    ])
     const keys = Object.values(all).map((raw) => JSON.parse(raw) as StoredKey)
     return { keys, active: effectiveActive(keys, active, pending, Date.now() / 1000) }
   }
@@ -177,7 +195,9 @@ export class KeyStore {
 
   async list(): Promise<KeyInfo[]> {
     const { keys, active } = await this.#stored()
-    return keys.sort((a, b) => b.created_at - a.created_at).map((k) => info(k, active[k.alg] === k.kid))
+    return keys
+      .sort((a, b) => b.created_at - a.created_at)
+      .map((k) => info(k, active[k.alg] === k.kid))
   }
 
   /**
@@ -186,23 +206,38 @@ export class KeyStore {
    * for the overlap); a key published ahead that never signed is dropped; keys whose overlap has passed
    * are deleted.
    */
-  async rotate(algs: readonly SigningAlg[], options: { immediate?: boolean } = {}): Promise<KeyInfo[]> {
+  async rotate(
+    algs: readonly SigningAlg[],
+    options: { immediate?: boolean } = {},
+  ): Promise<KeyInfo[]> {
     const generated = await Promise.all(algs.map((alg) => generate(alg)))
     // Timed from the write that publishes the keys, not from the (slow) key generation.
     const now = Date.now() / 1000
-    const ahead = options.immediate || this.publishAheadSeconds === 0 ? 0 : this.publishAheadSeconds + REPUBLISH_SECONDS
+    const ahead =
+      options.immediate || this.publishAheadSeconds === 0
+        ? 0
+        : this.publishAheadSeconds + REPUBLISH_SECONDS
     const switchAt = Math.ceil(now + ahead)
     const { keys, active } = await this.#stored()
     const pending = await this.redis.hgetall(this.#k.pending)
     const multi = this.redis.multi()
     const created: StoredKey[] = []
     for (const [i, alg] of algs.entries()) {
-      const fresh: StoredKey = { ...generated[i]!, ...(ahead > 0 ? { activates_at: switchAt } : {}) }
+      const fresh: StoredKey = {
+        ...generated[i]!,
+        ...(ahead > 0 ? { activates_at: switchAt } : {}),
+      }
       created.push(fresh)
       const old = keys.find((k) => k.kid === active[alg])
-      if (old) multi.hset(this.#k.all, old.kid, JSON.stringify({ ...old, retired_at: ahead > 0 ? switchAt : Math.floor(now) }))
+      if (old)
+        multi.hset(
+          this.#k.all,
+          old.kid,
+          JSON.stringify({ ...old, retired_at: ahead > 0 ? switchAt : Math.floor(now) }),
+        )
       // A key published ahead and replaced before it signed anything is dropped.
-      if (pending[alg] !== undefined && pending[alg] !== old?.kid) multi.hdel(this.#k.all, pending[alg]!)
+      if (pending[alg] !== undefined && pending[alg] !== old?.kid)
+        multi.hdel(this.#k.all, pending[alg]!)
       multi.hset(this.#k.all, fresh.kid, JSON.stringify(fresh))
       if (ahead > 0) {
         if (old) multi.hset(this.#k.active, alg, old.kid)
@@ -213,7 +248,8 @@ export class KeyStore {
       }
     }
     for (const k of keys) {
-      if (k.retired_at !== undefined && k.retired_at + this.overlapSeconds <= now) multi.hdel(this.#k.all, k.kid)
+      if (k.retired_at !== undefined && k.retired_at + this.overlapSeconds <= now)
+        multi.hdel(this.#k.all, k.kid)
     }
     multi.incr(this.#k.version)
     await multi.exec()
@@ -224,7 +260,12 @@ export class KeyStore {
 }
 
 /** The kid signing now per algorithm: the pending one once its activation time has passed. */
-function effectiveActive(keys: readonly StoredKey[], active: Record<string, string>, pending: Record<string, string>, now: number): Record<string, string> {
+function effectiveActive(
+  keys: readonly StoredKey[],
+  active: Record<string, string>,
+  pending: Record<string, string>,
+  now: number,
+): Record<string, string> {
   const out = { ...active }
   for (const [alg, kid] of Object.entries(pending)) {
     const key = keys.find((k) => k.kid === kid)
@@ -241,6 +282,8 @@ function info(k: StoredKey, active: boolean): KeyInfo {
     ...(k.activates_at !== undefined ? { activates_at: k.activates_at } : {}),
     ...(k.retired_at !== undefined ? { retired_at: k.retired_at } : {}),
     active,
-    ...(!active && k.activates_at !== undefined && k.retired_at === undefined ? { pending: true as const } : {}),
+    ...(!active && k.activates_at !== undefined && k.retired_at === undefined
+      ? { pending: true as const }
+      : {}),
   }
 }

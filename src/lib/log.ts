@@ -18,14 +18,32 @@ export interface Logger {
   child?(bindings: Record<string, unknown>): Logger
 }
 
-const SECRET_NAMES = ['authorization', 'Authorization', 'token', 'access_token', 'refresh_token', 'admin_token', 'secret', 'client_secret', 'password', 'authorization_header', 'cookie']
+const SECRET_NAMES = [
+  'authorization',
+  'Authorization',
+  'token',
+  'access_token',
+  'refresh_token',
+  'admin_token',
+  'secret',
+  'client_secret',
+  'password',
+  'authorization_header',
+  'cookie',
+]
 
 /** Credential-like fields, at the top level and up to two levels down (e.g. `headers.authorization`). */
-export const REDACT_PATHS: string[] = SECRET_NAMES.flatMap((name) => [name, `*.${name}`, `*.*.${name}`])
+export const REDACT_PATHS: string[] = SECRET_NAMES.flatMap((name) => [
+  name,
+  `*.${name}`,
+  `*.*.${name}`,
+])
 
 export const REDACTED = '[redacted]'
 
-function serialise(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+function serialise(
+  fields: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
   if (!fields) return undefined
   let out: Record<string, unknown> | undefined
   for (const [key, value] of Object.entries(fields)) {
@@ -46,7 +64,10 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: REDACTED },
-      serializers: { err: stdSerializers.err, error: (v: unknown) => (v instanceof Error ? stdSerializers.err(v) : v) },
+      serializers: {
+        err: stdSerializers.err,
+        error: (v: unknown) => (v instanceof Error ? stdSerializers.err(v) : v),
+      },
     },
     destination ?? pino.destination({ fd: 2, sync: true }),
   )

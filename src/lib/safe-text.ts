@@ -21,10 +21,17 @@ export function notText(value: string): string | undefined {
 
 /** Problem with a display or descriptive text member (description, reason, state, names), if any. */
 export function unsafeText(value: string): string | undefined {
-  return notText(value) ?? (BIDI_CONTROL.test(value) ? 'must not contain Unicode bidirectional control characters (U+202A–202E, U+2066–2069, U+200E, U+200F, U+061C)' : undefined)
+  return (
+    notText(value) ??
+    (BIDI_CONTROL.test(value)
+      ? 'must not contain Unicode bidirectional control characters (U+202A–202E, U+2066–2069, U+200E, U+200F, U+061C)'
+      : undefined)
+  )
 }
 
 /** Problem with an identifier (subject identifiers, audience, txn, ids), if any. */
 export function unsafeIdentifier(value: string): string | undefined {
-  return unsafeText(value) ?? (CONTROL.test(value) ? 'must not contain control characters' : undefined)
+  return (
+    unsafeText(value) ?? (CONTROL.test(value) ? 'must not contain control characters' : undefined)
+  )
 }

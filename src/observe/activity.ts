@@ -7,11 +7,36 @@ export interface ActivityEvents {
   /** Events acknowledged to an emitter (durable). */
   ingested: { txn: string; type: string; event_id: string; at: number }
   /** A SET was signed and queued for a stream. */
-  minted: { txn: string; stream_id: string; jti: string; type: string; at: number; priority: boolean }
+  minted: {
+    txn: string
+    stream_id: string
+    jti: string
+    type: string
+    at: number
+    priority: boolean
+  }
   /** A push receiver answered 2xx, or a poll receiver acknowledged. `latency_ms`: from the ingest acknowledgement. */
-  delivered: { txn: string; stream_id: string; jti: string; at: number; latency_ms: number; method: 'push' | 'poll'; status?: number; push_ms?: number }
+  delivered: {
+    txn: string
+    stream_id: string
+    jti: string
+    at: number
+    latency_ms: number
+    method: 'push' | 'poll'
+    status?: number
+    push_ms?: number
+  }
   /** A push attempt failed: `outcome` retry (will be tried again), failed or dead_letter (given up). */
-  failed: { txn: string; stream_id: string; jti: string; at: number; outcome: 'retry' | 'failed' | 'dead_letter'; status?: number; error: string; push_ms?: number }
+  failed: {
+    txn: string
+    stream_id: string
+    jti: string
+    at: number
+    outcome: 'retry' | 'failed' | 'dead_letter'
+    status?: number
+    error: string
+    push_ms?: number
+  }
   /** SETs dropped because a stream's backlog exceeded SSF_BROKER_STREAM_BACKLOG_MAX. */
   dropped: { stream_id: string; count: number; at: number }
   /** An event received from an upstream transmitter was ingested. */

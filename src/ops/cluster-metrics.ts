@@ -26,7 +26,9 @@ export function serveClusterMetrics(): void {
     const id = message.id
     aggregator.clusterMetrics().then(
       (text) => worker.isConnected() && worker.send({ type: RESPONSE, id, text } satisfies Reply),
-      (err: unknown) => worker.isConnected() && worker.send({ type: RESPONSE, id, error: String(err) } satisfies Reply),
+      (err: unknown) =>
+        worker.isConnected() &&
+        worker.send({ type: RESPONSE, id, error: String(err) } satisfies Reply),
     )
   })
 }

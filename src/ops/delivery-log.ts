@@ -19,17 +19,24 @@ export function logDeliveries(activity: Activity, log: Logger): () => void {
       }),
     ),
     activity.on('failed', (e) =>
-      log.warn(e.outcome === 'retry' ? 'push attempt failed; will retry' : 'push failed; SET dead-lettered', {
-        stream_id: e.stream_id,
-        jti: e.jti,
-        txn: e.txn,
-        outcome: e.outcome,
-        ...(e.status !== undefined ? { status: e.status } : {}),
-        ...(e.push_ms !== undefined ? { latency_ms: Math.round(e.push_ms) } : {}),
-        error: e.error,
-      }),
+      log.warn(
+        e.outcome === 'retry'
+          ? 'push attempt failed; will retry'
+          : 'push failed; SET dead-lettered',
+        {
+          stream_id: e.stream_id,
+          jti: e.jti,
+          txn: e.txn,
+          outcome: e.outcome,
+          ...(e.status !== undefined ? { status: e.status } : {}),
+          ...(e.push_ms !== undefined ? { latency_ms: Math.round(e.push_ms) } : {}),
+          error: e.error,
+        },
+      ),
     ),
-    activity.on('dropped', (e) => log.warn('SETs dropped: stream backlog full', { stream_id: e.stream_id, count: e.count })),
+    activity.on('dropped', (e) =>
+      log.warn('SETs dropped: stream backlog full', { stream_id: e.stream_id, count: e.count }),
+    ),
   ]
   return () => offs.forEach((off) => off())
 }

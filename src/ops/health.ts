@@ -43,7 +43,10 @@ export function redisCheck(ping: () => Promise<unknown>): () => Promise<Check> {
         await Promise.race([
           ping(),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS)
+            timer = setTimeout(
+              () => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)),
+              PING_TIMEOUT_MS,
+            )
           }),
         ])
         last = { ok: true, latency_ms: Date.now() - started }
@@ -70,19 +73,35 @@ export interface Readiness {
 export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
   const redis = redisCheck(deps.ping)
   return async () => {
-    const checks: Record<string, Check> = { redis: await redis(), delivery: { ok: deps.deliveryAlive() } }
+    const checks: Record<string, Check> = {
+      redis: await redis(),
+      delivery: { ok: deps.deliveryAlive() },
+    }
     if (deps.stopping()) checks.shutdown = { ok: false, error: 'shutting down' }
     return { ready: Object.values(checks).every((check) => check.ok), checks }
   }
 }
 
-const CheckSchema = z.object({ ok: z.boolean(), error: z.string().optional(), latency_ms: z.number().optional() })
+const CheckSchema = z.object({
+  ok: z.boolean(),
+  error: z.string().optional(),
+  latency_ms: z.number().optional(),
+})
 const ReadinessSchema = z
   .object({ status: z.enum(['ready', 'unavailable']), checks: z.record(z.string(), CheckSchema) })
-  .openapi('Readiness', { example: { status: 'ready', checks: { redis: { ok: true, latency_ms: 1 }, delivery: { ok: true } } } })
+  .openapi('Readiness', {
+    example: {
+      status: 'ready',
+      checks: { redis: { ok: true, latency_ms: 1 }, delivery: { ok: true } },
+    },
+  })
 const TAG = 'Operations'
 
-export function opsRoutes(deps: { ready: () => Promise<Readiness>; metrics: Metrics; metricsToken?: string }): OpenAPIHono {
+export function opsRoutes(deps: {
+  ready: () => Promise<Readiness>
+  metrics: Metrics
+  metricsToken?: string
+}): OpenAPIHono {
   const app = new OpenAPIHono()
   const tokenHash = deps.metricsToken !== undefined ? hash(deps.metricsToken) : undefined
   app.use('*', async (c, next) => {
@@ -98,7 +117,13 @@ export function opsRoutes(deps: { ready: () => Promise<Readiness>; metrics: Metr
       operationId: 'liveness',
       tag: TAG,
       summary: 'Liveness: 200 while the process runs (touches no Redis)',
-      responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok') }), example: { status: 'ok' } } },
+      responses: {
+        200: {
+          description: 'Alive',
+          schema: z.object({ status: z.literal('ok') }),
+          example: { status: 'ok' },
+        },
+      },
       errors: [],
     },
     (c) => c.json({ status: 'ok' }),
@@ -114,7 +139,17 @@ export function opsRoutes(deps: { ready: () => Promise<Readiness>; metrics: Metr
       summary: 'Readiness: Redis answers and the delivery loop is alive',
       responses: {
         200: { description: 'Ready', schema: ReadinessSchema },
-        503: { description: 'Not ready (Redis unreachable, delivery loop stuck, or shutting down)', schema: ReadinessSchema, example: { status: 'unavailable', checks: { redis: { ok: false, error: 'no answer within 500 ms' }, delivery: { ok: true } } } },
+        503: {
+          description: 'Not ready (Redis unreachable, delivery loop stuck, or shutting down)',
+          schema: ReadinessSchema,
+          example: {
+            status: 'unavailable',
+            checks: {
+              redis: { ok: false, error: 'no answer within 500 ms' },
+              delivery: { ok: true },
+            },
+          },
+        },
       },
       errors: [],
     },
@@ -132,16 +167,29 @@ export function opsRoutes(deps: { ready: () => Promise<Readiness>; metrics: Metr
       operationId: 'metrics',
       tag: TAG,
       summary: 'Prometheus metrics (text exposition format)',
-      description: 'Open unless SSF_BROKER_METRICS_TOKEN is set; then that bearer token is required.',
+      description:
+        'Open unless SSF_BROKER_METRICS_TOKEN is set; then that bearer token is required.',
       // Its own token, checked here: documented as bearer-protected, answered as public when no token is set.
       auth: async (c, next) => {
         if (tokenHash) {
           const match = /^Bearer[ ]+([\x21-\x7e]+)\s*$/i.exec(c.req.header('authorization') ?? '')
-          if (!match || !timingSafeEqual(hash(match[1]!), tokenHash)) throw new BrokerError('invalid_token', 'GET /metrics requires the metrics bearer token', { realm: 'ssf-broker-metrics' })
+          if (!match || !timingSafeEqual(hash(match[1]!), tokenHash))
+            throw new BrokerError(
+              'invalid_token',
+              'GET /metrics requires the metrics bearer token',
+              { realm: 'ssf-broker-metrics' },
+            )
         }
         await next()
       },
-      responses: { 200: { description: 'Metrics', contentType: 'text/plain; version=0.0.4', schema: z.string(), example: '# TYPE ssf_broker_ready gauge\nssf_broker_ready 1\n' } },
+      responses: {
+        200: {
+          description: 'Metrics',
+          contentType: 'text/plain; version=0.0.4',
+          schema: z.string(),
+          example: '# TYPE ssf_broker_ready gauge\nssf_broker_ready 1\n',
+        },
+      },
       errors: [401],
     },
     async (c) => {

@@ -50,25 +50,52 @@ export class Metrics {
     const registers = [this.registry]
     this.#exposition = clusterExposition(this.registry) ?? (() => this.registry.metrics())
     collectDefaultMetrics({ register: this.registry })
-    this.ingested = new Counter({ name: 'ssf_broker_events_ingested_total', help: 'Events acknowledged to emitters, by event type URI.', labelNames: ['type'], registers })
-    this.minted = new Counter({ name: 'ssf_broker_sets_minted_total', help: 'SETs signed and queued for a stream.', registers })
+    this.ingested = new Counter({
+      name: 'ssf_broker_events_ingested_total',
+      help: 'Events acknowledged to emitters, by event type URI.',
+      labelNames: ['type'],
+      registers,
+    })
+    this.minted = new Counter({
+      name: 'ssf_broker_sets_minted_total',
+      help: 'SETs signed and queued for a stream.',
+      registers,
+    })
     this.pushAttempts = new Counter({
       name: 'ssf_broker_push_attempts_total',
       help: 'Push delivery attempts by outcome: delivered, retry (tried again later), failed, dead_letter.',
       labelNames: ['outcome'],
       registers,
     })
-    this.pollAcks = new Counter({ name: 'ssf_broker_poll_acknowledged_total', help: 'SETs acknowledged by poll receivers.', registers })
-    this.dropped = new Counter({ name: 'ssf_broker_sets_dropped_total', help: "SETs dropped because a stream's backlog was full.", registers })
+    this.pollAcks = new Counter({
+      name: 'ssf_broker_poll_acknowledged_total',
+      help: 'SETs acknowledged by poll receivers.',
+      registers,
+    })
+    this.dropped = new Counter({
+      name: 'ssf_broker_sets_dropped_total',
+      help: "SETs dropped because a stream's backlog was full.",
+      registers,
+    })
     // Upstream ids label it: upstreams are few, registered by an operator.
-    this.upstreamEvents = new Counter({ name: 'ssf_broker_upstream_events_total', help: 'Events received from an upstream transmitter and ingested, by upstream id.', labelNames: ['upstream'], registers })
+    this.upstreamEvents = new Counter({
+      name: 'ssf_broker_upstream_events_total',
+      help: 'Events received from an upstream transmitter and ingested, by upstream id.',
+      labelNames: ['upstream'],
+      registers,
+    })
     this.deliverySeconds = new Histogram({
       name: 'ssf_broker_event_delivery_seconds',
       help: "Time from the ingest acknowledgement to the receiver's 2xx (push) or acknowledgement (poll).",
       buckets: DELIVERY_BUCKETS,
       registers,
     })
-    this.pushSeconds = new Histogram({ name: 'ssf_broker_push_duration_seconds', help: 'Duration of one push request.', buckets: HTTP_BUCKETS, registers })
+    this.pushSeconds = new Histogram({
+      name: 'ssf_broker_push_duration_seconds',
+      help: 'Duration of one push request.',
+      buckets: HTTP_BUCKETS,
+      registers,
+    })
     this.httpRequests = new Counter({
       name: 'ssf_broker_http_requests_total',
       help: 'HTTP requests answered, by method, route pattern and status.',
@@ -82,7 +109,8 @@ export class Metrics {
       buckets: HTTP_BUCKETS,
       registers,
     })
-    for (const outcome of ['delivered', 'retry', 'failed', 'dead_letter']) this.pushAttempts.inc({ outcome }, 0)
+    for (const outcome of ['delivered', 'retry', 'failed', 'dead_letter'])
+      this.pushAttempts.inc({ outcome }, 0)
 
     const cached = cachedState(state)
     new Gauge({
@@ -117,7 +145,8 @@ export class Metrics {
       async collect() {
         const s = await cached()
         if (s.streams === undefined) return
-        for (const status of new Set([...STREAM_STATUSES, ...Object.keys(s.streams)])) this.set({ status }, s.streams[status] ?? 0)
+        for (const status of new Set([...STREAM_STATUSES, ...Object.keys(s.streams)]))
+          this.set({ status }, s.streams[status] ?? 0)
       },
     })
 
@@ -192,7 +221,10 @@ function cachedState(state: StateGaugeProviders): () => Promise<StateSnapshot> {
       if (outboxSets.status === 'fulfilled') next.outboxSets = outboxSets.value
       if (deadLetters.status === 'fulfilled') next.deadLetters = deadLetters.value
       if (streams.status === 'fulfilled') next.streams = streams.value
-      const allOk = outboxSets.status === 'fulfilled' && deadLetters.status === 'fulfilled' && streams.status === 'fulfilled'
+      const allOk =
+        outboxSets.status === 'fulfilled' &&
+        deadLetters.status === 'fulfilled' &&
+        streams.status === 'fulfilled'
       last = next
       // After a failure, try again at the next scrape rather than serving stale values for the full period.
       at = allOk ? Date.now() : 0

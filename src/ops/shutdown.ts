@@ -4,7 +4,12 @@
  */
 import type { Logger } from '../lib/log.js'
 
-export async function closeWithin(ms: number, steps: Promise<unknown>[], log: Logger, what: string): Promise<boolean> {
+export async function closeWithin(
+  ms: number,
+  steps: Promise<unknown>[],
+  log: Logger,
+  what: string,
+): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined
   const all = Promise.allSettled(steps).then(() => true)
   const timeout = new Promise<false>((resolve) => {

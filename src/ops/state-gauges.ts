@@ -23,13 +23,15 @@ export function stateGauges(streams: StreamStore, outbox: Outbox): StateGaugePro
     async outboxSets() {
       let total = 0
       // One page's counts at once: the commands share a pipeline.
-      for await (const page of streamPages(streams)) for (const n of await Promise.all(page.map((s) => outbox.pending(s.stream_id)))) total += n
+      for await (const page of streamPages(streams))
+        for (const n of await Promise.all(page.map((s) => outbox.pending(s.stream_id)))) total += n
       return total
     },
     deadLetters: () => outbox.deadLetterCount(),
     async streamsByStatus() {
       const counts: Record<string, number> = {}
-      for await (const page of streamPages(streams)) for (const stream of page) counts[stream.status] = (counts[stream.status] ?? 0) + 1
+      for await (const page of streamPages(streams))
+        for (const stream of page) counts[stream.status] = (counts[stream.status] ?? 0) + 1
       return counts
     },
   }

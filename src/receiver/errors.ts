@@ -143,7 +143,10 @@ export class ReceiverError extends Error {
 }
 
 /** True when `error` is a {@link ReceiverError}, optionally with one of `codes`. */
-export function isReceiverError(error: unknown, ...codes: ReceiverErrorCode[]): error is ReceiverError {
+export function isReceiverError(
+  error: unknown,
+  ...codes: ReceiverErrorCode[]
+): error is ReceiverError {
   return error instanceof ReceiverError && (codes.length === 0 || codes.includes(error.code))
 }
 

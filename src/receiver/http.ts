@@ -42,7 +42,11 @@ function abortReason(signal: AbortSignal): unknown {
  * One HTTP exchange. Transport failures throw `ERR_TRANSMITTER_UNREACHABLE`; an abort through `signal`
  * rethrows the signal's reason unchanged, so callers can tell a stop from a failure.
  */
-export async function httpRequest(url: string, req: HttpRequest, settings: HttpSettings): Promise<HttpResponse> {
+export async function httpRequest(
+  url: string,
+  req: HttpRequest,
+  settings: HttpSettings,
+): Promise<HttpResponse> {
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers }
   let body: string | undefined
   if (req.json !== undefined) {
@@ -64,12 +68,20 @@ export async function httpRequest(url: string, req: HttpRequest, settings: HttpS
     })
   } catch (error) {
     if (req.signal?.aborted) throw abortReason(req.signal)
-    throw new ReceiverError('ERR_TRANSMITTER_UNREACHABLE', `${req.method} ${safeUrl(url)} failed: ${describe(error)}`, { cause: error })
+    throw new ReceiverError(
+      'ERR_TRANSMITTER_UNREACHABLE',
+      `${req.method} ${safeUrl(url)} failed: ${describe(error)}`,
+      { cause: error },
+    )
   }
   const declared = Number(res.headers['content-length'])
   if (Number.isFinite(declared) && declared > settings.maxResponseBytes) {
     res.body.destroy()
-    throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', `${req.method} ${safeUrl(url)}: response larger than ${settings.maxResponseBytes} bytes`, { status: res.statusCode })
+    throw new ReceiverError(
+      'ERR_TRANSMITTER_RESPONSE_INVALID',
+      `${req.method} ${safeUrl(url)}: response larger than ${settings.maxResponseBytes} bytes`,
+      { status: res.statusCode },
+    )
   }
   const chunks: Buffer[] = []
   let size = 0
@@ -79,16 +91,28 @@ export async function httpRequest(url: string, req: HttpRequest, settings: HttpS
       size += buf.length
       if (size > settings.maxResponseBytes) {
         res.body.destroy()
-        throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', `${req.method} ${safeUrl(url)}: response larger than ${settings.maxResponseBytes} bytes`, { status: res.statusCode })
+        throw new ReceiverError(
+          'ERR_TRANSMITTER_RESPONSE_INVALID',
+          `${req.method} ${safeUrl(url)}: response larger than ${settings.maxResponseBytes} bytes`,
+          { status: res.statusCode },
+        )
       }
       chunks.push(buf)
     }
   } catch (error) {
     if (error instanceof ReceiverError) throw error
     if (req.signal?.aborted) throw abortReason(req.signal)
-    throw new ReceiverError('ERR_TRANSMITTER_UNREACHABLE', `${req.method} ${safeUrl(url)}: reading the response failed: ${describe(error)}`, { cause: error })
+    throw new ReceiverError(
+      'ERR_TRANSMITTER_UNREACHABLE',
+      `${req.method} ${safeUrl(url)}: reading the response failed: ${describe(error)}`,
+      { cause: error },
+    )
   }
-  return { status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    text: Buffer.concat(chunks).toString('utf8'),
+  }
 }
 
 /** Parses a JSON body, or undefined when it is not JSON. */
@@ -126,17 +150,35 @@ function describe(error: unknown): string {
 /** Throws a coded error for a non-2xx answer from the transmitter, with its JSON error code if any. */
 export function transmitterHttpError(what: string, res: HttpResponse): ReceiverError {
   const body = parseJson(res.text)
-  const code = isObject(body) ? (typeof body.error === 'string' ? body.error : typeof body.err === 'string' ? body.err : undefined) : undefined
-  const description = isObject(body) ? (typeof body.error_description === 'string' ? body.error_description : typeof body.description === 'string' ? body.description : undefined) : undefined
+  const code = isObject(body)
+    ? typeof body.error === 'string'
+      ? body.error
+      : typeof body.err === 'string'
+        ? body.err
+        : undefined
+    : undefined
+  const description = isObject(body)
+    ? typeof body.error_description === 'string'
+      ? body.error_description
+      : typeof body.description === 'string'
+        ? body.description
+        : undefined
+    : undefined
   const detail = [code, description].filter(Boolean).join(': ').slice(0, 300)
-  return new ReceiverError('ERR_TRANSMITTER_HTTP', `${what}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`, {
-    status: res.status,
-    ...(code !== undefined ? { transmitterError: code } : {}),
-  })
+  return new ReceiverError(
+    'ERR_TRANSMITTER_HTTP',
+    `${what}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`,
+    {
+      status: res.status,
+      ...(code !== undefined ? { transmitterError: code } : {}),
+    },
+  )
 }
 
 /** Resolves a {@link TokenSource}-like value to an `Authorization` header value. */
-export async function bearerHeader(token: string | (() => string | Promise<string>)): Promise<string> {
+export async function bearerHeader(
+  token: string | (() => string | Promise<string>),
+): Promise<string> {
   const value = typeof token === 'function' ? await token() : token
   return `Bearer ${value}`
 }

@@ -6,7 +6,14 @@
  *
  * @module
  */
-export { ReceiverError, isReceiverError, setErrorCodeFor, type ReceiverErrorCode, type ReceiverErrorOptions, type SetErrorCode } from './errors.js'
+export {
+  ReceiverError,
+  isReceiverError,
+  setErrorCodeFor,
+  type ReceiverErrorCode,
+  type ReceiverErrorOptions,
+  type SetErrorCode,
+} from './errors.js'
 export {
   DELIVERY_METHODS,
   SSF_EVENT_TYPES,
@@ -21,14 +28,40 @@ export {
   type TransmitterMetadata,
   type VerifiedSet,
 } from './types.js'
-export { createReceiver, type Receiver, type ReceiverOptions, type ReceiveResult, type SetHandler } from './receiver.js'
+export {
+  createReceiver,
+  type Receiver,
+  type ReceiverOptions,
+  type ReceiveResult,
+  type SetHandler,
+} from './receiver.js'
 export { wellKnownUrl } from './discovery.js'
-export { DEFAULT_ALGORITHMS, STANDARD_SUBJECT_MEMBERS, SUPPORTED_ALGORITHMS, type SetAlgorithm } from './verify.js'
+export {
+  DEFAULT_ALGORITHMS,
+  STANDARD_SUBJECT_MEMBERS,
+  SUPPORTED_ALGORITHMS,
+  type SetAlgorithm,
+} from './verify.js'
 export type { VerificationStateCheck } from './verification-state.js'
-export { MemoryReplayStore, type MemoryReplayStoreOptions, type ReplayStore } from './replay-store.js'
+export {
+  MemoryReplayStore,
+  type MemoryReplayStoreOptions,
+  type ReplayStore,
+} from './replay-store.js'
 export { RedisReplayStore, type RedisReplayStoreOptions } from './redis-replay-store.js'
-export { createHonoPushHandler, createNodePushHandler, createPushHandler, type PushAuthorization, type PushHandlerOptions } from './push-handler.js'
-export { createPollClient, type PollClient, type PollClientOptions, type PollResult } from './poll-client.js'
+export {
+  createHonoPushHandler,
+  createNodePushHandler,
+  createPushHandler,
+  type PushAuthorization,
+  type PushHandlerOptions,
+} from './push-handler.js'
+export {
+  createPollClient,
+  type PollClient,
+  type PollClientOptions,
+  type PollResult,
+} from './poll-client.js'
 export {
   createStreamClient,
   type EnsureStreamOptions,
@@ -48,7 +81,22 @@ export {
   type RevocationRecord,
   type RevocationTarget,
 } from './revocation.js'
-export { BaseRevocationIndex, MemoryRevocationIndex, createRevocationIndex, type RevocationIndex, type RevocationIndexOptions } from './revocation-index.js'
-export { RedisRevocationIndex, createRedisRevocationIndex, type RedisRevocationIndexOptions } from './redis-revocation-index.js'
+export {
+  BaseRevocationIndex,
+  MemoryRevocationIndex,
+  createRevocationIndex,
+  type RevocationIndex,
+  type RevocationIndexOptions,
+} from './revocation-index.js'
+export {
+  RedisRevocationIndex,
+  createRedisRevocationIndex,
+  type RedisRevocationIndexOptions,
+} from './redis-revocation-index.js'
 export { LiveWork, TokenRevokedError, type LiveWatch } from './live-work.js'
-export { revocationMiddleware, type RevocationEnv, type RevocationHookInfo, type RevocationMiddlewareOptions } from './middleware.js'
+export {
+  revocationMiddleware,
+  type RevocationEnv,
+  type RevocationHookInfo,
+  type RevocationMiddlewareOptions,
+} from './middleware.js'

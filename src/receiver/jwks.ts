@@ -42,7 +42,8 @@ function rsaBits(jwk: JWK): number {
 /** Whether a public JWK may verify a signature made with `alg`. */
 function fits(jwk: JWK, alg: string, minRsaBits: number): boolean {
   if (jwk.alg !== undefined && jwk.alg !== alg && !(isEdDsa(alg) && isEdDsa(jwk.alg))) return false
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return jwk.kty === 'RSA' && rsaBits(jwk) >= minRsaBits
+  if (alg.startsWith('RS') || alg.startsWith('PS'))
+    return jwk.kty === 'RSA' && rsaBits(jwk) >= minRsaBits
   if (alg in EC_CURVES) return jwk.kty === 'EC' && jwk.crv === EC_CURVES[alg]
   if (isEdDsa(alg)) return jwk.kty === 'OKP' && jwk.crv === 'Ed25519'
   return false
@@ -54,7 +55,11 @@ function usable(value: unknown): value is JWK {
   if (value.kty === 'oct') return false
   if (PRIVATE_MEMBERS.some((m) => value[m] !== undefined)) return false
   if (value.use !== undefined && value.use !== 'sig') return false
-  if (value.key_ops !== undefined && !(Array.isArray(value.key_ops) && value.key_ops.includes('verify'))) return false
+  if (
+    value.key_ops !== undefined &&
+    !(Array.isArray(value.key_ops) && value.key_ops.includes('verify'))
+  )
+    return false
   if (value.kid !== undefined && typeof value.kid !== 'string') return false
   return true
 }
@@ -104,14 +109,27 @@ export class JwksCache {
       match = this.#select(loaded, alg, kid)
       justFetched = true
     }
-    if (match.candidates.length === 0 && !justFetched && Date.now() - this.#lastUnknownKidRefetch >= this.options.cooldownMs) {
+    if (
+      match.candidates.length === 0 &&
+      !justFetched &&
+      Date.now() - this.#lastUnknownKidRefetch >= this.options.cooldownMs
+    ) {
       this.#lastUnknownKidRefetch = Date.now()
       loaded = await this.#fetch()
       match = this.#select(loaded, alg, kid)
     }
     if (match.candidates.length === 0) {
-      if (match.unfit > 0) throw new ReceiverError('ERR_SET_KEY_INVALID', `the key ${kid === undefined ? '' : `"${kid.slice(0, 100)}" `}cannot verify ${alg} signatures`)
-      throw new ReceiverError('ERR_SET_KEY_NOT_FOUND', kid === undefined ? `no ${alg} key in the transmitter's JWKS` : `kid "${kid.slice(0, 100)}" is not in the transmitter's JWKS`)
+      if (match.unfit > 0)
+        throw new ReceiverError(
+          'ERR_SET_KEY_INVALID',
+          `the key ${kid === undefined ? '' : `"${kid.slice(0, 100)}" `}cannot verify ${alg} signatures`,
+        )
+      throw new ReceiverError(
+        'ERR_SET_KEY_NOT_FOUND',
+        kid === undefined
+          ? `no ${alg} key in the transmitter's JWKS`
+          : `kid "${kid.slice(0, 100)}" is not in the transmitter's JWKS`,
+      )
     }
     const keys: CryptoKey[] = []
     for (const { jwk, index } of match.candidates) {
@@ -127,11 +145,19 @@ export class JwksCache {
       const key = await imported
       if (key) keys.push(key)
     }
-    if (keys.length === 0) throw new ReceiverError('ERR_SET_KEY_INVALID', `the transmitter's key for ${alg} could not be imported`)
+    if (keys.length === 0)
+      throw new ReceiverError(
+        'ERR_SET_KEY_INVALID',
+        `the transmitter's key for ${alg} could not be imported`,
+      )
     return keys
   }
 
-  #select(loaded: Loaded, alg: string, kid: string | undefined): { candidates: { jwk: JWK; index: number }[]; unfit: number } {
+  #select(
+    loaded: Loaded,
+    alg: string,
+    kid: string | undefined,
+  ): { candidates: { jwk: JWK; index: number }[]; unfit: number } {
     const candidates: { jwk: JWK; index: number }[] = []
     let unfit = 0
     loaded.keys.forEach((jwk, index) => {
@@ -157,19 +183,44 @@ export class JwksCache {
     try {
       uri = await this.jwksUri()
     } catch (error) {
-      throw new ReceiverError('ERR_JWKS_UNAVAILABLE', 'the transmitter could not be discovered, so its keys are unknown', { cause: error })
+      throw new ReceiverError(
+        'ERR_JWKS_UNAVAILABLE',
+        'the transmitter could not be discovered, so its keys are unknown',
+        { cause: error },
+      )
     }
     this.fetches++
     let res
     try {
-      res = await httpRequest(uri, { method: 'GET', headers: { accept: 'application/jwk-set+json, application/json' } }, this.options.http)
+      res = await httpRequest(
+        uri,
+        { method: 'GET', headers: { accept: 'application/jwk-set+json, application/json' } },
+        this.options.http,
+      )
     } catch (error) {
-      throw new ReceiverError('ERR_JWKS_UNAVAILABLE', `fetching the JWKS at ${safeUrl(uri)} failed`, { cause: error })
+      throw new ReceiverError(
+        'ERR_JWKS_UNAVAILABLE',
+        `fetching the JWKS at ${safeUrl(uri)} failed`,
+        { cause: error },
+      )
     }
-    if (res.status !== 200) throw new ReceiverError('ERR_JWKS_UNAVAILABLE', `fetching the JWKS at ${safeUrl(uri)}: HTTP ${res.status}`, { status: res.status })
+    if (res.status !== 200)
+      throw new ReceiverError(
+        'ERR_JWKS_UNAVAILABLE',
+        `fetching the JWKS at ${safeUrl(uri)}: HTTP ${res.status}`,
+        { status: res.status },
+      )
     const body = parseJson(res.text)
-    if (!isObject(body) || !Array.isArray(body.keys)) throw new ReceiverError('ERR_JWKS_UNAVAILABLE', `the JWKS at ${safeUrl(uri)} is not a JWK Set`)
-    const loaded: Loaded = { keys: body.keys.filter(usable), fetchedAt: Date.now(), imported: new Map() }
+    if (!isObject(body) || !Array.isArray(body.keys))
+      throw new ReceiverError(
+        'ERR_JWKS_UNAVAILABLE',
+        `the JWKS at ${safeUrl(uri)} is not a JWK Set`,
+      )
+    const loaded: Loaded = {
+      keys: body.keys.filter(usable),
+      fetchedAt: Date.now(),
+      imported: new Map(),
+    }
     this.#loaded = loaded
     return loaded
   }

@@ -22,7 +22,10 @@ export interface LiveWatch {
 export class TokenRevokedError extends ReceiverError {
   readonly revocation: RevocationRecord
   constructor(revocation: RevocationRecord) {
-    super('ERR_TOKEN_REVOKED', `the token was revoked${revocation.eventType ? ` (${revocation.eventType.split('/').pop()})` : ''}`)
+    super(
+      'ERR_TOKEN_REVOKED',
+      `the token was revoked${revocation.eventType ? ` (${revocation.eventType.split('/').pop()})` : ''}`,
+    )
     this.revocation = revocation
   }
 }
@@ -45,7 +48,11 @@ export class LiveWork {
   }
 
   watch(claims: TokenClaims): LiveWatch {
-    const watch: Watch = { keys: tokenKeys(claims), iat: claims.iat, controller: new AbortController() }
+    const watch: Watch = {
+      keys: tokenKeys(claims),
+      iat: claims.iat,
+      controller: new AbortController(),
+    }
     for (const key of watch.keys) {
       let set = this.#byKey.get(key)
       if (!set) this.#byKey.set(key, (set = new Set()))

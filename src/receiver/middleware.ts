@@ -75,22 +75,42 @@ function bearerToken(header: string | undefined): string | undefined {
 
 const quote = (s: string) => s.replace(/[\\"]/g, '\\$&')
 
-function challenge(realm: string | undefined, error?: { code: string; description: string }, status = 401): Response {
-  const params = [realm !== undefined ? `realm="${quote(realm)}"` : undefined, error ? `error="${error.code}"` : undefined, error ? `error_description="${quote(error.description)}"` : undefined].filter(Boolean)
-  return new Response(JSON.stringify(error ? { error: error.code, error_description: error.description } : { error: 'unauthorized', error_description: 'a bearer token is required' }), {
-    status,
-    headers: {
-      'content-type': 'application/json',
-      'cache-control': 'no-store',
-      'www-authenticate': params.length > 0 ? `Bearer ${params.join(', ')}` : 'Bearer',
+function challenge(
+  realm: string | undefined,
+  error?: { code: string; description: string },
+  status = 401,
+): Response {
+  const params = [
+    realm !== undefined ? `realm="${quote(realm)}"` : undefined,
+    error ? `error="${error.code}"` : undefined,
+    error ? `error_description="${quote(error.description)}"` : undefined,
+  ].filter(Boolean)
+  return new Response(
+    JSON.stringify(
+      error
+        ? { error: error.code, error_description: error.description }
+        : { error: 'unauthorized', error_description: 'a bearer token is required' },
+    ),
+    {
+      status,
+      headers: {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'www-authenticate': params.length > 0 ? `Bearer ${params.join(', ')}` : 'Bearer',
+      },
     },
-  })
+  )
 }
 
 const REVOKED = { code: 'invalid_token', description: 'the access token has been revoked' }
 
 /** Passes a response body through, closing it when `signal` aborts. */
-function guardBody(body: ReadableStream<Uint8Array>, signal: AbortSignal, sse: boolean, onEnd: () => void): ReadableStream<Uint8Array> {
+function guardBody(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  sse: boolean,
+  onEnd: () => void,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   let finished = false
   let controller!: ReadableStreamDefaultController<Uint8Array>
@@ -104,7 +124,12 @@ function guardBody(body: ReadableStream<Uint8Array>, signal: AbortSignal, sse: b
   const onAbort = () => {
     if (!finish()) return
     try {
-      if (sse) controller.enqueue(encoder.encode(`event: revoked\ndata: ${JSON.stringify({ error: REVOKED.code, error_description: REVOKED.description })}\n\n`))
+      if (sse)
+        controller.enqueue(
+          encoder.encode(
+            `event: revoked\ndata: ${JSON.stringify({ error: REVOKED.code, error_description: REVOKED.description })}\n\n`,
+          ),
+        )
       controller.close()
     } catch {
       // already closed
@@ -152,10 +177,23 @@ function guardBody(body: ReadableStream<Uint8Array>, signal: AbortSignal, sse: b
  * }))
  * ```
  */
-export function revocationMiddleware(options: RevocationMiddlewareOptions): MiddlewareHandler<RevocationEnv> {
-  if (!options || typeof options.index?.check !== 'function' || typeof options.index.watch !== 'function') throw new TypeError('index: a RevocationIndex is required')
-  if (typeof options.verifyToken !== 'function') throw new TypeError('verifyToken: the application\'s access-token verifier is required')
-  if (options.failMode !== undefined && options.failMode !== 'closed' && options.failMode !== 'open') throw new TypeError('failMode: "closed" or "open"')
+export function revocationMiddleware(
+  options: RevocationMiddlewareOptions,
+): MiddlewareHandler<RevocationEnv> {
+  if (
+    !options ||
+    typeof options.index?.check !== 'function' ||
+    typeof options.index.watch !== 'function'
+  )
+    throw new TypeError('index: a RevocationIndex is required')
+  if (typeof options.verifyToken !== 'function')
+    throw new TypeError("verifyToken: the application's access-token verifier is required")
+  if (
+    options.failMode !== undefined &&
+    options.failMode !== 'closed' &&
+    options.failMode !== 'open'
+  )
+    throw new TypeError('failMode: "closed" or "open"')
   const { index, realm } = options
   const isStreaming = options.isStreaming ?? defaultIsStreaming
   const hook = (info: RevocationHookInfo) => {
@@ -165,7 +203,8 @@ export function revocationMiddleware(options: RevocationMiddlewareOptions): Midd
       // Hooks never change the answer.
     }
   }
-  const revocationOf = (signal: AbortSignal): RevocationRecord | undefined => (signal.reason instanceof TokenRevokedError ? signal.reason.revocation : undefined)
+  const revocationOf = (signal: AbortSignal): RevocationRecord | undefined =>
+    signal.reason instanceof TokenRevokedError ? signal.reason.revocation : undefined
 
   return async function enforceRevocations(c, next) {
     const token = bearerToken(c.req.header('authorization'))
@@ -174,9 +213,16 @@ export function revocationMiddleware(options: RevocationMiddlewareOptions): Midd
     try {
       claims = await options.verifyToken(token, c)
     } catch {
-      return challenge(realm, { code: 'invalid_token', description: 'the access token is not valid' })
+      return challenge(realm, {
+        code: 'invalid_token',
+        description: 'the access token is not valid',
+      })
     }
-    if (!isObject(claims)) return challenge(realm, { code: 'invalid_token', description: 'the access token is not valid' })
+    if (!isObject(claims))
+      return challenge(realm, {
+        code: 'invalid_token',
+        description: 'the access token is not valid',
+      })
 
     const watch = index.watch(claims)
     let hit: RevocationRecord | undefined
@@ -185,10 +231,20 @@ export function revocationMiddleware(options: RevocationMiddlewareOptions): Midd
     } catch {
       if (options.failMode !== 'open') {
         watch.release()
-        return new Response(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'revocation state is unavailable' }), {
-          status: 503,
-          headers: { 'content-type': 'application/json', 'retry-after': '1', 'cache-control': 'no-store' },
-        })
+        return new Response(
+          JSON.stringify({
+            error: 'temporarily_unavailable',
+            error_description: 'revocation state is unavailable',
+          }),
+          {
+            status: 503,
+            headers: {
+              'content-type': 'application/json',
+              'retry-after': '1',
+              'cache-control': 'no-store',
+            },
+          },
+        )
       }
     }
     hit ??= revocationOf(watch.signal)
@@ -236,7 +292,11 @@ export function revocationMiddleware(options: RevocationMiddlewareOptions): Midd
         if (revocation) hook({ claims, revocation, phase: 'stream' })
         watch.release()
       })
-      c.res = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers })
+      c.res = new Response(body, {
+        status: res.status,
+        statusText: res.statusText,
+        headers: res.headers,
+      })
       return undefined
     }
     watch.release()

@@ -21,7 +21,14 @@
  */
 import { checkUrl } from './discovery.js'
 import { ReceiverError } from './errors.js'
-import { bearerHeader, httpRequest, isObject, parseJson, safeUrl, transmitterHttpError } from './http.js'
+import {
+  bearerHeader,
+  httpRequest,
+  isObject,
+  parseJson,
+  safeUrl,
+  transmitterHttpError,
+} from './http.js'
 import type { Receiver, SetHandler } from './receiver.js'
 import { DELIVERY_METHODS, type StreamConfiguration, type TokenSource } from './types.js'
 
@@ -93,7 +100,11 @@ export interface PollClient {
   /** Stops the loop and waits for it to finish. */
   stop(): Promise<void>
   /** One poll (also sends pending acks and errors). Throws on failure. */
-  pollOnce(options?: { signal?: AbortSignal; returnImmediately?: boolean; maxEvents?: number }): Promise<PollResult>
+  pollOnce(options?: {
+    signal?: AbortSignal
+    returnImmediately?: boolean
+    maxEvents?: number
+  }): Promise<PollResult>
   readonly running: boolean
   /** Acks and errors waiting to be sent. */
   readonly pending: { ack: number; setErrs: number }
@@ -124,7 +135,8 @@ function retryAfterMs(value: string | string[] | undefined): number | undefined 
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
   const v = value ?? fallback
-  if (!Number.isInteger(v) || v < min) throw new TypeError(`${name}: must be an integer of at least ${min}`)
+  if (!Number.isInteger(v) || v < min)
+    throw new TypeError(`${name}: must be an integer of at least ${min}`)
   return v
 }
 
@@ -142,15 +154,21 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
  * ```
  */
 export function createPollClient(options: PollClientOptions): PollClient {
-  if (!options || !options.receiver || typeof options.receiver.receive !== 'function') throw new TypeError('receiver: required (createReceiver)')
+  if (!options || !options.receiver || typeof options.receiver.receive !== 'function')
+    throw new TypeError('receiver: required (createReceiver)')
   if (typeof options.onEvent !== 'function') throw new TypeError('onEvent: required')
-  if (typeof options.token !== 'string' && typeof options.token !== 'function') throw new TypeError('token: required')
+  if (typeof options.token !== 'string' && typeof options.token !== 'function')
+    throw new TypeError('token: required')
   const { receiver } = options
   let url: string
   if (typeof options.endpoint === 'string') url = options.endpoint
   else if (isObject(options.endpoint) && isObject(options.endpoint.delivery)) {
-    if (options.endpoint.delivery.method !== DELIVERY_METHODS.poll) throw new TypeError(`endpoint: the stream does not use poll delivery (${DELIVERY_METHODS.poll})`)
-    if (typeof options.endpoint.delivery.endpoint_url !== 'string') throw new TypeError('endpoint: the stream has no delivery.endpoint_url')
+    if (options.endpoint.delivery.method !== DELIVERY_METHODS.poll)
+      throw new TypeError(
+        `endpoint: the stream does not use poll delivery (${DELIVERY_METHODS.poll})`,
+      )
+    if (typeof options.endpoint.delivery.endpoint_url !== 'string')
+      throw new TypeError('endpoint: the stream has no delivery.endpoint_url')
     url = options.endpoint.delivery.endpoint_url
   } else throw new TypeError('endpoint: the poll URL or the stream configuration')
   checkUrl('endpoint', url, receiver.allowInsecure)
@@ -177,7 +195,11 @@ export function createPollClient(options: PollClientOptions): PollClient {
   }
 
   /** Verifies and handles one SET; records the ack or error. */
-  async function handle(jti: string, compact: unknown, signal: AbortSignal): Promise<'accepted' | 'duplicate' | 'rejected' | 'retry'> {
+  async function handle(
+    jti: string,
+    compact: unknown,
+    signal: AbortSignal,
+  ): Promise<'accepted' | 'duplicate' | 'rejected' | 'retry'> {
     if (typeof compact !== 'string') {
       errs.set(jti, { err: 'invalid_request', description: 'the SET is not a string' })
       return 'rejected'
@@ -185,7 +207,11 @@ export function createPollClient(options: PollClientOptions): PollClient {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await receiver.receive(compact, async (set) => {
-          if (set.jti !== jti) throw new ReceiverError('ERR_SET_MALFORMED', 'the SET\'s jti differs from its key in "sets"')
+          if (set.jti !== jti)
+            throw new ReceiverError(
+              'ERR_SET_MALFORMED',
+              'the SET\'s jti differs from its key in "sets"',
+            )
           await options.onEvent(set)
         })
         acks.add(jti)
@@ -200,7 +226,11 @@ export function createPollClient(options: PollClientOptions): PollClient {
         if (error instanceof ReceiverError) return 'retry'
         if (attempt >= handlerAttempts || signal.aborted) {
           if (signal.aborted) return 'retry'
-          const failed = new ReceiverError('ERR_SET_PROCESSING_FAILED', 'the receiver could not process the event', { cause: error })
+          const failed = new ReceiverError(
+            'ERR_SET_PROCESSING_FAILED',
+            'the receiver could not process the event',
+            { cause: error },
+          )
           errs.set(jti, { err: failed.setErr!, description: failed.message })
           return 'rejected'
         }
@@ -209,7 +239,11 @@ export function createPollClient(options: PollClientOptions): PollClient {
     }
   }
 
-  async function send(body: Record<string, unknown>, signal: AbortSignal | undefined, timeoutMs: number): Promise<{ sets: Record<string, unknown>; moreAvailable: boolean }> {
+  async function send(
+    body: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): Promise<{ sets: Record<string, unknown>; moreAvailable: boolean }> {
     const sentAcks = [...acks]
     const sentErrs: SetErrs = Object.fromEntries(errs)
     const res = await httpRequest(
@@ -217,7 +251,11 @@ export function createPollClient(options: PollClientOptions): PollClient {
       {
         method: 'POST',
         headers: { authorization: await bearerHeader(options.token) },
-        json: { ...body, ...(sentAcks.length > 0 ? { ack: sentAcks } : {}), ...(errs.size > 0 ? { setErrs: sentErrs } : {}) },
+        json: {
+          ...body,
+          ...(sentAcks.length > 0 ? { ack: sentAcks } : {}),
+          ...(errs.size > 0 ? { setErrs: sentErrs } : {}),
+        },
         signal,
         timeoutMs,
       },
@@ -234,19 +272,38 @@ export function createPollClient(options: PollClientOptions): PollClient {
       throw transmitterHttpError(`poll ${safeUrl(url)}`, res)
     }
     const parsed = parseJson(res.text)
-    if (!isObject(parsed) || !isObject(parsed.sets) || (parsed.moreAvailable !== undefined && typeof parsed.moreAvailable !== 'boolean')) {
-      throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', `poll ${safeUrl(url)}: the answer is not {"sets": {...}}`)
+    if (
+      !isObject(parsed) ||
+      !isObject(parsed.sets) ||
+      (parsed.moreAvailable !== undefined && typeof parsed.moreAvailable !== 'boolean')
+    ) {
+      throw new ReceiverError(
+        'ERR_TRANSMITTER_RESPONSE_INVALID',
+        `poll ${safeUrl(url)}: the answer is not {"sets": {...}}`,
+      )
     }
     for (const jti of sentAcks) acks.delete(jti)
     for (const jti of Object.keys(sentErrs)) errs.delete(jti)
     return { sets: parsed.sets, moreAvailable: parsed.moreAvailable === true }
   }
 
-  async function pollOnce(opts: { signal?: AbortSignal; returnImmediately?: boolean; maxEvents?: number } = {}): Promise<PollResult> {
+  async function pollOnce(
+    opts: { signal?: AbortSignal; returnImmediately?: boolean; maxEvents?: number } = {},
+  ): Promise<PollResult> {
     const signal = opts.signal ?? new AbortController().signal
     const immediate = opts.returnImmediately ?? shortPoll
-    const { sets, moreAvailable } = await send({ maxEvents: opts.maxEvents ?? maxEvents, returnImmediately: immediate }, signal, requestTimeoutMs)
-    const result: PollResult = { received: 0, accepted: 0, duplicates: 0, rejected: 0, moreAvailable }
+    const { sets, moreAvailable } = await send(
+      { maxEvents: opts.maxEvents ?? maxEvents, returnImmediately: immediate },
+      signal,
+      requestTimeoutMs,
+    )
+    const result: PollResult = {
+      received: 0,
+      accepted: 0,
+      duplicates: 0,
+      rejected: 0,
+      moreAvailable,
+    }
     // In the order the transmitter gave them: SETs about one subject stay in order.
     for (const [jti, compact] of Object.entries(sets)) {
       result.received++
@@ -261,7 +318,11 @@ export function createPollClient(options: PollClientOptions): PollClient {
   async function flush(): Promise<void> {
     if (acks.size === 0 && errs.size === 0) return
     try {
-      await send({ maxEvents: 0, returnImmediately: true }, undefined, Math.min(5000, requestTimeoutMs))
+      await send(
+        { maxEvents: 0, returnImmediately: true },
+        undefined,
+        Math.min(5000, requestTimeoutMs),
+      )
     } catch (error) {
       report(error)
     }
@@ -273,7 +334,8 @@ export function createPollClient(options: PollClientOptions): PollClient {
       try {
         const result = await pollOnce({ signal })
         failures = 0
-        if (shortPoll && result.received === 0 && !result.moreAvailable) await sleep(idleDelayMs, signal)
+        if (shortPoll && result.received === 0 && !result.moreAvailable)
+          await sleep(idleDelayMs, signal)
       } catch (error) {
         if (signal.aborted) break
         failures++

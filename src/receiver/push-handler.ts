@@ -24,7 +24,8 @@ import { ReceiverError } from './errors.js'
 import type { Receiver, ReceiveResult, SetHandler } from './receiver.js'
 
 /** How the push endpoint authenticates the transmitter's `Authorization` header. */
-export type PushAuthorization = string | readonly string[] | ((value: string | undefined) => boolean | Promise<boolean>) | false
+export type PushAuthorization =
+  string | readonly string[] | ((value: string | undefined) => boolean | Promise<boolean>) | false
 
 /** Options of the push handlers. */
 export interface PushHandlerOptions {
@@ -70,7 +71,8 @@ function authorizer(auth: PushAuthorization): (value: string | undefined) => Pro
   if (auth === false) return async () => true
   if (typeof auth === 'function') return async (value) => (await auth(value)) === true
   const expected = (typeof auth === 'string' ? [auth] : [...auth]).map((v) => {
-    if (typeof v !== 'string' || v === '') throw new TypeError('authorization: expected non-empty string values')
+    if (typeof v !== 'string' || v === '')
+      throw new TypeError('authorization: expected non-empty string values')
     return digest(v)
   })
   if (expected.length === 0) throw new TypeError('authorization: at least one value, or false')
@@ -83,27 +85,46 @@ function authorizer(auth: PushAuthorization): (value: string | undefined) => Pro
   }
 }
 
-function errorBody(status: number, err: string, description: string, headers: Record<string, string> = {}): PushOutput {
+function errorBody(
+  status: number,
+  err: string,
+  description: string,
+  headers: Record<string, string> = {},
+): PushOutput {
   return {
     status,
-    headers: { 'content-type': 'application/json', 'content-language': 'en', 'cache-control': 'no-store', ...headers },
+    headers: {
+      'content-type': 'application/json',
+      'content-language': 'en',
+      'cache-control': 'no-store',
+      ...headers,
+    },
     body: JSON.stringify({ err, description }),
   }
 }
 
 function isSetMediaType(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.split(';')[0]!.trim().toLowerCase() === 'application/secevent+jwt'
+  return (
+    contentType !== undefined &&
+    contentType.split(';')[0]!.trim().toLowerCase() === 'application/secevent+jwt'
+  )
 }
 
 /** The transport-neutral core shared by the adapters. */
 function pushCore(options: PushHandlerOptions): (input: PushInput) => Promise<PushOutput> {
-  if (!options || typeof options !== 'object') throw new TypeError('push handler: options are required')
-  if (!options.receiver || typeof options.receiver.receive !== 'function') throw new TypeError('receiver: required (createReceiver)')
+  if (!options || typeof options !== 'object')
+    throw new TypeError('push handler: options are required')
+  if (!options.receiver || typeof options.receiver.receive !== 'function')
+    throw new TypeError('receiver: required (createReceiver)')
   if (typeof options.onEvent !== 'function') throw new TypeError('onEvent: required')
-  if (options.authorization === undefined) throw new TypeError('authorization: required (the stream\'s authorization_header value, or false to rely on SET signatures alone)')
+  if (options.authorization === undefined)
+    throw new TypeError(
+      "authorization: required (the stream's authorization_header value, or false to rely on SET signatures alone)",
+    )
   const authorized = authorizer(options.authorization)
   const maxBytes = options.maxBodyBytes ?? 65_536
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new TypeError('maxBodyBytes: must be a positive integer')
+  if (!Number.isInteger(maxBytes) || maxBytes < 1)
+    throw new TypeError('maxBodyBytes: must be a positive integer')
   const report = (error: unknown) => {
     try {
       options.onError?.(error)
@@ -115,17 +136,24 @@ function pushCore(options: PushHandlerOptions): (input: PushInput) => Promise<Pu
   return async (input) => {
     if (input.method !== 'POST') return { status: 405, headers: { allow: 'POST' }, body: null }
     if (!(await authorized(input.authorization))) {
-      const error = new ReceiverError('ERR_PUSH_AUTHENTICATION_FAILED', 'the Authorization header is missing or not the one configured for this stream')
+      const error = new ReceiverError(
+        'ERR_PUSH_AUTHENTICATION_FAILED',
+        'the Authorization header is missing or not the one configured for this stream',
+      )
       report(error)
       return errorBody(400, 'authentication_failed', error.message)
     }
     if (!isSetMediaType(input.contentType)) {
-      const error = new ReceiverError('ERR_PUSH_MEDIA_TYPE', 'Content-Type must be application/secevent+jwt')
+      const error = new ReceiverError(
+        'ERR_PUSH_MEDIA_TYPE',
+        'Content-Type must be application/secevent+jwt',
+      )
       report(error)
       return errorBody(400, 'invalid_request', error.message)
     }
     const declared = input.contentLength === undefined ? undefined : Number(input.contentLength)
-    const body = declared !== undefined && declared > maxBytes ? undefined : await input.readBody(maxBytes)
+    const body =
+      declared !== undefined && declared > maxBytes ? undefined : await input.readBody(maxBytes)
     if (body === undefined) {
       report(new ReceiverError('ERR_PUSH_BODY_TOO_LARGE', `body larger than ${maxBytes} bytes`))
       return errorBody(413, 'invalid_request', `the SET is larger than ${maxBytes} bytes`)
@@ -140,16 +168,25 @@ function pushCore(options: PushHandlerOptions): (input: PushInput) => Promise<Pu
       return { status: 202, headers: {}, body: null }
     } catch (error) {
       report(error)
-      if (error instanceof ReceiverError && error.setErr) return errorBody(400, error.setErr, error.message)
+      if (error instanceof ReceiverError && error.setErr)
+        return errorBody(400, error.setErr, error.message)
       // Transient: the transmitter's metadata or keys unreachable, a store down, or the application's
       // handler failed. A retry can succeed; the handler's own message stays private.
-      const description = error instanceof ReceiverError ? 'the receiver cannot process SETs right now' : 'the receiver failed to process the SET'
-      return errorBody(503, 'temporarily_unavailable', description, { 'retry-after': String(RETRY_AFTER_SECONDS) })
+      const description =
+        error instanceof ReceiverError
+          ? 'the receiver cannot process SETs right now'
+          : 'the receiver failed to process the SET'
+      return errorBody(503, 'temporarily_unavailable', description, {
+        'retry-after': String(RETRY_AFTER_SECONDS),
+      })
     }
   }
 }
 
-async function readWebBody(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string | undefined> {
+async function readWebBody(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<string | undefined> {
   if (!body) return ''
   const reader = body.getReader()
   const chunks: Uint8Array[] = []
@@ -180,7 +217,9 @@ function toResponse(out: PushOutput): Response {
  * Deno.serve(handle) // or Bun.serve({ fetch: handle }), or any fetch-style server
  * ```
  */
-export function createPushHandler(options: PushHandlerOptions): (request: Request) => Promise<Response> {
+export function createPushHandler(
+  options: PushHandlerOptions,
+): (request: Request) => Promise<Response> {
   const core = pushCore(options)
   return async (request) =>
     toResponse(
@@ -216,7 +255,9 @@ export function createHonoPushHandler(options: PushHandlerOptions): Handler {
  * http.createServer((req, res) => (req.url === '/ssf/events' ? push(req, res) : res.writeHead(404).end())).listen(9000)
  * ```
  */
-export function createNodePushHandler(options: PushHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function createNodePushHandler(
+  options: PushHandlerOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const core = pushCore(options)
   return (req, res) => {
     const header = (name: string) => {

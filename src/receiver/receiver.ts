@@ -13,7 +13,14 @@ import { JwksCache } from './jwks.js'
 import { MemoryReplayStore, type ReplayStore } from './replay-store.js'
 import type { TransmitterMetadata, VerifiedSet } from './types.js'
 import { VerificationTracker, type VerificationStateCheck } from './verification-state.js'
-import { DEFAULT_ALGORITHMS, STANDARD_SUBJECT_MEMBERS, SUPPORTED_ALGORITHMS, verifySetJws, type SetAlgorithm, type VerifyPolicy } from './verify.js'
+import {
+  DEFAULT_ALGORITHMS,
+  STANDARD_SUBJECT_MEMBERS,
+  SUPPORTED_ALGORITHMS,
+  verifySetJws,
+  type SetAlgorithm,
+  type VerifyPolicy,
+} from './verify.js'
 
 /** Options of {@link createReceiver}. */
 export interface ReceiverOptions {
@@ -96,7 +103,8 @@ export interface ReceiverOptions {
 }
 
 /** What {@link Receiver.receive} did with a SET. */
-export type ReceiveResult = { status: 'accepted'; set: VerifiedSet } | { status: 'duplicate'; jti: string; iss: string }
+export type ReceiveResult =
+  { status: 'accepted'; set: VerifiedSet } | { status: 'duplicate'; jti: string; iss: string }
 
 /** A handler for verified SETs. */
 export type SetHandler = (set: VerifiedSet) => void | Promise<unknown>
@@ -130,14 +138,23 @@ export interface Receiver {
    */
   ready(): Promise<TransmitterMetadata>
   /** Waits for the verification SET that echoes `state` (SSF §8.1.4.2). */
-  expectVerification(state: string, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<VerifiedSet>
+  expectVerification(
+    state: string,
+    options?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<VerifiedSet>
   /** How many times the JWKS was fetched. */
   readonly jwksFetches: number
 }
 
-function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  allowZero = false,
+): number {
   const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw new TypeError(`${name}: must be a ${allowZero ? 'non-negative' : 'positive'} number`)
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0))
+    throw new TypeError(`${name}: must be a ${allowZero ? 'non-negative' : 'positive'} number`)
   return v
 }
 
@@ -152,30 +169,46 @@ function positive(name: string, value: number | undefined, fallback: number, all
  * ```
  */
 export function createReceiver(options: ReceiverOptions): Receiver {
-  if (!options || typeof options !== 'object') throw new TypeError('createReceiver: options are required')
+  if (!options || typeof options !== 'object')
+    throw new TypeError('createReceiver: options are required')
   const { issuer } = options
   if (typeof issuer !== 'string') throw new TypeError('issuer: required')
   const allowInsecure = options.allowInsecureIssuer === true
   checkIssuer(issuer, allowInsecure)
-  const audiences = typeof options.audience === 'string' ? [options.audience] : [...(options.audience ?? [])]
-  if (audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a === '')) throw new TypeError('audience: required, a non-empty string or array of strings')
+  const audiences =
+    typeof options.audience === 'string' ? [options.audience] : [...(options.audience ?? [])]
+  if (audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a === ''))
+    throw new TypeError('audience: required, a non-empty string or array of strings')
   const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS
-  if (!Array.isArray(algorithms) || algorithms.length === 0) throw new TypeError('algorithms: must be a non-empty array')
+  if (!Array.isArray(algorithms) || algorithms.length === 0)
+    throw new TypeError('algorithms: must be a non-empty array')
   for (const alg of algorithms) {
-    if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) throw new TypeError(`algorithms: ${String(alg)} is not allowed; only asymmetric algorithms (${SUPPORTED_ALGORITHMS.join(', ')})`)
+    if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg))
+      throw new TypeError(
+        `algorithms: ${String(alg)} is not allowed; only asymmetric algorithms (${SUPPORTED_ALGORITHMS.join(', ')})`,
+      )
   }
   const clockTolerance = positive('clockToleranceSeconds', options.clockToleranceSeconds, 5, true)
-  const maxAge = options.maxAgeSeconds === undefined ? undefined : positive('maxAgeSeconds', options.maxAgeSeconds, 0)
-  const retentionMs = positive('replayRetentionSeconds', options.replayRetentionSeconds, 259_200) * 1000
+  const maxAge =
+    options.maxAgeSeconds === undefined
+      ? undefined
+      : positive('maxAgeSeconds', options.maxAgeSeconds, 0)
+  const retentionMs =
+    positive('replayRetentionSeconds', options.replayRetentionSeconds, 259_200) * 1000
   const http: HttpSettings = {
     timeoutMs: positive('http.timeoutMs', options.http?.timeoutMs, 5000),
     maxResponseBytes: positive('http.maxResponseBytes', options.http?.maxResponseBytes, 1_048_576),
     dispatcher: options.http?.dispatcher,
   }
   const replay = options.replayStore ?? new MemoryReplayStore()
-  if (typeof replay.remember !== 'function' || typeof replay.forget !== 'function') throw new TypeError('replayStore: must implement remember() and forget()')
+  if (typeof replay.remember !== 'function' || typeof replay.forget !== 'function')
+    throw new TypeError('replayStore: must implement remember() and forget()')
   const verifications = new VerificationTracker(options.verificationState)
-  const subjectMembers = new Set<string>([...STANDARD_SUBJECT_MEMBERS, 'agent', ...(options.subjectMembers ?? [])])
+  const subjectMembers = new Set<string>([
+    ...STANDARD_SUBJECT_MEMBERS,
+    'agent',
+    ...(options.subjectMembers ?? []),
+  ])
   const maxSetBytes = positive('maxSetBytes', options.maxSetBytes, 65_536)
 
   let metadataPromise: Promise<TransmitterMetadata> | undefined
@@ -203,7 +236,9 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     try {
       return await replay.remember(key, retentionMs)
     } catch (error) {
-      throw new ReceiverError('ERR_STORE_UNAVAILABLE', 'the replay store is unavailable', { cause: error })
+      throw new ReceiverError('ERR_STORE_UNAVAILABLE', 'the replay store is unavailable', {
+        cause: error,
+      })
     }
   }
   const inflight = new Map<string, Promise<void>>()
@@ -214,7 +249,9 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       meta = await metadata()
     } catch (error) {
       if (error instanceof ReceiverError) throw error
-      throw new ReceiverError('ERR_DISCOVERY_FAILED', 'transmitter discovery failed', { cause: error })
+      throw new ReceiverError('ERR_DISCOVERY_FAILED', 'transmitter discovery failed', {
+        cause: error,
+      })
     }
     const policy: VerifyPolicy = {
       issuer,
@@ -241,7 +278,10 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     async verify(compact) {
       const set = await check(compact)
       if (!(await remember(replayKey(set.iss, set.jti)))) {
-        throw new ReceiverError('ERR_SET_REPLAYED', `the SET with jti "${set.jti.slice(0, 100)}" was already received`)
+        throw new ReceiverError(
+          'ERR_SET_REPLAYED',
+          `the SET with jti "${set.jti.slice(0, 100)}" was already received`,
+        )
       }
       return set
     },

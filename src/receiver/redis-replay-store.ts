@@ -34,7 +34,8 @@ export class RedisReplayStore implements ReplayStore {
   readonly #prefix: string
 
   constructor(options: RedisReplayStoreOptions) {
-    if (!options || typeof options.redis?.set !== 'function') throw new TypeError('redis: an ioredis client is required')
+    if (!options || typeof options.redis?.set !== 'function')
+      throw new TypeError('redis: an ioredis client is required')
     this.#redis = options.redis
     this.#prefix = options.prefix ?? 'ssf-receiver:replay:'
   }
@@ -45,7 +46,13 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async remember(key: string, ttlMs: number): Promise<boolean> {
-    const result = await this.#redis.set(this.#key(key), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')
+    const result = await this.#redis.set(
+      this.#key(key),
+      '1',
+      'PX',
+      Math.max(1, Math.ceil(ttlMs)),
+      'NX',
+    )
     return result === 'OK'
   }
 

@@ -49,7 +49,13 @@ function parseRecord(raw: unknown): RevocationRecord | undefined {
   if (typeof raw !== 'string') return undefined
   try {
     const value = JSON.parse(raw) as unknown
-    if (!isObject(value) || typeof value.id !== 'string' || typeof value.expiresAt !== 'number' || typeof value.recordedAt !== 'number') return undefined
+    if (
+      !isObject(value) ||
+      typeof value.id !== 'string' ||
+      typeof value.expiresAt !== 'number' ||
+      typeof value.recordedAt !== 'number'
+    )
+      return undefined
     checkRevocation(value as unknown as RevocationRecord)
     return value as unknown as RevocationRecord
   } catch {
@@ -68,7 +74,8 @@ export class RedisRevocationIndex extends BaseRevocationIndex {
 
   constructor(options: RedisRevocationIndexOptions) {
     super(options)
-    if (!options || typeof options.redis?.hgetall !== 'function') throw new TypeError('redis: an ioredis client is required')
+    if (!options || typeof options.redis?.hgetall !== 'function')
+      throw new TypeError('redis: an ioredis client is required')
     this.#redis = options.redis
     this.#prefix = options.prefix ?? 'ssf-receiver:revocations:'
     this.#channel = `${this.#prefix}events`
@@ -82,7 +89,16 @@ export class RedisRevocationIndex extends BaseRevocationIndex {
     const now = Date.now()
     const pipeline = this.#redis.pipeline()
     for (const record of records) {
-      pipeline.eval(MERGE, 1, this.#key(anchorKey(record.targets)), hash(record.id), JSON.stringify(record), String(record.revokedAt), String(now), String(this.retentionMs))
+      pipeline.eval(
+        MERGE,
+        1,
+        this.#key(anchorKey(record.targets)),
+        hash(record.id),
+        JSON.stringify(record),
+        String(record.revokedAt),
+        String(now),
+        String(this.retentionMs),
+      )
     }
     const results = (await pipeline.exec()) ?? []
     const stored = results.map(([error, raw], i) => {
@@ -183,6 +199,8 @@ export class RedisRevocationIndex extends BaseRevocationIndex {
  * await index.ready() // live work in this process now also stops on revocations recorded elsewhere
  * ```
  */
-export function createRedisRevocationIndex(options: RedisRevocationIndexOptions): RedisRevocationIndex {
+export function createRedisRevocationIndex(
+  options: RedisRevocationIndexOptions,
+): RedisRevocationIndex {
   return new RedisRevocationIndex(options)
 }

@@ -42,7 +42,8 @@ export class MemoryReplayStore implements ReplayStore {
 
   constructor(options: MemoryReplayStoreOptions = {}) {
     const max = options.maxEntries ?? 100_000
-    if (!Number.isInteger(max) || max < 1) throw new TypeError('maxEntries: must be a positive integer')
+    if (!Number.isInteger(max) || max < 1)
+      throw new TypeError('maxEntries: must be a positive integer')
     this.#maxEntries = max
   }
 

@@ -73,8 +73,10 @@ export abstract class BaseRevocationIndex implements RevocationIndex {
 
   constructor(options: RevocationIndexOptions = {}) {
     const retention = options.retentionSeconds ?? 86_400
-    if (typeof retention !== 'number' || !Number.isFinite(retention) || retention <= 0) throw new TypeError('retentionSeconds: must be a positive number')
-    if (options.isRevocation !== undefined && typeof options.isRevocation !== 'function') throw new TypeError('isRevocation: must be a function')
+    if (typeof retention !== 'number' || !Number.isFinite(retention) || retention <= 0)
+      throw new TypeError('retentionSeconds: must be a positive number')
+    if (options.isRevocation !== undefined && typeof options.isRevocation !== 'function')
+      throw new TypeError('isRevocation: must be a function')
     this.retentionMs = retention * 1000
     this.#isRevocation = options.isRevocation ?? isRevokingEvent
   }
@@ -85,19 +87,29 @@ export abstract class BaseRevocationIndex implements RevocationIndex {
   protected abstract find(keys: ReadonlySet<string>): Promise<RevocationRecord[]>
 
   async revoke(revocations: Revocation | readonly Revocation[]): Promise<RevocationRecord[]> {
-    const list: readonly Revocation[] = Array.isArray(revocations) ? revocations : [revocations as Revocation]
+    const list: readonly Revocation[] = Array.isArray(revocations)
+      ? revocations
+      : [revocations as Revocation]
     if (list.length === 0) return []
     const now = Date.now()
     const records = list.map((r): RevocationRecord => {
       checkRevocation(r)
-      return { ...r, targets: r.targets.map((t) => ({ ...t })), id: revocationId(r.targets), recordedAt: now, expiresAt: now + this.retentionMs }
+      return {
+        ...r,
+        targets: r.targets.map((t) => ({ ...t })),
+        id: revocationId(r.targets),
+        recordedAt: now,
+        expiresAt: now + this.retentionMs,
+      }
     })
     let stored: RevocationRecord[]
     try {
       stored = await this.store(records)
     } catch (error) {
       // Transient: push answers 503 and poll leaves the SET unacknowledged, so the transmitter redelivers.
-      throw new ReceiverError('ERR_STORE_UNAVAILABLE', 'the revocation store is unavailable', { cause: error })
+      throw new ReceiverError('ERR_STORE_UNAVAILABLE', 'the revocation store is unavailable', {
+        cause: error,
+      })
     }
     for (const record of stored) this.deliver(record)
     return stored
@@ -116,7 +128,9 @@ export abstract class BaseRevocationIndex implements RevocationIndex {
     try {
       found = await this.find(keys)
     } catch (error) {
-      throw new ReceiverError('ERR_STORE_UNAVAILABLE', 'the revocation store is unavailable', { cause: error })
+      throw new ReceiverError('ERR_STORE_UNAVAILABLE', 'the revocation store is unavailable', {
+        cause: error,
+      })
     }
     for (const record of found) {
       if (record.expiresAt <= now || !refuses(record, keys, claims.iat)) continue
@@ -150,9 +164,16 @@ export abstract class BaseRevocationIndex implements RevocationIndex {
   }
 
   /** Newer event time wins; the later record's details are kept with it. */
-  protected static merge(existing: RevocationRecord | undefined, incoming: RevocationRecord): RevocationRecord {
+  protected static merge(
+    existing: RevocationRecord | undefined,
+    incoming: RevocationRecord,
+  ): RevocationRecord {
     if (!existing || existing.expiresAt <= Date.now()) return incoming
-    return { ...incoming, revokedAt: Math.max(existing.revokedAt, incoming.revokedAt), expiresAt: Math.max(existing.expiresAt, incoming.expiresAt) }
+    return {
+      ...incoming,
+      revokedAt: Math.max(existing.revokedAt, incoming.revokedAt),
+      expiresAt: Math.max(existing.expiresAt, incoming.expiresAt),
+    }
   }
 }
 

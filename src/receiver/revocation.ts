@@ -83,7 +83,8 @@ export const REVOKING_EVENT_TYPES: readonly string[] = [
 /** The default policy: does this verified SET revoke its subject? */
 export function isRevokingEvent(set: Pick<VerifiedSet, 'type' | 'event'>): boolean {
   if (!REVOKING_EVENT_TYPES.includes(set.type)) return false
-  if (set.type === `${CAEP}credential-change`) return set.event.change_type === 'revoke' || set.event.change_type === 'delete'
+  if (set.type === `${CAEP}credential-change`)
+    return set.event.change_type === 'revoke' || set.event.change_type === 'delete'
   return true
 }
 
@@ -151,7 +152,9 @@ const MEMBER_KIND: Record<string, RevocationKind> = {
 export function targetsFromSubject(subject: SubjectIdentifier): RevocationTarget[][] {
   if (subject.format === 'aliases') {
     const ids = Array.isArray(subject.identifiers) ? subject.identifiers : []
-    return ids.flatMap((id) => (isObject(id) && id.format !== 'aliases' ? targetsFromSubject(id as SubjectIdentifier) : []))
+    return ids.flatMap((id) =>
+      isObject(id) && id.format !== 'aliases' ? targetsFromSubject(id as SubjectIdentifier) : [],
+    )
   }
   if (subject.format === 'complex') {
     const targets: RevocationTarget[] = []
@@ -171,7 +174,8 @@ export function targetsFromSubject(subject: SubjectIdentifier): RevocationTarget
 function reasonOf(event: Record<string, unknown>): string | undefined {
   const r = event.reason_admin
   if (isObject(r)) {
-    const text = typeof r.en === 'string' ? r.en : Object.values(r).find((v) => typeof v === 'string')
+    const text =
+      typeof r.en === 'string' ? r.en : Object.values(r).find((v) => typeof v === 'string')
     if (typeof text === 'string') return text.slice(0, 200)
   }
   return undefined
@@ -182,9 +186,17 @@ function reasonOf(event: Record<string, unknown>): string | undefined {
  * be matched against tokens). The event time is `event_timestamp`, else `toe`, else `iat`, and never
  * later than the SET's `iat` (an event cannot happen after the SET describing it was issued).
  */
-export function revocationsFromSet(set: VerifiedSet, isRevocation: (set: VerifiedSet) => boolean = isRevokingEvent): Revocation[] {
+export function revocationsFromSet(
+  set: VerifiedSet,
+  isRevocation: (set: VerifiedSet) => boolean = isRevokingEvent,
+): Revocation[] {
   if (!isRevocation(set)) return []
-  const ts = typeof set.event.event_timestamp === 'number' ? set.event.event_timestamp : typeof set.claims.toe === 'number' ? set.claims.toe : set.iat
+  const ts =
+    typeof set.event.event_timestamp === 'number'
+      ? set.event.event_timestamp
+      : typeof set.claims.toe === 'number'
+        ? set.claims.toe
+        : set.iat
   const revokedAt = Math.min(ts, set.iat)
   const reason = reasonOf(set.event)
   return targetsFromSubject(set.subject).map((targets) => ({
@@ -197,7 +209,13 @@ export function revocationsFromSet(set: VerifiedSet, isRevocation: (set: Verifie
   }))
 }
 
-const NS: Record<RevocationKind, string> = { user: 'u', agent: 'a', client: 'c', session: 's', token: 'j' }
+const NS: Record<RevocationKind, string> = {
+  user: 'u',
+  agent: 'a',
+  client: 'c',
+  session: 's',
+  token: 'j',
+}
 
 /** The lookup key of a target. */
 export function targetKey(t: RevocationTarget): string {
@@ -243,7 +261,8 @@ export function tokenKeys(claims: TokenClaims): Set<string> {
   }
   add('user', tokenIss, claims.sub)
   // Email subjects are stored lower-cased; a sub that is an email address matches them too.
-  if (typeof claims.sub === 'string' && claims.sub.includes('@')) add('user', undefined, claims.sub.toLowerCase())
+  if (typeof claims.sub === 'string' && claims.sub.includes('@'))
+    add('user', undefined, claims.sub.toLowerCase())
   const email = str(claims.email)
   if (email) add('user', undefined, email.toLowerCase())
   add('agent', tokenIss, claims.sub)
@@ -273,11 +292,21 @@ export function refuses(record: Revocation, keys: ReadonlySet<string>, iat: unkn
 
 /** Checks a revocation given by application code; throws `TypeError` when it is malformed. */
 export function checkRevocation(r: Revocation): void {
-  if (!isObject(r) || !Array.isArray(r.targets) || r.targets.length === 0) throw new TypeError('revocation: targets must be a non-empty array')
+  if (!isObject(r) || !Array.isArray(r.targets) || r.targets.length === 0)
+    throw new TypeError('revocation: targets must be a non-empty array')
   for (const t of r.targets) {
-    if (!isObject(t) || !(t.kind in NS) || typeof t.id !== 'string' || t.id === '' || (t.iss !== undefined && typeof t.iss !== 'string')) {
-      throw new TypeError('revocation: each target needs a kind (user, agent, client, session, token) and a non-empty id')
+    if (
+      !isObject(t) ||
+      !(t.kind in NS) ||
+      typeof t.id !== 'string' ||
+      t.id === '' ||
+      (t.iss !== undefined && typeof t.iss !== 'string')
+    ) {
+      throw new TypeError(
+        'revocation: each target needs a kind (user, agent, client, session, token) and a non-empty id',
+      )
     }
   }
-  if (typeof r.revokedAt !== 'number' || !Number.isFinite(r.revokedAt)) throw new TypeError('revocation: revokedAt must be seconds since the epoch')
+  if (typeof r.revokedAt !== 'number' || !Number.isFinite(r.revokedAt))
+    throw new TypeError('revocation: revokedAt must be seconds since the epoch')
 }

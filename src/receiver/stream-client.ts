@@ -9,9 +9,25 @@
  */
 import { randomBytes } from 'node:crypto'
 import { ReceiverError } from './errors.js'
-import { bearerHeader, httpRequest, isObject, parseJson, transmitterHttpError, type HttpResponse } from './http.js'
+import {
+  bearerHeader,
+  httpRequest,
+  isObject,
+  parseJson,
+  transmitterHttpError,
+  type HttpResponse,
+} from './http.js'
 import type { Receiver } from './receiver.js'
-import { DELIVERY_METHODS, type StreamConfiguration, type StreamRequest, type StreamStatus, type SubjectIdentifier, type TokenSource, type TransmitterMetadata, type VerifiedSet } from './types.js'
+import {
+  DELIVERY_METHODS,
+  type StreamConfiguration,
+  type StreamRequest,
+  type StreamStatus,
+  type SubjectIdentifier,
+  type TokenSource,
+  type TransmitterMetadata,
+  type VerifiedSet,
+} from './types.js'
 
 /** Options of {@link createStreamClient}. */
 export interface StreamClientOptions {
@@ -61,13 +77,25 @@ export interface StreamClient {
    * to `request`, or creates one. A missing `delivery` means poll (SSF §8.1.1.1).
    */
   ensureStream(request?: StreamRequest, options?: EnsureStreamOptions): Promise<StreamConfiguration>
-  addSubject(streamId: string, subject: SubjectIdentifier, options?: { verified?: boolean }): Promise<void>
+  addSubject(
+    streamId: string,
+    subject: SubjectIdentifier,
+    options?: { verified?: boolean },
+  ): Promise<void>
   removeSubject(streamId: string, subject: SubjectIdentifier): Promise<void>
   /** Asks for a verification event carrying `state` (random by default) and waits for it in the background. */
-  triggerVerification(streamId: string, options?: { state?: string; timeoutMs?: number }): Promise<TriggeredVerification>
+  triggerVerification(
+    streamId: string,
+    options?: { state?: string; timeoutMs?: number },
+  ): Promise<TriggeredVerification>
 }
 
-type Endpoint = 'configuration_endpoint' | 'status_endpoint' | 'add_subject_endpoint' | 'remove_subject_endpoint' | 'verification_endpoint'
+type Endpoint =
+  | 'configuration_endpoint'
+  | 'status_endpoint'
+  | 'add_subject_endpoint'
+  | 'remove_subject_endpoint'
+  | 'verification_endpoint'
 
 const STATUSES: readonly StreamStatus[] = ['enabled', 'paused', 'disabled']
 
@@ -84,40 +112,81 @@ const STATUSES: readonly StreamStatus[] = ['enabled', 'paused', 'disabled']
  * ```
  */
 export function createStreamClient(options: StreamClientOptions): StreamClient {
-  if (!options || !options.receiver || typeof options.receiver.metadata !== 'function') throw new TypeError('receiver: required (createReceiver)')
-  if (typeof options.token !== 'string' && typeof options.token !== 'function') throw new TypeError('token: required, a string or a function returning one')
+  if (!options || !options.receiver || typeof options.receiver.metadata !== 'function')
+    throw new TypeError('receiver: required (createReceiver)')
+  if (typeof options.token !== 'string' && typeof options.token !== 'function')
+    throw new TypeError('token: required, a string or a function returning one')
   const { receiver } = options
 
   async function endpoint(name: Endpoint): Promise<string> {
     const meta: TransmitterMetadata = await receiver.metadata()
     const url = meta[name]
-    if (typeof url !== 'string') throw new ReceiverError('ERR_ENDPOINT_UNSUPPORTED', `the transmitter does not advertise ${name}`)
+    if (typeof url !== 'string')
+      throw new ReceiverError(
+        'ERR_ENDPOINT_UNSUPPORTED',
+        `the transmitter does not advertise ${name}`,
+      )
     return url
   }
 
-  async function call(name: Endpoint, method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', query: Record<string, string> | undefined, json: unknown, expected: number[]): Promise<HttpResponse> {
+  async function call(
+    name: Endpoint,
+    method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
+    query: Record<string, string> | undefined,
+    json: unknown,
+    expected: number[],
+  ): Promise<HttpResponse> {
     const base = await endpoint(name)
     const url = new URL(base)
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v)
-    const res = await httpRequest(url.toString(), { method, headers: { authorization: await bearerHeader(options.token) }, ...(json !== undefined ? { json } : {}) }, receiver.http)
+    const res = await httpRequest(
+      url.toString(),
+      {
+        method,
+        headers: { authorization: await bearerHeader(options.token) },
+        ...(json !== undefined ? { json } : {}),
+      },
+      receiver.http,
+    )
     if (!expected.includes(res.status)) throw transmitterHttpError(`${method} ${name}`, res)
     return res
   }
 
   function configuration(value: unknown, what: string, checkAud = false): StreamConfiguration {
-    if (!isObject(value) || typeof value.stream_id !== 'string' || !isObject(value.delivery) || typeof value.delivery.method !== 'string') {
-      throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', `${what}: not a stream configuration`)
+    if (
+      !isObject(value) ||
+      typeof value.stream_id !== 'string' ||
+      !isObject(value.delivery) ||
+      typeof value.delivery.method !== 'string'
+    ) {
+      throw new ReceiverError(
+        'ERR_TRANSMITTER_RESPONSE_INVALID',
+        `${what}: not a stream configuration`,
+      )
     }
-    if (value.iss !== receiver.issuer) throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', `${what}: iss ${JSON.stringify(String(value.iss).slice(0, 200))} is not the transmitter's issuer`)
+    if (value.iss !== receiver.issuer)
+      throw new ReceiverError(
+        'ERR_TRANSMITTER_RESPONSE_INVALID',
+        `${what}: iss ${JSON.stringify(String(value.iss).slice(0, 200))} is not the transmitter's issuer`,
+      )
     if (checkAud) {
-      const auds = typeof value.aud === 'string' ? [value.aud] : Array.isArray(value.aud) ? value.aud : []
-      if (!auds.some((a) => receiver.audience.includes(a as string))) throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', `${what}: aud does not name this receiver`)
+      const auds =
+        typeof value.aud === 'string' ? [value.aud] : Array.isArray(value.aud) ? value.aud : []
+      if (!auds.some((a) => receiver.audience.includes(a as string)))
+        throw new ReceiverError(
+          'ERR_TRANSMITTER_RESPONSE_INVALID',
+          `${what}: aud does not name this receiver`,
+        )
     }
     return value as StreamConfiguration
   }
 
   function status(value: unknown, what: string): StreamStatusInfo {
-    if (!isObject(value) || typeof value.stream_id !== 'string' || !STATUSES.includes(value.status as StreamStatus)) {
+    if (
+      !isObject(value) ||
+      typeof value.stream_id !== 'string' ||
+      !STATUSES.includes(value.status as StreamStatus)
+    ) {
       throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', `${what}: not a stream status`)
     }
     return value as unknown as StreamStatusInfo
@@ -134,7 +203,13 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
     },
     async get(streamId) {
       requireId(streamId)
-      const res = await call('configuration_endpoint', 'GET', { stream_id: streamId }, undefined, [200])
+      const res = await call(
+        'configuration_endpoint',
+        'GET',
+        { stream_id: streamId },
+        undefined,
+        [200],
+      )
       return configuration(parseJson(res.text), 'read stream')
     },
     async list() {
@@ -142,22 +217,48 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
       const body = parseJson(res.text)
       // SSF §8.1.1.2: without stream_id the answer is an array (a lone object from older transmitters).
       const items = Array.isArray(body) ? body : isObject(body) ? [body] : undefined
-      if (!items) throw new ReceiverError('ERR_TRANSMITTER_RESPONSE_INVALID', 'read streams: not an array of stream configurations')
+      if (!items)
+        throw new ReceiverError(
+          'ERR_TRANSMITTER_RESPONSE_INVALID',
+          'read streams: not an array of stream configurations',
+        )
       return items.map((item) => configuration(item, 'read streams'))
     },
     async update(streamId, changes) {
       requireId(streamId)
-      const res = await call('configuration_endpoint', 'PATCH', undefined, { ...changes, stream_id: streamId }, [200, 202])
-      return res.status === 202 ? client.get(streamId) : configuration(parseJson(res.text), 'update stream')
+      const res = await call(
+        'configuration_endpoint',
+        'PATCH',
+        undefined,
+        { ...changes, stream_id: streamId },
+        [200, 202],
+      )
+      return res.status === 202
+        ? client.get(streamId)
+        : configuration(parseJson(res.text), 'update stream')
     },
     async replace(streamId, request) {
       requireId(streamId)
-      const res = await call('configuration_endpoint', 'PUT', undefined, { ...request, stream_id: streamId }, [200, 202])
-      return res.status === 202 ? client.get(streamId) : configuration(parseJson(res.text), 'replace stream')
+      const res = await call(
+        'configuration_endpoint',
+        'PUT',
+        undefined,
+        { ...request, stream_id: streamId },
+        [200, 202],
+      )
+      return res.status === 202
+        ? client.get(streamId)
+        : configuration(parseJson(res.text), 'replace stream')
     },
     async delete(streamId) {
       requireId(streamId)
-      await call('configuration_endpoint', 'DELETE', { stream_id: streamId }, undefined, [200, 202, 204])
+      await call(
+        'configuration_endpoint',
+        'DELETE',
+        { stream_id: streamId },
+        undefined,
+        [200, 202, 204],
+      )
     },
     async getStatus(streamId) {
       requireId(streamId)
@@ -167,22 +268,36 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
     async updateStatus(streamId, next, reason) {
       requireId(streamId)
       if (!STATUSES.includes(next)) throw new TypeError('status: enabled, paused or disabled')
-      const res = await call('status_endpoint', 'POST', undefined, { stream_id: streamId, status: next, ...(reason !== undefined ? { reason } : {}) }, [200, 202])
-      return res.status === 202 ? { stream_id: streamId, status: next, ...(reason !== undefined ? { reason } : {}) } : status(parseJson(res.text), 'update status')
+      const res = await call(
+        'status_endpoint',
+        'POST',
+        undefined,
+        { stream_id: streamId, status: next, ...(reason !== undefined ? { reason } : {}) },
+        [200, 202],
+      )
+      return res.status === 202
+        ? { stream_id: streamId, status: next, ...(reason !== undefined ? { reason } : {}) }
+        : status(parseJson(res.text), 'update status')
     },
     async ensureStream(request = {}, ensure = {}) {
       const method = request.delivery?.method ?? DELIVERY_METHODS.poll
       const sameDelivery = (s: StreamConfiguration) =>
-        s.delivery.method === method && (method !== DELIVERY_METHODS.push || s.delivery.endpoint_url === request.delivery?.endpoint_url)
+        s.delivery.method === method &&
+        (method !== DELIVERY_METHODS.push ||
+          s.delivery.endpoint_url === request.delivery?.endpoint_url)
       let existing: StreamConfiguration | undefined
       try {
         existing = (await client.list()).find(sameDelivery)
       } catch (error) {
-        if (!(error instanceof ReceiverError && (error.status === 404 || error.status === 405))) throw error
+        if (!(error instanceof ReceiverError && (error.status === 404 || error.status === 405)))
+          throw error
       }
       let stream: StreamConfiguration
       if (existing) {
-        stream = Object.keys(request).length > 0 ? await client.update(existing.stream_id, request) : existing
+        stream =
+          Object.keys(request).length > 0
+            ? await client.update(existing.stream_id, request)
+            : existing
       } else {
         try {
           stream = await client.create(request)
@@ -196,32 +311,61 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
       }
       if (ensure.enable !== false) {
         const current = await client.getStatus(stream.stream_id).catch((error: unknown) => {
-          if (error instanceof ReceiverError && error.code === 'ERR_ENDPOINT_UNSUPPORTED') return undefined
+          if (error instanceof ReceiverError && error.code === 'ERR_ENDPOINT_UNSUPPORTED')
+            return undefined
           throw error
         })
-        if (current && current.status !== 'enabled') await client.updateStatus(stream.stream_id, 'enabled')
+        if (current && current.status !== 'enabled')
+          await client.updateStatus(stream.stream_id, 'enabled')
       }
       return stream
     },
     async addSubject(streamId, subject, opts = {}) {
       requireId(streamId)
-      if (!isObject(subject) || typeof subject.format !== 'string') throw new TypeError('subject: a subject identifier with a format')
-      await call('add_subject_endpoint', 'POST', undefined, { stream_id: streamId, subject, ...(opts.verified !== undefined ? { verified: opts.verified } : {}) }, [200, 202, 204])
+      if (!isObject(subject) || typeof subject.format !== 'string')
+        throw new TypeError('subject: a subject identifier with a format')
+      await call(
+        'add_subject_endpoint',
+        'POST',
+        undefined,
+        {
+          stream_id: streamId,
+          subject,
+          ...(opts.verified !== undefined ? { verified: opts.verified } : {}),
+        },
+        [200, 202, 204],
+      )
     },
     async removeSubject(streamId, subject) {
       requireId(streamId)
-      if (!isObject(subject) || typeof subject.format !== 'string') throw new TypeError('subject: a subject identifier with a format')
-      await call('remove_subject_endpoint', 'POST', undefined, { stream_id: streamId, subject }, [200, 202, 204])
+      if (!isObject(subject) || typeof subject.format !== 'string')
+        throw new TypeError('subject: a subject identifier with a format')
+      await call(
+        'remove_subject_endpoint',
+        'POST',
+        undefined,
+        { stream_id: streamId, subject },
+        [200, 202, 204],
+      )
     },
     async triggerVerification(streamId, opts = {}) {
       requireId(streamId)
       const state = opts.state ?? randomBytes(16).toString('base64url')
       const cancel = new AbortController()
-      const delivered = receiver.expectVerification(state, { ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), signal: cancel.signal })
+      const delivered = receiver.expectVerification(state, {
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        signal: cancel.signal,
+      })
       // The caller may never wait for it; a timeout must not become an unhandled rejection.
       delivered.catch(() => {})
       try {
-        await call('verification_endpoint', 'POST', undefined, { stream_id: streamId, state }, [200, 202, 204])
+        await call(
+          'verification_endpoint',
+          'POST',
+          undefined,
+          { stream_id: streamId, state },
+          [200, 202, 204],
+        )
       } catch (error) {
         cancel.abort(error)
         throw error

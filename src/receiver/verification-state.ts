@@ -26,8 +26,12 @@ export class VerificationTracker {
   constructor(private readonly custom: VerificationStateCheck | undefined) {}
 
   /** Resolves with the verification SET carrying `state`; rejects after `timeoutMs` or on abort. */
-  expect(state: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<VerifiedSet> {
-    if (typeof state !== 'string' || state === '') throw new TypeError('state: must be a non-empty string')
+  expect(
+    state: string,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<VerifiedSet> {
+    if (typeof state !== 'string' || state === '')
+      throw new TypeError('state: must be a non-empty string')
     if (this.#waiters.has(state)) throw new TypeError('state: already expected')
     const timeoutMs = options.timeoutMs ?? 30_000
     return new Promise<VerifiedSet>((resolve, reject) => {
@@ -42,7 +46,12 @@ export class VerificationTracker {
       }
       const timer = setTimeout(() => {
         cleanup()
-        reject(new ReceiverError('ERR_VERIFICATION_TIMEOUT', `no verification event with the expected state arrived within ${timeoutMs} ms`))
+        reject(
+          new ReceiverError(
+            'ERR_VERIFICATION_TIMEOUT',
+            `no verification event with the expected state arrived within ${timeoutMs} ms`,
+          ),
+        )
       }, timeoutMs)
       timer.unref?.()
       if (options.signal?.aborted) return onAbort()
@@ -62,10 +71,14 @@ export class VerificationTracker {
     if (set.type !== SSF_EVENT_TYPES.verification) return
     const state = set.event.state
     if (state === undefined) return
-    if (typeof state !== 'string') throw new ReceiverError('ERR_SET_INVALID_STATE', 'state must be a string')
+    if (typeof state !== 'string')
+      throw new ReceiverError('ERR_SET_INVALID_STATE', 'state must be a string')
     if (this.#waiters.has(state)) return
     if (this.custom && (await this.custom(state, set))) return
-    throw new ReceiverError('ERR_SET_INVALID_STATE', 'the verification state does not match any verification this receiver requested')
+    throw new ReceiverError(
+      'ERR_SET_INVALID_STATE',
+      'the verification state does not match any verification this receiver requested',
+    )
   }
 
   /** Resolves the waiter for a verification SET once it was processed. */

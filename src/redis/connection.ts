@@ -14,7 +14,10 @@ export type RedisTarget = { url: string } | { clusterNodes: { host: string; port
 export function redisOptionsFromUrl(url: string): RedisOptions {
   if (url.startsWith('unix://')) return { path: url.slice('unix://'.length) }
   const u = new URL(url)
-  const opts: RedisOptions = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 6379 }
+  const opts: RedisOptions = {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : 6379,
+  }
   if (u.username) opts.username = decodeURIComponent(u.username)
   if (u.password) opts.password = decodeURIComponent(u.password)
   const db = u.pathname.replace('/', '')
@@ -32,12 +35,20 @@ export const REDIS_COMMAND_TIMEOUT_MS = 5000
 export function connectRedis(target: RedisTarget | string, name: string): Redis {
   const t: RedisTarget = typeof target === 'string' ? { url: target } : target
   // Auto-pipelining: commands issued in the same tick share one socket write (per node on a cluster).
-  const common = { maxRetriesPerRequest: null, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, connectionName: `ssf-broker:${name}` }
+  const common = {
+    maxRetriesPerRequest: null,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    connectionName: `ssf-broker:${name}`,
+  }
   let client: Redis
   if ('url' in t) {
     client = new Redis({ ...redisOptionsFromUrl(t.url), ...common, enableAutoPipelining: true })
   } else {
-    client = new Cluster(t.clusterNodes, { enableAutoPipelining: true, redisOptions: common, slotsRefreshTimeout: 2000 }) as unknown as Redis
+    client = new Cluster(t.clusterNodes, {
+      enableAutoPipelining: true,
+      redisOptions: common,
+      slotsRefreshTimeout: 2000,
+    }) as unknown as Redis
   }
   client.on('error', () => {}) // reconnects on its own; callers see failures on their commands
   return client

@@ -76,7 +76,8 @@ function acquireOwnership(dir: string): () => void {
     } catch {
       // removed in between: try again
     }
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) throw new DataDirInUseError(dir, owner)
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner))
+      throw new DataDirInUseError(dir, owner)
     if (owner === process.pid) break
     // The owner is gone (crashed or killed): its lock is stale.
     try {
@@ -95,7 +96,13 @@ function acquireOwnership(dir: string): () => void {
 }
 
 async function serverPid(socket: string): Promise<number | undefined> {
-  const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })
+  const client = new Redis({
+    path: socket,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  })
   client.on('error', () => {})
   try {
     await client.connect()
@@ -110,7 +117,13 @@ async function serverPid(socket: string): Promise<number | undefined> {
 }
 
 async function ping(socket: string): Promise<boolean> {
-  const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })
+  const client = new Redis({
+    path: socket,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  })
   client.on('error', () => {})
   try {
     await client.connect()
@@ -123,7 +136,12 @@ async function ping(socket: string): Promise<boolean> {
 }
 
 async function shutdown(socket: string): Promise<void> {
-  const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  const client = new Redis({
+    path: socket,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
   client.on('error', () => {})
   try {
     await client.connect()
@@ -139,7 +157,10 @@ export interface EmbeddedRedisOptions {
   log?: Logger
 }
 
-export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedisOptions = {}): Promise<EmbeddedRedis> {
+export async function startEmbeddedRedis(
+  dataDir: string,
+  options: EmbeddedRedisOptions = {},
+): Promise<EmbeddedRedis> {
   const dir = resolve(dataDir)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const socket = join(dir, 'redis.sock')
@@ -154,7 +175,10 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
   // Starts a redis-server again after it died, retrying with backoff until it answers or we stop.
   const restart = (why: Record<string, unknown>) => {
     if (stopping || restarting) return
-    log?.error('embedded redis-server died; restarting it on the same data directory', { ...why, data_dir: dir })
+    log?.error('embedded redis-server died; restarting it on the same data directory', {
+      ...why,
+      data_dir: dir,
+    })
     restarting = (async () => {
       for (let attempt = 0; !stopping; attempt++) {
         try {
@@ -162,8 +186,13 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
           log?.info('embedded redis-server restarted', { pid, attempt: attempt + 1 })
           return
         } catch (err) {
-          log?.warn('embedded redis-server restart failed; retrying', { error: String(err), attempt: attempt + 1 })
-          await new Promise((r) => setTimeout(r, RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)]))
+          log?.warn('embedded redis-server restart failed; retrying', {
+            error: String(err),
+            attempt: attempt + 1,
+          })
+          await new Promise((r) =>
+            setTimeout(r, RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)]),
+          )
         }
       }
     })().finally(() => {
@@ -175,16 +204,26 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
     const started = spawn(
       'redis-server',
       [
-        '--port', '0',
-        '--unixsocket', socket,
-        '--unixsocketperm', '700',
-        '--dir', dir,
-        '--appendonly', 'yes',
-        '--appendfsync', 'everysec',
-        '--save', '',
-        '--maxmemory-policy', 'noeviction',
-        '--logfile', join(dir, 'redis.log'),
-        '--daemonize', 'no',
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+        '--logfile',
+        join(dir, 'redis.log'),
+        '--daemonize',
+        'no',
       ],
       { stdio: 'ignore', detached: true },
     )
@@ -195,7 +234,8 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
     })
     const deadline = Date.now() + START_TIMEOUT_MS
     while (Date.now() < deadline) {
-      if (exited) throw new Error(`embedded redis-server exited at start; see ${join(dir, 'redis.log')}`)
+      if (exited)
+        throw new Error(`embedded redis-server exited at start; see ${join(dir, 'redis.log')}`)
       if (await ping(socket)) {
         child = started
         started.once('exit', (code, signal) => {
@@ -207,7 +247,9 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
       await new Promise((r) => setTimeout(r, 50))
     }
     started.kill('SIGTERM')
-    throw new Error(`embedded redis-server did not answer on ${socket} within ${START_TIMEOUT_MS / 1000} s`)
+    throw new Error(
+      `embedded redis-server did not answer on ${socket} within ${START_TIMEOUT_MS / 1000} s`,
+    )
   }
 
   const stop = async () => {
@@ -216,7 +258,10 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
     clearInterval(adoptedWatch)
     await restarting
     const running = child
-    const exited = running && running.exitCode === null && running.signalCode === null ? new Promise((r) => running.once('exit', r)) : undefined
+    const exited =
+      running && running.exitCode === null && running.signalCode === null
+        ? new Promise((r) => running.once('exit', r))
+        : undefined
     await shutdown(socket)
     if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())])
     release()
@@ -237,7 +282,8 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
       }
       return { url, stop }
     }
-    if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error) throw new RedisServerMissingError()
+    if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error)
+      throw new RedisServerMissingError()
     await spawnServer()
     return { url, stop }
   } catch (err) {

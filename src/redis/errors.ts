@@ -16,9 +16,28 @@
  */
 import { ReplyError } from 'ioredis'
 
-const UNAVAILABLE_CLASSES = new Set(['AbortError', 'MaxRetriesPerRequestError', 'InterruptError', 'ClusterAllFailedError'])
-const UNAVAILABLE_REPLY_CODES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'LOADING', 'MASTERDOWN', 'READONLY'])
-const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH'])
+const UNAVAILABLE_CLASSES = new Set([
+  'AbortError',
+  'MaxRetriesPerRequestError',
+  'InterruptError',
+  'ClusterAllFailedError',
+])
+const UNAVAILABLE_REPLY_CODES = new Set([
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'LOADING',
+  'MASTERDOWN',
+  'READONLY',
+])
+const UNAVAILABLE_SYSTEM_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+])
 // ioredis: Command.js, utils CONNECTION_CLOSED_ERROR_MSG, Redis.js and cluster/index.js sendCommand.
 const UNCLASSED_IOREDIS_MESSAGES = new Set([
   'Command timed out',
@@ -29,7 +48,11 @@ const UNCLASSED_IOREDIS_MESSAGES = new Set([
 
 function classOf(err: Error): string {
   // redis-errors classes report their constructor's name; walk the prototype chain for subclasses.
-  for (let proto: object | null = Object.getPrototypeOf(err); proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto: object | null = Object.getPrototypeOf(err);
+    proto && proto !== Error.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     const name = (proto as { constructor?: { name?: string } }).constructor?.name
     if (name && UNAVAILABLE_CLASSES.has(name)) return name
   }
@@ -54,7 +77,8 @@ export function isRedisUnavailable(err: unknown): boolean {
     if (typeof code === 'string' && UNAVAILABLE_SYSTEM_CODES.has(code)) return true
     const reply = replyCode(current)
     if (reply !== undefined && UNAVAILABLE_REPLY_CODES.has(reply)) return true
-    if (current.constructor === Error && UNCLASSED_IOREDIS_MESSAGES.has(current.message)) return true
+    if (current.constructor === Error && UNCLASSED_IOREDIS_MESSAGES.has(current.message))
+      return true
     if (current instanceof AggregateError) pending.push(...current.errors)
     if (current.cause !== undefined) pending.push(current.cause)
   }

@@ -134,7 +134,8 @@ export function createKeyspace(prefix = 'ssf') {
       /** zset batch id -> seq of the batch's first record: chain order */
       order: `${p}:{audit}:order`,
       /** zset batch id -> first seq, per query key (t = txn | sub | agent | stream); value hashed */
-      index: (t: 'txn' | 'sub' | 'agent' | 'stream', value: string) => `${p}:{audit}:ix:${t}:${hashPart(value)}`,
+      index: (t: 'txn' | 'sub' | 'agent' | 'stream', value: string) =>
+        `${p}:{audit}:ix:${t}:${hashPart(value)}`,
       indexPattern: `${p}:{audit}:ix:*`,
     },
     dlq: {
@@ -154,7 +155,8 @@ export function createKeyspace(prefix = 'ssf') {
       /** poll loop lease: which process polls this upstream (value: holder id, PX the lease) */
       lease: (id: string) => `${p}:{upstreams}:lease:${id}`,
       /** verification `state` this broker asked the upstream for (PX while the answer is awaited) */
-      verifyState: (id: string, state: string) => `${p}:{upstreams}:vstate:${id}:${hashPart(state)}`,
+      verifyState: (id: string, state: string) =>
+        `${p}:{upstreams}:vstate:${id}:${hashPart(state)}`,
       /** (upstream iss, jti) seen: "pending" while being ingested, "done" once durable */
       seen: (issJti: string) => `${p}:upseen:${hashPart(issJti)}`,
     },

@@ -22,9 +22,13 @@ function source(file: URL): string {
 }
 
 /** Registers each script as a command named after its key (once per client). */
-export function defineScripts<N extends string>(redis: Redis, defs: Record<N, ScriptDef>): Redis & Record<N, (...args: (string | number | Buffer)[]) => Promise<unknown>> {
+export function defineScripts<N extends string>(
+  redis: Redis,
+  defs: Record<N, ScriptDef>,
+): Redis & Record<N, (...args: (string | number | Buffer)[]) => Promise<unknown>> {
   for (const [name, def] of Object.entries(defs) as [N, ScriptDef][]) {
-    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: source(def.file) })
+    if (!(name in redis))
+      redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: source(def.file) })
   }
   return redis as Redis & Record<N, (...args: (string | number | Buffer)[]) => Promise<unknown>>
 }

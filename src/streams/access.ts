@@ -22,14 +22,20 @@ export function clientOf(principal: Principal): Client {
   return principal.client
 }
 
-export function streamAccess(streams: StreamStore, clients: ClientRegistry, admin: BootstrapAdmin, oauth?: OAuthVerifier): StreamAccess {
+export function streamAccess(
+  streams: StreamStore,
+  clients: ClientRegistry,
+  admin: BootstrapAdmin,
+  oauth?: OAuthVerifier,
+): StreamAccess {
   return {
     auth: requireRole(clients, admin, 'receiver', oauth),
     async ownStream(c, id) {
       const problem = unsafeIdentifier(id)
       if (problem) throw new BrokerError('invalid_request', `stream_id: ${problem}`)
       const stream = await streams.get(id)
-      if (!stream || stream.client_id !== clientOf(c.get('principal')).client_id) throw new BrokerError('not_found', `stream "${id.slice(0, 100)}" not found`)
+      if (!stream || stream.client_id !== clientOf(c.get('principal')).client_id)
+        throw new BrokerError('not_found', `stream "${id.slice(0, 100)}" not found`)
       await streams.touch(id)
       return stream
     },
@@ -37,6 +43,7 @@ export function streamAccess(streams: StreamStore, clients: ClientRegistry, admi
 }
 
 export function streamIdMember(body: Record<string, unknown>): string {
-  if (typeof body.stream_id !== 'string' || body.stream_id === '') throw new BrokerError('invalid_request', 'stream_id: required')
+  if (typeof body.stream_id !== 'string' || body.stream_id === '')
+    throw new BrokerError('invalid_request', 'stream_id: required')
   return body.stream_id
 }

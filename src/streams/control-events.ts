@@ -26,9 +26,23 @@ export class ControlEvents {
   ) {}
 
   /** Signs one control SET for the stream (not queued). */
-  async sign(stream: StreamRecord, type: string, event: Record<string, unknown>, jti = randomId(16), txn: string = randomUUID()): Promise<string> {
+  async sign(
+    stream: StreamRecord,
+    type: string,
+    event: Record<string, unknown>,
+    jti = randomId(16),
+    txn: string = randomUUID(),
+  ): Promise<string> {
     await this.keys.refresh()
-    return signSet(this.keys, stream.signing_alg, { iss: this.issuer, aud: stream.aud, jti, txn, sub_id: selfSubject(stream), eventType: type, event })
+    return signSet(this.keys, stream.signing_alg, {
+      iss: this.issuer,
+      aud: stream.aud,
+      jti,
+      txn,
+      sub_id: selfSubject(stream),
+      eventType: type,
+      event,
+    })
   }
 
   /** Signs and queues one control SET for the stream; returns its jti. */
@@ -37,7 +51,9 @@ export class ControlEvents {
     const jti = randomId(16)
     const txn = randomUUID()
     const set = await this.sign(stream, type, event, jti, txn)
-    await this.outbox.append(stream.stream_id, [{ jti, set, sk: subjectKey(subject as never), txn, type, lane: 'c', at: Date.now() }])
+    await this.outbox.append(stream.stream_id, [
+      { jti, set, sk: subjectKey(subject as never), txn, type, lane: 'c', at: Date.now() },
+    ])
     await this.notify(stream)
     return jti
   }

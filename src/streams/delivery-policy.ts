@@ -19,4 +19,5 @@ export function deliverableLanes(status: StreamStatus): readonly Lane[] {
 export const dropsBacklog = (status: StreamStatus): boolean => status === 'disabled'
 
 /** Whether moving from one status to another lets SETs out that were held (then the stream is scheduled). */
-export const deliversMore = (from: StreamStatus, to: StreamStatus): boolean => deliverableLanes(to).length > deliverableLanes(from).length
+export const deliversMore = (from: StreamStatus, to: StreamStatus): boolean =>
+  deliverableLanes(to).length > deliverableLanes(from).length

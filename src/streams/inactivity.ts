@@ -24,7 +24,13 @@ export class InactivitySweeper {
   start(): void {
     if (this.timeoutSeconds === 0) return
     const every = Math.min(5000, Math.max(200, (this.timeoutSeconds * 1000) / 4))
-    this.#timer = setInterval(() => void this.sweep().catch((err: unknown) => this.log.warn('inactivity sweep failed', { error: String(err) })), every)
+    this.#timer = setInterval(
+      () =>
+        void this.sweep().catch((err: unknown) =>
+          this.log.warn('inactivity sweep failed', { error: String(err) }),
+        ),
+      every,
+    )
     this.#timer.unref()
   }
 

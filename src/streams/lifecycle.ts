@@ -50,7 +50,9 @@ type Changes = Map<keyof StreamRecord, unknown>
 /** The members `next` changes relative to `from` (undefined: removed). */
 function changesBetween(from: StreamRecord, next: StreamRecord): Changes {
   const changes: Changes = new Map()
-  for (const name of new Set([...Object.keys(from), ...Object.keys(next)]) as Set<keyof StreamRecord>) {
+  for (const name of new Set([...Object.keys(from), ...Object.keys(next)]) as Set<
+    keyof StreamRecord
+  >) {
     if (JSON.stringify(from[name]) !== JSON.stringify(next[name])) changes.set(name, next[name])
   }
   return changes
@@ -72,7 +74,10 @@ export class StreamLifecycle {
   async create(stream: StreamRecord): Promise<void> {
     const result = await this.d.streams.create(stream, this.d.maxStreamsPerClient)
     if (result === 'limit_reached') {
-      throw new BrokerError('stream_limit_exceeded', `a receiver may hold at most ${this.d.maxStreamsPerClient} streams; delete one before creating another`)
+      throw new BrokerError(
+        'stream_limit_exceeded',
+        `a receiver may hold at most ${this.d.maxStreamsPerClient} streams; delete one before creating another`,
+      )
     }
     if (result === 'exists') throw new Error(`stream id collision: ${stream.stream_id}`)
   }
@@ -99,18 +104,29 @@ export class StreamLifecycle {
    * stream-updated event: queued in the control lane, or, before disabling (which drops the queue), sent
    * once straight to a push endpoint. Undefined when the stream was deleted meanwhile.
    */
-  async setStatus(current: StreamRecord, status: StreamStatus, reason: string | undefined, changedBy: ChangedBy = 'receiver'): Promise<StreamRecord | undefined> {
+  async setStatus(
+    current: StreamRecord,
+    status: StreamStatus,
+    reason: string | undefined,
+    changedBy: ChangedBy = 'receiver',
+  ): Promise<StreamRecord | undefined> {
     const next: StreamRecord = { ...current, status, updated_at: Math.floor(Date.now() / 1000) }
     delete next.reason
     if (reason !== undefined) next.reason = reason
-    const told = changedBy === 'receiver' ? undefined : (reason ?? `status set to ${status} by the ${changedBy === 'admin' ? 'operator' : 'broker'}`)
-    if (told !== undefined && dropsBacklog(status) && !dropsBacklog(current.status)) await this.#tellDirectly(current, status, told)
+    const told =
+      changedBy === 'receiver'
+        ? undefined
+        : (reason ??
+          `status set to ${status} by the ${changedBy === 'admin' ? 'operator' : 'broker'}`)
+    if (told !== undefined && dropsBacklog(status) && !dropsBacklog(current.status))
+      await this.#tellDirectly(current, status, told)
     const written = await this.#write(current, next)
     if (!written) return undefined
     const [before, after] = written
     if (dropsBacklog(after.status)) await this.d.outbox.purge(after.stream_id)
     if (deliversMore(before.status, after.status)) await this.d.schedule(after)
-    if (told !== undefined && !dropsBacklog(status) && before.status !== status) await this.d.control.streamUpdated(after, status, told)
+    if (told !== undefined && !dropsBacklog(status) && before.status !== status)
+      await this.d.control.streamUpdated(after, status, told)
     await this.settle(after.stream_id)
     this.d.audit?.submit({
       kind: 'stream.status_changed',
@@ -120,7 +136,13 @@ export class StreamLifecycle {
       changed_by: changedBy,
       ...(reason !== undefined ? { reason } : {}),
     })
-    if (changedBy !== 'receiver') this.d.log.info('stream status changed', { stream_id: after.stream_id, status, previous_status: before.status, changed_by: changedBy })
+    if (changedBy !== 'receiver')
+      this.d.log.info('stream status changed', {
+        stream_id: after.stream_id,
+        status,
+        previous_status: before.status,
+        changed_by: changedBy,
+      })
     return after
   }
 
@@ -150,7 +172,11 @@ export class StreamLifecycle {
 
   /** Removes a deleted stream's keys: queued SETs and delivery state, subjects, scheduling. */
   async purge(sid: string): Promise<void> {
-    await Promise.all([this.d.outbox.purgeAll(sid), this.d.subjects.purge(sid), this.d.scheduler.forget(sid)])
+    await Promise.all([
+      this.d.outbox.purgeAll(sid),
+      this.d.subjects.purge(sid),
+      this.d.scheduler.forget(sid),
+    ])
   }
 
   /** Called after writing to a stream's keys: if the stream was deleted meanwhile, removes what is left. */
@@ -162,7 +188,10 @@ export class StreamLifecycle {
    * The conditional write: `next` replaces the record it was made from, or what it changes is applied to
    * the newer record. Returns the record replaced and the one written; undefined when the stream is gone.
    */
-  async #write(from: StreamRecord, next: StreamRecord): Promise<[StreamRecord, StreamRecord] | undefined> {
+  async #write(
+    from: StreamRecord,
+    next: StreamRecord,
+  ): Promise<[StreamRecord, StreamRecord] | undefined> {
     const changes = changesBetween(from, next)
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const result = await this.d.streams.update(next, from)
@@ -173,7 +202,10 @@ export class StreamLifecycle {
       from = latest
       next = applyChanges(latest, changes)
     }
-    throw new BrokerError('conflict', 'the stream kept changing while this change was written; try again')
+    throw new BrokerError(
+      'conflict',
+      'the stream kept changing while this change was written; try again',
+    )
   }
 
   async #tellDirectly(stream: StreamRecord, status: StreamStatus, reason: string): Promise<void> {
@@ -181,9 +213,18 @@ export class StreamLifecycle {
     try {
       const set = await this.d.control.sign(stream, EVENT_URIS.streamUpdated, { status, reason })
       const delivery = stream.delivery as PushDelivery
-      await this.d.pusher.push({ url: delivery.endpoint_url, set, ...(delivery.authorization_header !== undefined ? { authorization: delivery.authorization_header } : {}) })
+      await this.d.pusher.push({
+        url: delivery.endpoint_url,
+        set,
+        ...(delivery.authorization_header !== undefined
+          ? { authorization: delivery.authorization_header }
+          : {}),
+      })
     } catch (err) {
-      this.d.log.warn('stream-updated event before disabling could not be sent', { stream_id: stream.stream_id, error: err })
+      this.d.log.warn('stream-updated event before disabling could not be sent', {
+        stream_id: stream.stream_id,
+        error: err,
+      })
     }
   }
 }

@@ -50,7 +50,12 @@ export interface StreamPolicy {
 }
 
 /** The configuration object SSF receivers see (never the owner or internal fields). */
-export function toWire(stream: StreamRecord, iss: string, eventsSupported: readonly string[], policy: StreamPolicy): Record<string, unknown> {
+export function toWire(
+  stream: StreamRecord,
+  iss: string,
+  eventsSupported: readonly string[],
+  policy: StreamPolicy,
+): Record<string, unknown> {
   return {
     stream_id: stream.stream_id,
     iss,
@@ -65,6 +70,14 @@ export function toWire(stream: StreamRecord, iss: string, eventsSupported: reado
   }
 }
 
-export function statusWire(stream: StreamRecord): { stream_id: string; status: StreamStatus; reason?: string } {
-  return { stream_id: stream.stream_id, status: stream.status, ...(stream.reason !== undefined ? { reason: stream.reason } : {}) }
+export function statusWire(stream: StreamRecord): {
+  stream_id: string
+  status: StreamStatus
+  reason?: string
+} {
+  return {
+    stream_id: stream.stream_id,
+    status: stream.status,
+    ...(stream.reason !== undefined ? { reason: stream.reason } : {}),
+  }
 }

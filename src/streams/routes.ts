@@ -13,9 +13,31 @@ import { badRequest, notFound } from '../http/errors.js'
 import { operation } from '../http/route.js'
 import { z } from '../http/schema.js'
 import { randomId } from '../lib/ids.js'
-import { POLL_METHOD, statusWire, toWire, type Delivery, type DefaultSubjects, type StreamPolicy, type StreamRecord } from './model.js'
-import { checkTransmitterMembers, eventsDelivered, eventsSupportedFor, type RequestedDelivery } from './request.js'
-import { EXAMPLES, STREAM_EXAMPLE, StatusRequest, StreamConfiguration, StreamStatus, streamCreateRequest, streamIdQuery, streamUpdateRequest } from './schemas.js'
+import {
+  POLL_METHOD,
+  statusWire,
+  toWire,
+  type Delivery,
+  type DefaultSubjects,
+  type StreamPolicy,
+  type StreamRecord,
+} from './model.js'
+import {
+  checkTransmitterMembers,
+  eventsDelivered,
+  eventsSupportedFor,
+  type RequestedDelivery,
+} from './request.js'
+import {
+  EXAMPLES,
+  STREAM_EXAMPLE,
+  StatusRequest,
+  StreamConfiguration,
+  StreamStatus,
+  streamCreateRequest,
+  streamIdQuery,
+  streamUpdateRequest,
+} from './schemas.js'
 import type { StreamStore } from './store.js'
 import { clientOf, streamAccess } from './access.js'
 import type { AuditLog } from '../audit/log.js'
@@ -50,10 +72,16 @@ export const POLL_PATH = '/ssf/poll'
 export const pollUrl = (issuer: string, streamId: string) => `${issuer}${POLL_PATH}/${streamId}`
 
 /** SSF §8.1.1.1: no delivery means poll; a poll URL is minted by the transmitter and never changes. */
-function resolveDelivery(issuer: string, streamId: string, requested: RequestedDelivery | undefined, current?: Delivery): Delivery {
+function resolveDelivery(
+  issuer: string,
+  streamId: string,
+  requested: RequestedDelivery | undefined,
+  current?: Delivery,
+): Delivery {
   if (requested === undefined || requested.method === POLL_METHOD) {
     const url = current?.method === POLL_METHOD ? current.endpoint_url : pollUrl(issuer, streamId)
-    if (requested?.endpoint_url !== undefined && requested.endpoint_url !== url) throw badRequest('delivery.endpoint_url: is set by the transmitter for poll delivery')
+    if (requested?.endpoint_url !== undefined && requested.endpoint_url !== url)
+      throw badRequest('delivery.endpoint_url: is set by the transmitter for poll delivery')
     return { method: POLL_METHOD, endpoint_url: url }
   }
   return requested
@@ -65,11 +93,21 @@ const RECEIVER_ERRORS = [400, 401, 403, 503] as const
 export function streamRoutes(deps: StreamDeps): OpenAPIHono<AuthEnv> {
   const app = new OpenAPIHono<AuthEnv>()
   const { auth, ownStream } = streamAccess(deps.streams, deps.clients, deps.admin, deps.oauth)
-  const wire = (s: StreamRecord) => toWire(s, deps.issuer, eventsSupportedFor(s.events_requested, deps.eventsSupported, deps.requestOnlyEvents), deps.policy)
-  const delivered = (requested: readonly string[] | undefined) => eventsDelivered(requested, deps.eventsSupported, deps.requestOnlyEvents)
+  const wire = (s: StreamRecord) =>
+    toWire(
+      s,
+      deps.issuer,
+      eventsSupportedFor(s.events_requested, deps.eventsSupported, deps.requestOnlyEvents),
+      deps.policy,
+    )
+  const delivered = (requested: readonly string[] | undefined) =>
+    eventsDelivered(requested, deps.eventsSupported, deps.requestOnlyEvents)
   const createRequest = streamCreateRequest(deps.allowPrivatePush)
   const updateRequest = streamUpdateRequest(deps.allowPrivatePush)
-  const configuration = { description: 'The stream configuration (SSF §8.1.1)', schema: StreamConfiguration }
+  const configuration = {
+    description: 'The stream configuration (SSF §8.1.1)',
+    schema: StreamConfiguration,
+  }
 
   app.use('/ssf/*', async (c, next) => {
     await next()
@@ -84,9 +122,14 @@ export function streamRoutes(deps: StreamDeps): OpenAPIHono<AuthEnv> {
       operationId: 'createStream',
       tag: TAG,
       summary: 'Create a stream (SSF §8.1.1.1)',
-      description: 'Each create makes a new stream owned by the caller; a receiver may hold several.',
+      description:
+        'Each create makes a new stream owned by the caller; a receiver may hold several.',
       auth,
-      body: { schema: createRequest, maxBytes: MAX_BODY, example: { delivery: EXAMPLES.push, events_requested: [EXAMPLES.eventType] } },
+      body: {
+        schema: createRequest,
+        maxBytes: MAX_BODY,
+        example: { delivery: EXAMPLES.push, events_requested: [EXAMPLES.eventType] },
+      },
       responses: { 201: { ...configuration, description: 'Created' } },
       errors: [...RECEIVER_ERRORS, 409, 413, 415],
     },
@@ -123,7 +166,13 @@ export function streamRoutes(deps: StreamDeps): OpenAPIHono<AuthEnv> {
       summary: "Read one stream (with stream_id) or all of the caller's streams (SSF §8.1.1.2)",
       auth,
       query: streamIdQuery(false),
-      responses: { 200: { description: 'A configuration, or an array of them', schema: z.union([StreamConfiguration, z.array(StreamConfiguration)]), example: [STREAM_EXAMPLE] } },
+      responses: {
+        200: {
+          description: 'A configuration, or an array of them',
+          schema: z.union([StreamConfiguration, z.array(StreamConfiguration)]),
+          example: [STREAM_EXAMPLE],
+        },
+      },
       errors: [...RECEIVER_ERRORS, 404],
     },
     async (c, { query }) => {
@@ -143,11 +192,21 @@ export function streamRoutes(deps: StreamDeps): OpenAPIHono<AuthEnv> {
         path: CONFIGURATION_PATH,
         operationId: mode === 'patch' ? 'updateStream' : 'replaceStream',
         tag: TAG,
-        summary: mode === 'patch' ? 'Update a stream (SSF §8.1.1.3)' : 'Replace a stream (SSF §8.1.1.4)',
+        summary:
+          mode === 'patch' ? 'Update a stream (SSF §8.1.1.3)' : 'Replace a stream (SSF §8.1.1.4)',
         auth,
-        body: { schema: updateRequest, maxBytes: MAX_BODY, example: { stream_id: EXAMPLES.streamId, description: 'Session revocations for the help desk' } },
+        body: {
+          schema: updateRequest,
+          maxBytes: MAX_BODY,
+          example: {
+            stream_id: EXAMPLES.streamId,
+            description: 'Session revocations for the help desk',
+          },
+        },
         load: (c, { body }) => ownStream(c, body.stream_id),
-        responses: { 200: { ...configuration, description: mode === 'patch' ? 'Updated' : 'Replaced' } },
+        responses: {
+          200: { ...configuration, description: mode === 'patch' ? 'Updated' : 'Replaced' },
+        },
         errors: [...RECEIVER_ERRORS, 404, 409, 413, 415],
       },
       async (c, { body }, current) => {
@@ -225,7 +284,11 @@ export function streamRoutes(deps: StreamDeps): OpenAPIHono<AuthEnv> {
       summary: 'Update stream status (SSF §8.1.2.2)',
       description: 'The receiver is told by a stream-updated event.',
       auth,
-      body: { schema: StatusRequest, maxBytes: MAX_BODY, example: { stream_id: EXAMPLES.streamId, status: 'paused', reason: 'maintenance' } },
+      body: {
+        schema: StatusRequest,
+        maxBytes: MAX_BODY,
+        example: { stream_id: EXAMPLES.streamId, status: 'paused', reason: 'maintenance' },
+      },
       load: (c, { body }) => ownStream(c, body.stream_id),
       responses: { 200: { description: 'Status', schema: StreamStatus } },
       errors: [...RECEIVER_ERRORS, 404, 409, 413, 415],

@@ -21,7 +21,12 @@ export class RoutingCache {
   #reading: Promise<void> | undefined
   #nextRead: Promise<void> | undefined
 
-  constructor(private readonly redis: Redis, private readonly ks: Keyspace, private readonly store: StreamStore, private readonly log: Logger) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly ks: Keyspace,
+    private readonly store: StreamStore,
+    private readonly log: Logger,
+  ) {}
 
   async start(): Promise<void> {
     await this.#reload()
@@ -30,7 +35,10 @@ export class RoutingCache {
     this.#subscriber.on('error', () => {})
     this.#subscriber.on('message', (_channel: string, message: string) => {
       const v = Number(message)
-      if (v > this.#version) this.syncTo(v).catch((err: unknown) => this.log.warn('routing cache refresh failed', { error: String(err) }))
+      if (v > this.#version)
+        this.syncTo(v).catch((err: unknown) =>
+          this.log.warn('routing cache refresh failed', { error: String(err) }),
+        )
     })
     await this.#subscriber.subscribe(this.ks.channels.routing)
   }

@@ -19,7 +19,13 @@ import { MAX_EVENTS_CAP } from '../delivery/poll.js'
 import type { ControlEvents } from './control-events.js'
 import type { StreamStore } from './store.js'
 import { streamAccess } from './access.js'
-import { AddSubjectRequest, EXAMPLES, RemoveSubjectRequest, SUBJECT_EXAMPLE, VerificationRequest } from './schemas.js'
+import {
+  AddSubjectRequest,
+  EXAMPLES,
+  RemoveSubjectRequest,
+  SUBJECT_EXAMPLE,
+  VerificationRequest,
+} from './schemas.js'
 import { POLL_METHOD } from './model.js'
 import { POLL_PATH } from './routes.js'
 
@@ -57,10 +63,18 @@ export const PollRequestSchema = z
         .min(0, 'must be a non-negative integer')
         .transform((n) => Math.min(n, MAX_EVENTS_CAP))
         .optional()
-        .openapi({ description: `Most SETs to return (capped at ${MAX_EVENTS_CAP}); 0 only acknowledges.`, example: 100 }),
-      returnImmediately: z.boolean({ error: 'must be a boolean' }).optional().openapi({ description: 'Answer at once even when no SET is available (no long poll).' }),
+        .openapi({
+          description: `Most SETs to return (capped at ${MAX_EVENTS_CAP}); 0 only acknowledges.`,
+          example: 100,
+        }),
+      returnImmediately: z
+        .boolean({ error: 'must be a boolean' })
+        .optional()
+        .openapi({ description: 'Answer at once even when no SET is available (no long poll).' }),
       ack: z
-        .array(z.string({ error: 'must be an array of jti strings (at most 10000)' }), { error: 'must be an array of jti strings (at most 10000)' })
+        .array(z.string({ error: 'must be an array of jti strings (at most 10000)' }), {
+          error: 'must be an array of jti strings (at most 10000)',
+        })
         .max(10_000, 'must be an array of jti strings (at most 10000)')
         .optional()
         .openapi({ description: 'jti of SETs processed since the last poll.' }),
@@ -68,8 +82,14 @@ export const PollRequestSchema = z
         .record(
           z.string(),
           z
-            .object({ err: z.string(), description: z.string().optional() }, { error: 'must be {"err": string, "description"?: string}' })
-            .transform((e) => ({ err: e.err.slice(0, 64), ...(e.description !== undefined ? { description: e.description.slice(0, 512) } : {}) })),
+            .object(
+              { err: z.string(), description: z.string().optional() },
+              { error: 'must be {"err": string, "description"?: string}' },
+            )
+            .transform((e) => ({
+              err: e.err.slice(0, 64),
+              ...(e.description !== undefined ? { description: e.description.slice(0, 512) } : {}),
+            })),
           { error: 'must be an object keyed by jti' },
         )
         .optional()
@@ -87,10 +107,20 @@ export const PollRequestSchema = z
 
 const PollResponseSchema = z
   .object({
-    sets: z.record(z.string(), z.string().openapi({ description: 'A compact SET.' })).openapi({ description: 'SETs keyed by jti.' }),
+    sets: z
+      .record(z.string(), z.string().openapi({ description: 'A compact SET.' }))
+      .openapi({ description: 'SETs keyed by jti.' }),
     moreAvailable: z.boolean().optional(),
   })
-  .openapi('PollResponse', { example: { sets: { '4d3559ec67504aaba65d40b0363faad8': 'eyJhbGciOiJSUzI1NiIsInR5cCI6InNlY2V2ZW50K2p3dCJ9.eyJqdGkiOiI0ZDM1In0.c2ln' }, moreAvailable: true } })
+  .openapi('PollResponse', {
+    example: {
+      sets: {
+        '4d3559ec67504aaba65d40b0363faad8':
+          'eyJhbGciOiJSUzI1NiIsInR5cCI6InNlY2V2ZW50K2p3dCJ9.eyJqdGkiOiI0ZDM1In0.c2ln',
+      },
+      moreAvailable: true,
+    },
+  })
 
 const TAG = 'Streams'
 const ERRORS = [400, 401, 403, 404, 413, 415, 503] as const
@@ -115,7 +145,8 @@ export function ssfRoutes(deps: SsfDeps): OpenAPIHono<AuthEnv> {
     },
     async (c, { body }, stream) => {
       // ALL streams keep exclusions: adding re-includes. NONE streams keep inclusions.
-      if (stream.default_subjects === 'ALL') await deps.subjects.remove(stream.stream_id, body.subject)
+      if (stream.default_subjects === 'ALL')
+        await deps.subjects.remove(stream.stream_id, body.subject)
       else await deps.subjects.add(stream.stream_id, body.subject)
       return c.body(null, 200)
     },
@@ -129,7 +160,8 @@ export function ssfRoutes(deps: SsfDeps): OpenAPIHono<AuthEnv> {
       operationId: 'removeSubject',
       tag: TAG,
       summary: 'Remove a subject from a stream (SSF §8.1.3.3)',
-      description: 'Unknown subjects are removed "successfully" too, so the answer reveals nothing (SSF §9).',
+      description:
+        'Unknown subjects are removed "successfully" too, so the answer reveals nothing (SSF §9).',
       auth,
       body: { schema: RemoveSubjectRequest, maxBytes: MAX_BODY, example: SUBJECT_EXAMPLE },
       load: (c, { body }) => ownStream(c, body.stream_id),
@@ -152,7 +184,11 @@ export function ssfRoutes(deps: SsfDeps): OpenAPIHono<AuthEnv> {
       tag: TAG,
       summary: 'Trigger a verification event (SSF §8.1.4.2)',
       auth,
-      body: { schema: VerificationRequest, maxBytes: MAX_BODY, example: { stream_id: EXAMPLES.streamId, state: 'check-1' } },
+      body: {
+        schema: VerificationRequest,
+        maxBytes: MAX_BODY,
+        example: { stream_id: EXAMPLES.streamId, state: 'check-1' },
+      },
       load: (c, { body }) => ownStream(c, body.stream_id),
       responses: { 204: { description: 'Verification event queued ahead of any backlog' } },
       errors: [...ERRORS, 429],
@@ -160,10 +196,25 @@ export function ssfRoutes(deps: SsfDeps): OpenAPIHono<AuthEnv> {
     async (c, { body }, stream) => {
       const interval = deps.minVerificationIntervalSeconds
       if (interval > 0) {
-        const fresh = await deps.redis.set(deps.keyspace.stream(stream.stream_id).verifyLast, '1', 'PX', interval * 1000, 'NX')
+        const fresh = await deps.redis.set(
+          deps.keyspace.stream(stream.stream_id).verifyLast,
+          '1',
+          'PX',
+          interval * 1000,
+          'NX',
+        )
         if (fresh === null) {
-          const wait = Math.max(1, Math.ceil((await deps.redis.pttl(deps.keyspace.stream(stream.stream_id).verifyLast)) / 1000))
-          throw new BrokerError('too_many_requests', `verification may be requested once every ${interval} s (min_verification_interval)`, { retryAfterSeconds: wait })
+          const wait = Math.max(
+            1,
+            Math.ceil(
+              (await deps.redis.pttl(deps.keyspace.stream(stream.stream_id).verifyLast)) / 1000,
+            ),
+          )
+          throw new BrokerError(
+            'too_many_requests',
+            `verification may be requested once every ${interval} s (min_verification_interval)`,
+            { retryAfterSeconds: wait },
+          )
         }
       }
       await deps.control.verification(stream, body.state)
@@ -179,13 +230,27 @@ export function ssfRoutes(deps: SsfDeps): OpenAPIHono<AuthEnv> {
       operationId: 'poll',
       tag: TAG,
       summary: 'Poll for SETs (RFC 8936)',
-      description: 'Acknowledges `ack`, records `setErrs`, then returns the oldest SETs not out with another poll; with none available and `returnImmediately` not true, waits until one is queued or SSF_BROKER_POLL_MAX_WAIT_SECONDS (default 25) pass.',
+      description:
+        'Acknowledges `ack`, records `setErrs`, then returns the oldest SETs not out with another poll; with none available and `returnImmediately` not true, waits until one is queued or SSF_BROKER_POLL_MAX_WAIT_SECONDS (default 25) pass.',
       auth,
-      params: z.object({ stream_id: z.string().openapi({ description: 'The stream id.', example: EXAMPLES.streamId }) }),
-      body: { schema: PollRequestSchema, maxBytes: MAX_POLL_BODY, example: { maxEvents: 100, returnImmediately: false, ack: ['4d3559ec67504aaba65d40b0363faad8'] } },
+      params: z.object({
+        stream_id: z
+          .string()
+          .openapi({ description: 'The stream id.', example: EXAMPLES.streamId }),
+      }),
+      body: {
+        schema: PollRequestSchema,
+        maxBytes: MAX_POLL_BODY,
+        example: {
+          maxEvents: 100,
+          returnImmediately: false,
+          ack: ['4d3559ec67504aaba65d40b0363faad8'],
+        },
+      },
       load: async (c, { params }) => {
         const stream = await ownStream(c, params.stream_id)
-        if (stream.delivery.method !== POLL_METHOD) throw notFound('this stream does not use poll delivery')
+        if (stream.delivery.method !== POLL_METHOD)
+          throw notFound('this stream does not use poll delivery')
         return stream
       },
       responses: { 200: { description: 'SETs keyed by jti', schema: PollResponseSchema } },

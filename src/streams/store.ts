@@ -20,12 +20,20 @@ import { defineScripts } from '../redis/scripts.js'
 /** Changes kept in the change log; a process further behind reloads every record. */
 const CHANGES_KEPT = 10_000
 
-const SCRIPTS = { ssfStreamChange: { file: new URL('./scripts/stream-change.lua', import.meta.url), numberOfKeys: 5 } }
+const SCRIPTS = {
+  ssfStreamChange: {
+    file: new URL('./scripts/stream-change.lua', import.meta.url),
+    numberOfKeys: 5,
+  },
+}
 
 export class StreamStore {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
 
-  constructor(redis: Redis, private readonly ks: Keyspace) {
+  constructor(
+    redis: Redis,
+    private readonly ks: Keyspace,
+  ) {
     this.redis = defineScripts(redis, SCRIPTS)
   }
 
@@ -50,20 +58,30 @@ export class StreamStore {
    * Streams in stream-id order, a page at a time: `cursor` is the last stream id of the previous page.
    * Optionally only one status and/or one client's streams.
    */
-  async list(options: { status?: string; clientId?: string; cursor?: string; limit: number }): Promise<{ streams: StreamRecord[]; next_cursor?: string }> {
-    let ids = options.clientId !== undefined ? await this.redis.smembers(this.ks.streams.byClient(options.clientId)) : await this.redis.hkeys(this.ks.streams.records)
+  async list(options: {
+    status?: string
+    clientId?: string
+    cursor?: string
+    limit: number
+  }): Promise<{ streams: StreamRecord[]; next_cursor?: string }> {
+    let ids =
+      options.clientId !== undefined
+        ? await this.redis.smembers(this.ks.streams.byClient(options.clientId))
+        : await this.redis.hkeys(this.ks.streams.records)
     ids = [...new Set(ids)].sort()
     if (options.cursor !== undefined) ids = ids.filter((id) => id > options.cursor!)
     const out: StreamRecord[] = []
     for (let i = 0; i < ids.length && out.length < options.limit; i += 500) {
       for (const stream of await this.getMany(ids.slice(i, i + 500))) {
         if (!stream || (options.status !== undefined && stream.status !== options.status)) continue
-        if (out.length === options.limit) return { streams: out, next_cursor: out[out.length - 1]!.stream_id }
+        if (out.length === options.limit)
+          return { streams: out, next_cursor: out[out.length - 1]!.stream_id }
         out.push(stream)
       }
     }
     const last = out[out.length - 1]
-    const more = last !== undefined && out.length === options.limit && ids[ids.length - 1] !== last.stream_id
+    const more =
+      last !== undefined && out.length === options.limit && ids[ids.length - 1] !== last.stream_id
     return more ? { streams: out, next_cursor: last.stream_id } : { streams: out }
   }
 
@@ -88,21 +106,47 @@ export class StreamStore {
    * Stream ids changed after `since`, with the current version; `complete` is false when the log no
    * longer reaches back that far (then reload everything).
    */
-  async changesSince(since: number): Promise<{ version: number; sids: string[]; complete: boolean }> {
-    const [version, entries] = await Promise.all([this.version(), this.redis.xrange(this.ks.streams.changes, '-', '+', 'COUNT', 1) as Promise<[string, string[]][]>])
+  async changesSince(
+    since: number,
+  ): Promise<{ version: number; sids: string[]; complete: boolean }> {
+    const [version, entries] = await Promise.all([
+      this.version(),
+      this.redis.xrange(this.ks.streams.changes, '-', '+', 'COUNT', 1) as Promise<
+        [string, string[]][]
+      >,
+    ])
     if (version <= since) return { version, sids: [], complete: true }
     const oldest = entries[0] ? Number(fieldOf(entries[0][1], 'v')) : Infinity
     if (oldest > since + 1) return { version, sids: [], complete: false }
     // Entry ids are "<version>-0", so the range starts right after what this process has seen.
-    const changed = (await this.redis.xrange(this.ks.streams.changes, `${since + 1}-0`, '+')) as [string, string[]][]
-    return { version, sids: [...new Set(changed.map(([, fields]) => fieldOf(fields, 'sid')!))], complete: true }
+    const changed = (await this.redis.xrange(this.ks.streams.changes, `${since + 1}-0`, '+')) as [
+      string,
+      string[],
+    ][]
+    return {
+      version,
+      sids: [...new Set(changed.map(([, fields]) => fieldOf(fields, 'sid')!))],
+      complete: true,
+    }
   }
 
   /** Records activity on the stream (resets its inactivity timeout), if it still exists. */
   async touch(id: string): Promise<void> {
     const k = this.ks.streams
     // KEYS[5] is unused by 'touch'; any key of the slot will do.
-    await this.redis.ssfStreamChange(k.records, k.version, k.changes, k.activity, k.byClient(''), 'touch', id, '', Date.now(), CHANGES_KEPT, '')
+    await this.redis.ssfStreamChange(
+      k.records,
+      k.version,
+      k.changes,
+      k.activity,
+      k.byClient(''),
+      'touch',
+      id,
+      '',
+      Date.now(),
+      CHANGES_KEPT,
+      '',
+    )
   }
 
   async exists(id: string): Promise<boolean> {
@@ -124,7 +168,10 @@ export class StreamStore {
    * already holds `limit` streams (then 'limit_reached'; checked in the same script, so concurrent creates
    * cannot pass it together).
    */
-  async create(stream: StreamRecord, limit: number): Promise<'created' | 'exists' | 'limit_reached'> {
+  async create(
+    stream: StreamRecord,
+    limit: number,
+  ): Promise<'created' | 'exists' | 'limit_reached'> {
     const result = await this.#change('create', stream, JSON.stringify(stream), limit)
     return result > 0 ? 'created' : result === -1 ? 'limit_reached' : 'exists'
   }
@@ -143,9 +190,28 @@ export class StreamStore {
     return (await this.#change('remove', stream, '', '')) > 0
   }
 
-  async #change(mode: 'create' | 'update' | 'remove', stream: StreamRecord, json: string, condition: string | number): Promise<number> {
+  async #change(
+    mode: 'create' | 'update' | 'remove',
+    stream: StreamRecord,
+    json: string,
+    condition: string | number,
+  ): Promise<number> {
     const k = this.ks.streams
-    const version = Number(await this.redis.ssfStreamChange(k.records, k.version, k.changes, k.activity, k.byClient(stream.client_id), mode, stream.stream_id, json, Date.now(), CHANGES_KEPT, condition))
+    const version = Number(
+      await this.redis.ssfStreamChange(
+        k.records,
+        k.version,
+        k.changes,
+        k.activity,
+        k.byClient(stream.client_id),
+        mode,
+        stream.stream_id,
+        json,
+        Date.now(),
+        CHANGES_KEPT,
+        condition,
+      ),
+    )
     if (version > 0) await this.redis.publish(this.ks.channels.routing, String(version))
     return version
   }

@@ -30,7 +30,8 @@ const SIMPLE = '_'
 type Simple = Exclude<Subject, { format: 'complex' }>
 
 function simpleKeys(subject: Simple): string[] {
-  if (subject.format === 'aliases') return (subject as { identifiers: Subject[] }).identifiers.map((s) => subjectKey(s))
+  if (subject.format === 'aliases')
+    return (subject as { identifiers: Subject[] }).identifiers.map((s) => subjectKey(s))
   return [subjectKey(subject)]
 }
 
@@ -48,7 +49,8 @@ function storeTerms(subject: Subject): string[] {
 
 /** Index terms looked up for an event subject. */
 function lookupTerms(subject: Subject): string[] {
-  if (subject.format !== 'complex') return simpleKeys(subject as Simple).map((k) => `${SIMPLE}\0${k}`)
+  if (subject.format !== 'complex')
+    return simpleKeys(subject as Simple).map((k) => `${SIMPLE}\0${k}`)
   return complexMembers(subject).flatMap(([m, k]) => [`${m}\0${k}`, `${SIMPLE}\0${k}`])
 }
 
@@ -67,7 +69,11 @@ export function complexMatch(added: Subject, event: Subject): boolean {
 
 export class SubjectIndex {
   /** `exists`: whether a stream still exists, checked after each entry is written (see `add`). */
-  constructor(private readonly redis: Redis, private readonly ks: Keyspace, private readonly exists?: (sid: string) => Promise<boolean>) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly ks: Keyspace,
+    private readonly exists?: (sid: string) => Promise<boolean>,
+  ) {}
 
   #entries(sid: string): string {
     return this.ks.stream(sid).subjects
@@ -76,7 +82,11 @@ export class SubjectIndex {
   async add(sid: string, subject: Subject): Promise<void> {
     const canonical = canonicalSubject(subject)
     const key = subjectKey(canonical)
-    await Promise.all(storeTerms(canonical).map((term) => this.redis.sadd(this.ks.subjectTerm(term), `${sid} ${key}`)))
+    await Promise.all(
+      storeTerms(canonical).map((term) =>
+        this.redis.sadd(this.ks.subjectTerm(term), `${sid} ${key}`),
+      ),
+    )
     await this.redis.hset(this.#entries(sid), key, JSON.stringify(canonical))
     // A deletion removes the record, then the entries: if it came in between, this entry goes too.
     if (this.exists && !(await this.exists(sid))) await this.purge(sid)
@@ -87,7 +97,11 @@ export class SubjectIndex {
     const canonical = canonicalSubject(subject)
     const key = subjectKey(canonical)
     const removed = await this.redis.hdel(this.#entries(sid), key)
-    await Promise.all(storeTerms(canonical).map((term) => this.redis.srem(this.ks.subjectTerm(term), `${sid} ${key}`)))
+    await Promise.all(
+      storeTerms(canonical).map((term) =>
+        this.redis.srem(this.ks.subjectTerm(term), `${sid} ${key}`),
+      ),
+    )
     return removed === 1
   }
 
@@ -100,7 +114,11 @@ export class SubjectIndex {
     const canonical = canonicalSubject(subject)
     const terms = lookupTerms(canonical)
     // Separate commands, not a pipeline: on a cluster each term lives on its own node (auto-pipelined per node).
-    const results = await Promise.all(terms.map((term) => this.redis.smembers(this.ks.subjectTerm(term)).then((m) => [null, m] as const)))
+    const results = await Promise.all(
+      terms.map((term) =>
+        this.redis.smembers(this.ks.subjectTerm(term)).then((m) => [null, m] as const),
+      ),
+    )
     const matched = new Set<string>()
     const complexCandidates = new Map<string, Set<string>>() // sid -> entry keys to check
     results.forEach(([, members], i) => {
@@ -118,10 +136,15 @@ export class SubjectIndex {
     })
     const toCheck = [...complexCandidates].filter(([sid]) => !matched.has(sid))
     if (toCheck.length > 0) {
-      const entries = await Promise.all(toCheck.map(([sid, keys]) => this.redis.hmget(this.#entries(sid), ...keys).then((r) => [null, r] as const)))
+      const entries = await Promise.all(
+        toCheck.map(([sid, keys]) =>
+          this.redis.hmget(this.#entries(sid), ...keys).then((r) => [null, r] as const),
+        ),
+      )
       toCheck.forEach(([sid], i) => {
         const raws = (entries[i]?.[1] as (string | null)[]) ?? []
-        if (raws.some((raw) => raw !== null && complexMatch(JSON.parse(raw) as Subject, canonical))) matched.add(sid)
+        if (raws.some((raw) => raw !== null && complexMatch(JSON.parse(raw) as Subject, canonical)))
+          matched.add(sid)
       })
     }
     return matched
@@ -135,7 +158,8 @@ export class SubjectIndex {
       cursor = next
       const removals: Promise<unknown>[] = []
       for (let i = 0; i < flat.length; i += 2) {
-        for (const term of storeTerms(JSON.parse(flat[i + 1]!) as Subject)) removals.push(this.redis.srem(this.ks.subjectTerm(term), `${sid} ${flat[i]}`))
+        for (const term of storeTerms(JSON.parse(flat[i + 1]!) as Subject))
+          removals.push(this.redis.srem(this.ks.subjectTerm(term), `${sid} ${flat[i]}`))
       }
       await Promise.all(removals)
     } while (cursor !== '0')

@@ -42,13 +42,23 @@ export const accountSubjectSchema = z.strictObject({
 })
 export const emailSubjectSchema = z.strictObject({
   format: z.literal('email'),
-  email: matching(EMAIL, 'must be an email address with exactly one "@", such as "user@example.com"'),
+  email: matching(
+    EMAIL,
+    'must be an email address with exactly one "@", such as "user@example.com"',
+  ),
 })
-export const issSubSubjectSchema = z.strictObject({ format: z.literal('iss_sub'), iss: text(), sub: text() })
+export const issSubSubjectSchema = z.strictObject({
+  format: z.literal('iss_sub'),
+  iss: text(),
+  sub: text(),
+})
 export const opaqueSubjectSchema = z.strictObject({ format: z.literal('opaque'), id: text() })
 export const phoneNumberSubjectSchema = z.strictObject({
   format: z.literal('phone_number'),
-  phone_number: matching(E164, 'must be an E.164 number: "+" then 1 to 15 digits, such as "+12065550123"'),
+  phone_number: matching(
+    E164,
+    'must be an E.164 number: "+" then 1 to 15 digits, such as "+12065550123"',
+  ),
 })
 export const didSubjectSchema = z.strictObject({
   format: z.literal('did'),
@@ -56,9 +66,16 @@ export const didSubjectSchema = z.strictObject({
 })
 export const uriSubjectSchema = z.strictObject({
   format: z.literal('uri'),
-  uri: matching(ABSOLUTE_URI, 'must be an absolute URI with a scheme, such as "spiffe://example.org/agent"'),
+  uri: matching(
+    ABSOLUTE_URI,
+    'must be an absolute URI with a scheme, such as "spiffe://example.org/agent"',
+  ),
 })
-export const jwtIdSubjectSchema = z.strictObject({ format: z.literal('jwt_id'), iss: text(), jti: text() })
+export const jwtIdSubjectSchema = z.strictObject({
+  format: z.literal('jwt_id'),
+  iss: text(),
+  jti: text(),
+})
 export const samlAssertionIdSubjectSchema = z.strictObject({
   format: z.literal('saml_assertion_id'),
   issuer: text(),
@@ -67,9 +84,13 @@ export const samlAssertionIdSubjectSchema = z.strictObject({
 export const ipAddressesSubjectSchema = z.strictObject({
   format: z.literal('ip-addresses'),
   'ip-addresses': z
-    .array(text().refine((value) => isIP(value) !== 0, { error: 'must be an IPv4 or IPv6 address' }), {
-      error: (issue) => (issue.input === undefined ? 'required' : 'must be an array of IP address strings'),
-    })
+    .array(
+      text().refine((value) => isIP(value) !== 0, { error: 'must be an IPv4 or IPv6 address' }),
+      {
+        error: (issue) =>
+          issue.input === undefined ? 'required' : 'must be an array of IP address strings',
+      },
+    )
     .min(1, { error: 'must hold at least one address' }),
 })
 
@@ -110,7 +131,15 @@ type LeafSubject = z.infer<(typeof LEAF_SCHEMAS)[number]>
 export type SimpleSubject = LeafSubject | AliasesSubject
 
 /** The member names SSF §3.2 defines; others are allowed if they match COMPLEX_MEMBER_NAME. */
-export const STANDARD_COMPLEX_MEMBERS = ['user', 'device', 'session', 'application', 'tenant', 'org_unit', 'group'] as const
+export const STANDARD_COMPLEX_MEMBERS = [
+  'user',
+  'device',
+  'session',
+  'application',
+  'tenant',
+  'org_unit',
+  'group',
+] as const
 export const COMPLEX_MEMBER_NAME = /^[a-z][a-z0-9_-]{0,63}$/
 
 export interface ComplexSubject {
@@ -136,22 +165,30 @@ export const subjectSchema: z.ZodType<Subject> = z.unknown().transform((input, c
   const issues: Issue[] = []
   const subject = parseAny(input, [], issues)
   if (subject && issues.length === 0) return subject
-  for (const issue of issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message })
+  for (const issue of issues)
+    ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message })
   return z.NEVER
 })
 
-export type ParseSubjectResult = { ok: true; subject: Subject } | { ok: false; issues: { path: string; message: string }[] }
+export type ParseSubjectResult =
+  { ok: true; subject: Subject } | { ok: false; issues: { path: string; message: string }[] }
 
 /** Validates a subject; issue paths start at `subject`, e.g. `subject.user.email: required`. */
 export function parseSubject(input: unknown): ParseSubjectResult {
   const issues: Issue[] = []
   const subject = parseAny(input, [], issues)
   if (subject && issues.length === 0) return { ok: true, subject }
-  return { ok: false, issues: issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })) }
+  return {
+    ok: false,
+    issues: issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
+  }
 }
 
 function formatPath(path: Path): string {
-  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : `${out}.${key}`), 'subject')
+  return path.reduce<string>(
+    (out, key) => (typeof key === 'number' ? `${out}[${key}]` : `${out}.${key}`),
+    'subject',
+  )
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -164,7 +201,12 @@ function parseAny(input: unknown, path: Path, issues: Issue[]): Subject | undefi
 }
 
 /** `where` says what contains the identifier, which decides whether `aliases` and `complex` are allowed. */
-function parseSimple(input: unknown, path: Path, issues: Issue[], where: 'subject' | 'alias' | 'member'): SimpleSubject | undefined {
+function parseSimple(
+  input: unknown,
+  path: Path,
+  issues: Issue[],
+  where: 'subject' | 'alias' | 'member',
+): SimpleSubject | undefined {
   if (!isObject(input)) {
     issues.push({ path, message: 'must be a JSON object with a "format" member' })
     return undefined
@@ -172,7 +214,8 @@ function parseSimple(input: unknown, path: Path, issues: Issue[], where: 'subjec
   const format = input.format
   if (format === undefined) {
     // Google's RISC transmitter still sends the deprecated `subject_type`.
-    const hint = 'subject_type' in input ? ' ("subject_type" is the deprecated RISC name; use "format")' : ''
+    const hint =
+      'subject_type' in input ? ' ("subject_type" is the deprecated RISC name; use "format")' : ''
     issues.push({ path: [...path, 'format'], message: `required${hint}` })
     return undefined
   }
@@ -182,23 +225,35 @@ function parseSimple(input: unknown, path: Path, issues: Issue[], where: 'subjec
   }
   if (format === 'complex' && where !== 'subject') {
     const container = where === 'alias' ? 'an aliases identifier' : 'a complex subject member'
-    issues.push({ path: [...path, 'format'], message: `${container} must be a simple subject identifier, not "complex"` })
+    issues.push({
+      path: [...path, 'format'],
+      message: `${container} must be a simple subject identifier, not "complex"`,
+    })
     return undefined
   }
   if (format === 'aliases') {
     if (where === 'alias') {
-      issues.push({ path: [...path, 'format'], message: 'an aliases identifier cannot contain another aliases identifier' })
+      issues.push({
+        path: [...path, 'format'],
+        message: 'an aliases identifier cannot contain another aliases identifier',
+      })
       return undefined
     }
     return parseAliases(input, path, issues)
   }
   const schema = LEAF_BY_FORMAT.get(format)
   if (!schema && unsafeIdentifier(format)) {
-    issues.push({ path: [...path, 'format'], message: `unknown subject format (${unsafeIdentifier(format)})` })
+    issues.push({
+      path: [...path, 'format'],
+      message: `unknown subject format (${unsafeIdentifier(format)})`,
+    })
     return undefined
   }
   if (!schema) {
-    issues.push({ path: [...path, 'format'], message: `unknown subject format ${JSON.stringify(format.slice(0, 100))}` })
+    issues.push({
+      path: [...path, 'format'],
+      message: `unknown subject format ${JSON.stringify(format.slice(0, 100))}`,
+    })
     return undefined
   }
   const result = schema.safeParse(input)
@@ -208,10 +263,15 @@ function parseSimple(input: unknown, path: Path, issues: Issue[], where: 'subjec
 }
 
 // Hand-written so that each identifier gets the precise messages of parseSimple.
-function parseAliases(input: Record<string, unknown>, path: Path, issues: Issue[]): AliasesSubject | undefined {
+function parseAliases(
+  input: Record<string, unknown>,
+  path: Path,
+  issues: Issue[],
+): AliasesSubject | undefined {
   const before = issues.length
   for (const key of Object.keys(input)) {
-    if (key !== 'format' && key !== 'identifiers') issues.push({ path: [...path, key], message: 'unknown member' })
+    if (key !== 'format' && key !== 'identifiers')
+      issues.push({ path: [...path, key], message: 'unknown member' })
   }
   const list = input.identifiers
   if (list === undefined) {
@@ -219,16 +279,25 @@ function parseAliases(input: Record<string, unknown>, path: Path, issues: Issue[
     return undefined
   }
   if (!Array.isArray(list) || list.length === 0) {
-    issues.push({ path: [...path, 'identifiers'], message: 'must be a non-empty array of subject identifiers' })
+    issues.push({
+      path: [...path, 'identifiers'],
+      message: 'must be a non-empty array of subject identifiers',
+    })
     return undefined
   }
-  const identifiers = list.map((item, i) => parseSimple(item, [...path, 'identifiers', i], issues, 'alias'))
+  const identifiers = list.map((item, i) =>
+    parseSimple(item, [...path, 'identifiers', i], issues, 'alias'),
+  )
   if (issues.length > before) return undefined
   // parseSimple with 'alias' never yields an aliases identifier, and no issue means none is undefined.
   return { format: 'aliases', identifiers: identifiers as LeafSubject[] }
 }
 
-function parseComplex(input: Record<string, unknown>, path: Path, issues: Issue[]): ComplexSubject | undefined {
+function parseComplex(
+  input: Record<string, unknown>,
+  path: Path,
+  issues: Issue[],
+): ComplexSubject | undefined {
   const before = issues.length
   const subject: ComplexSubject = { format: 'complex' }
   let members = 0
@@ -238,7 +307,8 @@ function parseComplex(input: Record<string, unknown>, path: Path, issues: Issue[
     if (!COMPLEX_MEMBER_NAME.test(name)) {
       issues.push({
         path: [...path, name.slice(0, 100)],
-        message: 'invalid member name: lower-case letters, digits, "_" or "-", starting with a letter, at most 64 characters',
+        message:
+          'invalid member name: lower-case letters, digits, "_" or "-", starting with a letter, at most 64 characters',
       })
       continue
     }
@@ -246,16 +316,23 @@ function parseComplex(input: Record<string, unknown>, path: Path, issues: Issue[
     if (member) subject[name] = member
   }
   if (members === 0) {
-    issues.push({ path, message: 'a complex subject needs at least one member, such as "user" or "session"' })
+    issues.push({
+      path,
+      message: 'a complex subject needs at least one member, such as "user" or "session"',
+    })
   }
   return issues.length > before ? undefined : subject
 }
 
 function fromZod(error: z.ZodError, path: Path): Issue[] {
-  const relative = (keys: PropertyKey[]): Path => keys.map((key) => (typeof key === 'number' ? key : String(key)))
+  const relative = (keys: PropertyKey[]): Path =>
+    keys.map((key) => (typeof key === 'number' ? key : String(key)))
   return error.issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => ({ path: [...path, ...relative(issue.path), key], message: 'unknown member' }))
+      ? issue.keys.map((key) => ({
+          path: [...path, ...relative(issue.path), key],
+          message: 'unknown member',
+        }))
       : [{ path: [...path, ...relative(issue.path)], message: issue.message }],
   )
 }
@@ -272,7 +349,9 @@ export function canonicalSubject(subject: Subject): Subject {
 }
 
 function canonicalSimple(subject: SimpleSubject): SimpleSubject {
-  return subject.format === 'aliases' ? { ...subject, identifiers: subject.identifiers.map(canonicalLeaf) } : canonicalLeaf(subject)
+  return subject.format === 'aliases'
+    ? { ...subject, identifiers: subject.identifiers.map(canonicalLeaf) }
+    : canonicalLeaf(subject)
 }
 
 function canonicalLeaf(subject: LeafSubject): LeafSubject {
@@ -285,7 +364,10 @@ function canonicalLeaf(subject: LeafSubject): LeafSubject {
     // The scheme and host of a URI are case-insensitive (RFC 3986 §6.2.2.1); the userpart is not.
     case 'account': {
       const at = subject.uri.lastIndexOf('@')
-      return { ...subject, uri: `acct:${subject.uri.slice(5, at)}@${subject.uri.slice(at + 1).toLowerCase()}` }
+      return {
+        ...subject,
+        uri: `acct:${subject.uri.slice(5, at)}@${subject.uri.slice(at + 1).toLowerCase()}`,
+      }
     }
     case 'ip-addresses':
       return { ...subject, 'ip-addresses': subject['ip-addresses'].map(canonicalIp) }
@@ -305,7 +387,9 @@ function canonicalIp(address: string): string {
 }
 
 function complexMembers(subject: ComplexSubject): [string, SimpleSubject][] {
-  return Object.entries(subject).flatMap(([name, member]) => (typeof member === 'object' ? [[name, member]] : []))
+  return Object.entries(subject).flatMap(([name, member]) =>
+    typeof member === 'object' ? [[name, member]] : [],
+  )
 }
 
 /** A stable string for a subject: equal subjects (after canonicalisation) give equal keys. */

@@ -35,7 +35,12 @@ export class UpstreamDedup implements ReplayStore {
 
   /** The SET is durable here: later deliveries of it are duplicates. */
   async commit(iss: string, jti: string): Promise<void> {
-    await this.redis.set(this.keys.upstreams.seen(replayKeyOf(iss, jti)), 'done', 'PX', this.retentionMs)
+    await this.redis.set(
+      this.keys.upstreams.seen(replayKeyOf(iss, jti)),
+      'done',
+      'PX',
+      this.retentionMs,
+    )
   }
 
   async forget(key: string): Promise<void> {

@@ -32,9 +32,19 @@ export function upstreamOptions(config: Config) {
   }
 }
 
-export function startUpstreams(options: UpstreamServiceOptions & { leaseMs: number; clients: ClientRegistry; admin: BootstrapAdmin }): Upstreams {
+export function startUpstreams(
+  options: UpstreamServiceOptions & {
+    leaseMs: number
+    clients: ClientRegistry
+    admin: BootstrapAdmin
+  },
+): Upstreams {
   const service = new UpstreamService(options)
-  const leases = new UpstreamLeases(options.redis, service.keys, Math.max(250, Math.floor(options.leaseMs / 2)))
+  const leases = new UpstreamLeases(
+    options.redis,
+    service.keys,
+    Math.max(250, Math.floor(options.leaseMs / 2)),
+  )
   const poller = new UpstreamPoller(service, leases, options.log)
   poller.start()
   return {

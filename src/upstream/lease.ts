@@ -10,8 +10,14 @@ import { defineScripts } from '../redis/scripts.js'
 import type { Keyspace } from '../redis/keyspace.js'
 
 const SCRIPTS = {
-  upstreamLeaseRenew: { file: new URL('./scripts/lease-renew.lua', import.meta.url), numberOfKeys: 1 },
-  upstreamLeaseRelease: { file: new URL('./scripts/lease-release.lua', import.meta.url), numberOfKeys: 1 },
+  upstreamLeaseRenew: {
+    file: new URL('./scripts/lease-renew.lua', import.meta.url),
+    numberOfKeys: 1,
+  },
+  upstreamLeaseRelease: {
+    file: new URL('./scripts/lease-release.lua', import.meta.url),
+    numberOfKeys: 1,
+  },
 }
 
 export class UpstreamLeases {
@@ -28,11 +34,25 @@ export class UpstreamLeases {
   }
 
   async acquire(id: string): Promise<boolean> {
-    return (await this.#redis.set(this.keys.upstreams.lease(id), this.holder, 'PX', this.durationMs, 'NX')) === 'OK'
+    return (
+      (await this.#redis.set(
+        this.keys.upstreams.lease(id),
+        this.holder,
+        'PX',
+        this.durationMs,
+        'NX',
+      )) === 'OK'
+    )
   }
 
   async renew(id: string): Promise<boolean> {
-    return (await this.#redis.upstreamLeaseRenew(this.keys.upstreams.lease(id), this.holder, this.durationMs)) === 1
+    return (
+      (await this.#redis.upstreamLeaseRenew(
+        this.keys.upstreams.lease(id),
+        this.holder,
+        this.durationMs,
+      )) === 1
+    )
   }
 
   async release(id: string): Promise<void> {

@@ -8,7 +8,13 @@ export type UpstreamStatus = 'enabled' | 'paused' | 'disabled'
 /** How the broker authenticates to the upstream's management and poll endpoints. Secrets are sealed (secret-box.ts). */
 export type StoredAuthorization =
   | { type: 'bearer'; token_sealed: string }
-  | { type: 'client_credentials'; token_endpoint: string; client_id: string; client_secret_sealed: string; scope?: string }
+  | {
+      type: 'client_credentials'
+      token_endpoint: string
+      client_id: string
+      client_secret_sealed: string
+      scope?: string
+    }
 
 export interface UpstreamRecord {
   upstream_id: string
@@ -40,7 +46,11 @@ export interface UpstreamStats {
   verified_at?: number
 }
 
-export function toWire(record: UpstreamRecord, stats: UpstreamStats, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function toWire(
+  record: UpstreamRecord,
+  stats: UpstreamStats,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     upstream_id: record.upstream_id,
     issuer: record.issuer,
@@ -66,5 +76,10 @@ export function toWire(record: UpstreamRecord, stats: UpstreamStats, extra: Reco
 /** The authorization without its secret. */
 function authorizationWire(auth: StoredAuthorization): Record<string, unknown> {
   if (auth.type === 'bearer') return { type: 'bearer' }
-  return { type: 'client_credentials', token_endpoint: auth.token_endpoint, client_id: auth.client_id, ...(auth.scope !== undefined ? { scope: auth.scope } : {}) }
+  return {
+    type: 'client_credentials',
+    token_endpoint: auth.token_endpoint,
+    client_id: auth.client_id,
+    ...(auth.scope !== undefined ? { scope: auth.scope } : {}),
+  }
 }

@@ -31,7 +31,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
   })
   const check = (url: string) => checkPushUrl(url, options.allowPrivate)
   const guard: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
-    const origin = typeof opts.origin === 'string' ? opts.origin : opts.origin?.toString() ?? ''
+    const origin = typeof opts.origin === 'string' ? opts.origin : (opts.origin?.toString() ?? '')
     const problem = check(origin + (opts.path ?? '/'))
     if (problem) throw new AddressNotAllowedError(`address not allowed: ${problem}`)
     return dispatch(opts, handler)

@@ -45,7 +45,9 @@ export class UpstreamPoller {
     this.#stopped = false
     const run = () => {
       this.#ticking = this.tick()
-        .catch((error) => this.log.warn('upstream poll scheduling failed', { error: String(error) }))
+        .catch((error) =>
+          this.log.warn('upstream poll scheduling failed', { error: String(error) }),
+        )
         .finally(() => {
           this.#ticking = undefined
           if (!this.#stopped) this.#timer = setTimeout(run, this.#tickMs)
@@ -88,11 +90,18 @@ export class UpstreamPoller {
         endpoint: record.poll_url,
         token: () => runtime.token.get(),
         onEvent: runtime.onEvent,
-        ...(this.options.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
+        ...(this.options.requestTimeoutMs !== undefined
+          ? { requestTimeoutMs: this.options.requestTimeoutMs }
+          : {}),
         backoff: { initialMs: 250, maxMs: 30_000 },
         onError: (error) => {
           if (error instanceof ReceiverError && error.status === 401) runtime.token.invalidate()
-          const message = error instanceof ReceiverError ? `${error.code}: ${error.message}` : error instanceof Error ? error.name : 'unknown error'
+          const message =
+            error instanceof ReceiverError
+              ? `${error.code}: ${error.message}`
+              : error instanceof Error
+                ? error.name
+                : 'unknown error'
           this.log.warn('upstream poll problem', { upstream_id: id, error: message })
           void this.service.store.error(id, `poll: ${message}`).catch(() => {})
         },

@@ -12,7 +12,12 @@ import { RFC8935_ERRORS, notFound } from '../http/errors.js'
 import { operation } from '../http/route.js'
 import { z } from '../http/schema.js'
 import { toWire } from './model.js'
-import { INBOUND_PATH, UpstreamRegistrationError, type RegisterInput, type UpstreamService } from './service.js'
+import {
+  INBOUND_PATH,
+  UpstreamRegistrationError,
+  type RegisterInput,
+  type UpstreamService,
+} from './service.js'
 import type { UpstreamLeases } from './lease.js'
 
 const MAX_BODY = 64 * 1024
@@ -24,7 +29,11 @@ export interface UpstreamRouteDeps {
   admin: BootstrapAdmin
 }
 
-const str = (max = 2048) => z.string({ error: `required, a non-empty string of at most ${max} characters` }).min(1, `required, a non-empty string of at most ${max} characters`).max(max, `required, a non-empty string of at most ${max} characters`)
+const str = (max = 2048) =>
+  z
+    .string({ error: `required, a non-empty string of at most ${max} characters` })
+    .min(1, `required, a non-empty string of at most ${max} characters`)
+    .max(max, `required, a non-empty string of at most ${max} characters`)
 
 const url = (check: (url: string) => string | undefined, max = 2048) =>
   str(max).superRefine((value, ctx) => {
@@ -41,7 +50,9 @@ function registrationSchema(check: (url: string) => string | undefined) {
     [
       z.strictObject({
         type: z.literal('bearer'),
-        token: str(8192).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').openapi({ description: 'Sent as `Authorization: Bearer <token>` to the upstream.' }),
+        token: str(8192)
+          .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+          .openapi({ description: 'Sent as `Authorization: Bearer <token>` to the upstream.' }),
       }),
       z.strictObject({
         type: z.literal('client_credentials'),
@@ -51,16 +62,33 @@ function registrationSchema(check: (url: string) => string | undefined) {
         scope: str(1024).optional(),
       }),
     ],
-    { error: (issue) => (issue.code === 'invalid_union' ? 'must be "bearer" or "client_credentials"' : 'must be a JSON object') },
+    {
+      error: (issue) =>
+        issue.code === 'invalid_union'
+          ? 'must be "bearer" or "client_credentials"'
+          : 'must be a JSON object',
+    },
   )
   return z
     .strictObject(
       {
         issuer: url(check)
-          .refine((issuer) => !issuer.includes('?') && !issuer.includes('#'), 'must not have a query or fragment')
-          .openapi({ format: 'uri', description: "The upstream transmitter's issuer; its metadata is discovered from it." }),
-        delivery: z.enum(['push', 'poll'], { error: 'must be "push" or "poll"' }).openapi({ description: 'push: the upstream pushes to this broker; poll: this broker polls it.' }),
-        authorization: authorization.openapi({ description: "How this broker authenticates to the upstream's stream management API." }),
+          .refine(
+            (issuer) => !issuer.includes('?') && !issuer.includes('#'),
+            'must not have a query or fragment',
+          )
+          .openapi({
+            format: 'uri',
+            description: "The upstream transmitter's issuer; its metadata is discovered from it.",
+          }),
+        delivery: z
+          .enum(['push', 'poll'], { error: 'must be "push" or "poll"' })
+          .openapi({
+            description: 'push: the upstream pushes to this broker; poll: this broker polls it.',
+          }),
+        authorization: authorization.openapi({
+          description: "How this broker authenticates to the upstream's stream management API.",
+        }),
         events_requested: z
           .array(z.string().min(1).max(512), { error: 'must be an array of event-type URIs' })
           .max(100, 'must be an array of event-type URIs')
@@ -74,7 +102,12 @@ function registrationSchema(check: (url: string) => string | undefined) {
 }
 
 const UPSTREAM_ID = 'u_4e2a9c7b1d3f'
-const REGISTRATION_EXAMPLE = { issuer: 'https://idp.example', delivery: 'push', authorization: { type: 'bearer', token: 'mgmt-token' }, events_requested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'] }
+const REGISTRATION_EXAMPLE = {
+  issuer: 'https://idp.example',
+  delivery: 'push',
+  authorization: { type: 'bearer', token: 'mgmt-token' },
+  events_requested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'],
+}
 
 const UPSTREAM_EXAMPLE = {
   upstream_id: UPSTREAM_ID,
@@ -89,7 +122,6 @@ const UPSTREAM_EXAMPLE = {
   last_error: null,
   created_at: 1767225600000,
   endpoint_url: `https://broker.example/ssf/inbound/${UPSTREAM_ID}`,
-    
 }
 
 const Upstream = z
@@ -102,24 +134,43 @@ const Upstream = z
     events_requested: z.array(z.string()).optional(),
     events_delivered: z.array(z.string()).optional(),
     description: z.string().optional(),
-    authorization: z.object({ type: z.enum(['bearer', 'client_credentials']), token_endpoint: z.string().optional(), client_id: z.string().optional(), scope: z.string().optional() }),
+    authorization: z.object({
+      type: z.enum(['bearer', 'client_credentials']),
+      token_endpoint: z.string().optional(),
+      client_id: z.string().optional(),
+      scope: z.string().optional(),
+    }),
     status: z.enum(['enabled', 'paused', 'disabled']),
     reason: z.string().optional(),
     events_received: z.number().int(),
     last_event_at: z.number().int().nullable().openapi({ description: 'Seconds since the epoch.' }),
     last_error: z.string().nullable(),
     last_error_at: z.number().int().optional(),
-    verified_at: z.number().int().optional().openapi({ description: 'When the last verification event from the upstream arrived.' }),
+    verified_at: z
+      .number()
+      .int()
+      .optional()
+      .openapi({ description: 'When the last verification event from the upstream arrived.' }),
     created_at: z.number().int().openapi({ description: 'Milliseconds since the epoch.' }),
-    endpoint_url: z.string().optional().openapi({ description: "Push: this broker's endpoint the upstream pushes to." }),
-    poller: z.string().nullable().optional().openapi({ description: 'Poll: the broker process holding the poll lease.' }),
+    endpoint_url: z
+      .string()
+      .optional()
+      .openapi({ description: "Push: this broker's endpoint the upstream pushes to." }),
+    poller: z
+      .string()
+      .nullable()
+      .optional()
+      .openapi({ description: 'Poll: the broker process holding the poll lease.' }),
   })
   .openapi('Upstream', {
-    description: 'An upstream SSF transmitter this broker subscribes to. Secrets are never returned.',
+    description:
+      'An upstream SSF transmitter this broker subscribes to. Secrets are never returned.',
     example: UPSTREAM_EXAMPLE,
   })
 
-const UpstreamParams = z.object({ upstream_id: z.string().openapi({ description: 'The upstream id.', example: UPSTREAM_ID }) })
+const UpstreamParams = z.object({
+  upstream_id: z.string().openapi({ description: 'The upstream id.', example: UPSTREAM_ID }),
+})
 const TAG = 'Upstreams'
 
 export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
@@ -145,7 +196,8 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
       path: '/admin/upstreams',
       operationId: 'registerUpstream',
       tag: TAG,
-      summary: 'Register an upstream transmitter: discover it, create a stream there (push to this broker, or poll)',
+      summary:
+        'Register an upstream transmitter: discover it, create a stream there (push to this broker, or poll)',
       auth: admin,
       body: { schema: registration, maxBytes: MAX_BODY, example: REGISTRATION_EXAMPLE },
       responses: { 201: { description: 'Registered', schema: Upstream } },
@@ -163,7 +215,11 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
       try {
         record = await deps.service.register(input)
       } catch (error) {
-        if (error instanceof UpstreamRegistrationError) throw new BrokerError(error.kind === 'invalid' ? 'invalid_upstream' : 'upstream_unavailable', error.message)
+        if (error instanceof UpstreamRegistrationError)
+          throw new BrokerError(
+            error.kind === 'invalid' ? 'invalid_upstream' : 'upstream_unavailable',
+            error.message,
+          )
         throw error
       }
       return c.json(await wire(record.upstream_id), 201)
@@ -179,12 +235,20 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
       tag: TAG,
       summary: 'List upstream transmitters',
       auth: admin,
-      responses: { 200: { description: 'Upstreams', schema: z.object({ upstreams: z.array(Upstream) }), example: { upstreams: [UPSTREAM_EXAMPLE] } } },
+      responses: {
+        200: {
+          description: 'Upstreams',
+          schema: z.object({ upstreams: z.array(Upstream) }),
+          example: { upstreams: [UPSTREAM_EXAMPLE] },
+        },
+      },
       errors: [401, 403, 503],
     },
     async (c) => {
       const records = await deps.service.store.list()
-      const upstreams = (await Promise.all(records.map((r) => wire(r.upstream_id)))).filter((u) => u !== undefined)
+      const upstreams = (await Promise.all(records.map((r) => wire(r.upstream_id)))).filter(
+        (u) => u !== undefined,
+      )
       return c.json({ upstreams })
     },
   )
@@ -199,7 +263,8 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
       summary: 'Read an upstream: status, events_received, last_event_at, last_error',
       auth: admin,
       params: UpstreamParams,
-      load: async (_c, { params }) => (await wire(params.upstream_id)) ?? Promise.reject(notFound('upstream not found')),
+      load: async (_c, { params }) =>
+        (await wire(params.upstream_id)) ?? Promise.reject(notFound('upstream not found')),
       responses: { 200: { description: 'Upstream', schema: Upstream } },
       errors: [401, 403, 404, 503],
     },
@@ -217,7 +282,10 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
       auth: admin,
       params: UpstreamParams,
       query: z.object({
-        force: z.enum(['true', 'false'], { error: 'must be true or false' }).optional().openapi({ description: 'Delete here even if the upstream cannot delete its stream.' }),
+        force: z
+          .enum(['true', 'false'], { error: 'must be true or false' })
+          .optional()
+          .openapi({ description: 'Delete here even if the upstream cannot delete its stream.' }),
       }),
       responses: { 204: { description: 'Deleted' } },
       errors: [400, 401, 403, 404, 502, 503],
@@ -227,7 +295,11 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
       try {
         outcome = await deps.service.remove(params.upstream_id, query.force === 'true')
       } catch (error) {
-        if (error instanceof UpstreamRegistrationError) throw new BrokerError('upstream_unavailable', `${error.message} (the upstream is kept; retry, or delete with ?force=true)`)
+        if (error instanceof UpstreamRegistrationError)
+          throw new BrokerError(
+            'upstream_unavailable',
+            `${error.message} (the upstream is kept; retry, or delete with ?force=true)`,
+          )
         throw error
       }
       if (outcome === 'not_found') throw notFound('upstream not found')
@@ -242,19 +314,47 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
       path: `${INBOUND_PATH}/{upstream_id}`,
       operationId: 'receiveUpstreamSet',
       tag: TAG,
-      summary: "RFC 8935 push endpoint for an upstream transmitter's SETs (authenticated by the authorization_header this broker gave it)",
+      summary:
+        "RFC 8935 push endpoint for an upstream transmitter's SETs (authenticated by the authorization_header this broker gave it)",
       description: 'Errors take the RFC 8935 §2.3 shape `{"err", "description"}`.',
       params: UpstreamParams,
-      rawBody: { contentType: 'application/secevent+jwt', description: 'One SET, compact JWS.', example: 'eyJhbGciOiJSUzI1NiIsInR5cCI6InNlY2V2ZW50K2p3dCJ9.eyJqdGkiOiI0ZDM1In0.c2ln' },
+      rawBody: {
+        contentType: 'application/secevent+jwt',
+        description: 'One SET, compact JWS.',
+        example: 'eyJhbGciOiJSUzI1NiIsInR5cCI6InNlY2V2ZW50K2p3dCJ9.eyJqdGkiOiI0ZDM1In0.c2ln',
+      },
       responses: {
-        202: { description: 'Verified, and its event is durable in this broker (or it was received before)' },
-        400: { description: 'Refused (RFC 8935 §2.4 error codes)', schema: Rfc8935Error, example: { err: 'authentication_failed', description: 'the Authorization header is missing or not the one configured for this stream' } },
-        413: { description: 'SET too large', schema: Rfc8935Error, example: { err: 'invalid_request', description: 'the SET is too large' } },
+        202: {
+          description:
+            'Verified, and its event is durable in this broker (or it was received before)',
+        },
+        400: {
+          description: 'Refused (RFC 8935 §2.4 error codes)',
+          schema: Rfc8935Error,
+          example: {
+            err: 'authentication_failed',
+            description:
+              'the Authorization header is missing or not the one configured for this stream',
+          },
+        },
+        413: {
+          description: 'SET too large',
+          schema: Rfc8935Error,
+          example: { err: 'invalid_request', description: 'the SET is too large' },
+        },
         503: {
           description: 'Temporarily unable to store or verify it; retry',
           schema: Rfc8935Error,
-          example: { err: 'temporarily_unavailable', description: 'the receiver cannot process SETs right now' },
-          headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } },
+          example: {
+            err: 'temporarily_unavailable',
+            description: 'the receiver cannot process SETs right now',
+          },
+          headers: {
+            'Retry-After': {
+              description: 'Seconds to wait before retrying.',
+              schema: { type: 'integer' },
+            },
+          },
         },
       },
       errors: [],
@@ -267,11 +367,26 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
         runtime = await deps.service.runtime(params.upstream_id)
       } catch {
         // The registry did not answer: not acknowledged, so the upstream retries (RFC 8935 §2.4 shape).
-        return c.json({ err: 'temporarily_unavailable', description: 'the receiver cannot process SETs right now' }, 503, { 'retry-after': '2', 'cache-control': 'no-store' })
+        return c.json(
+          {
+            err: 'temporarily_unavailable',
+            description: 'the receiver cannot process SETs right now',
+          },
+          503,
+          { 'retry-after': '2', 'cache-control': 'no-store' },
+        )
       }
       if (!runtime?.push) {
         // Indistinguishable from a wrong Authorization: no probing for upstream ids.
-        return c.json({ err: 'authentication_failed', description: 'the Authorization header is missing or not the one configured for this stream' }, 400, { 'cache-control': 'no-store', 'content-language': 'en' })
+        return c.json(
+          {
+            err: 'authentication_failed',
+            description:
+              'the Authorization header is missing or not the one configured for this stream',
+          },
+          400,
+          { 'cache-control': 'no-store', 'content-language': 'en' },
+        )
       }
       return runtime.push(c.req.raw)
     },
@@ -280,9 +395,14 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): OpenAPIHono<AuthEnv> {
   return app
 }
 
-const Rfc8935Error = z.object({ err: z.string(), description: z.string() }).openapi('SetDeliveryError', { description: 'RFC 8935 §2.3 error.' })
+const Rfc8935Error = z
+  .object({ err: z.string(), description: z.string() })
+  .openapi('SetDeliveryError', { description: 'RFC 8935 §2.3 error.' })
 
-async function noStore(c: { header(name: string, value: string): void }, next: () => Promise<void>): Promise<void> {
+async function noStore(
+  c: { header(name: string, value: string): void },
+  next: () => Promise<void>,
+): Promise<void> {
   await next()
   c.header('Cache-Control', 'no-store')
 }

@@ -9,7 +9,10 @@ export class SecretBox {
   readonly #key: Buffer | undefined
 
   constructor(secret: string | undefined) {
-    this.#key = secret === undefined ? undefined : createHash('sha256').update(`ssf-broker upstream secrets\u0000${secret}`).digest()
+    this.#key =
+      secret === undefined
+        ? undefined
+        : createHash('sha256').update(`ssf-broker upstream secrets\u0000${secret}`).digest()
   }
 
   get sealing(): boolean {
@@ -25,9 +28,13 @@ export class SecretBox {
   }
 
   open(sealed: string): string {
-    if (sealed.startsWith('plain:')) return Buffer.from(sealed.slice(6), 'base64url').toString('utf8')
+    if (sealed.startsWith('plain:'))
+      return Buffer.from(sealed.slice(6), 'base64url').toString('utf8')
     if (!sealed.startsWith('v1:')) throw new Error('unknown sealed secret format')
-    if (!this.#key) throw new Error('this secret is sealed; set SSF_BROKER_SECRETS_KEY to the key it was sealed with')
+    if (!this.#key)
+      throw new Error(
+        'this secret is sealed; set SSF_BROKER_SECRETS_KEY to the key it was sealed with',
+      )
     const raw = Buffer.from(sealed.slice(3), 'base64url')
     const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12))
     decipher.setAuthTag(raw.subarray(12, 28))

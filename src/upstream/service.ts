@@ -15,7 +15,12 @@ import { createReceiver, type Receiver } from '../receiver/receiver.js'
 import { createPushHandler } from '../receiver/push-handler.js'
 import { ReceiverError } from '../receiver/errors.js'
 import type { HttpSettings } from '../receiver/http.js'
-import { DELIVERY_METHODS, SSF_EVENT_TYPES, type TransmitterMetadata, type VerifiedSet } from '../receiver/types.js'
+import {
+  DELIVERY_METHODS,
+  SSF_EVENT_TYPES,
+  type TransmitterMetadata,
+  type VerifiedSet,
+} from '../receiver/types.js'
 import type { EventAcceptor } from './acceptor.js'
 import { UpstreamDedup } from './dedup.js'
 import { eventFromSet } from './set-to-event.js'
@@ -23,7 +28,13 @@ import { createOutbound, type Outbound } from './outbound.js'
 import { SecretBox } from './secret-box.js'
 import { createTokenProvider, type TokenConfig, type TokenProvider } from './token.js'
 import { UpstreamStore } from './store.js'
-import { createStream, deleteStream, requestVerification, streamStatus, type ManagementContext } from './management.js'
+import {
+  createStream,
+  deleteStream,
+  requestVerification,
+  streamStatus,
+  type ManagementContext,
+} from './management.js'
 import type { UpstreamDelivery, UpstreamRecord, UpstreamStatus } from './model.js'
 
 export const INBOUND_PATH = '/ssf/inbound'
@@ -96,10 +107,21 @@ export class UpstreamService {
   constructor(private readonly options: UpstreamServiceOptions) {
     this.keys = options.keys ?? createKeyspace()
     this.store = new UpstreamStore(options.redis, this.keys)
-    this.outbound = createOutbound({ allowPrivate: options.allowPrivate, connectTimeoutMs: options.connectTimeoutMs })
+    this.outbound = createOutbound({
+      allowPrivate: options.allowPrivate,
+      connectTimeoutMs: options.connectTimeoutMs,
+    })
     this.#box = new SecretBox(options.secretsKey)
-    this.#dedup = new UpstreamDedup(options.redis, this.keys, (options.replayRetentionSeconds ?? 259_200) * 1000)
-    this.#http = { timeoutMs: options.requestTimeoutMs, maxResponseBytes: 1_048_576, dispatcher: this.outbound.dispatcher }
+    this.#dedup = new UpstreamDedup(
+      options.redis,
+      this.keys,
+      (options.replayRetentionSeconds ?? 259_200) * 1000,
+    )
+    this.#http = {
+      timeoutMs: options.requestTimeoutMs,
+      maxResponseBytes: 1_048_576,
+      dispatcher: this.outbound.dispatcher,
+    }
   }
 
   get sealsSecrets(): boolean {
@@ -118,7 +140,10 @@ export class UpstreamService {
       replayStore: this.#dedup,
       http: this.#http,
       ...(id !== undefined
-        ? { verificationState: async (state: string) => (await this.options.redis.exists(this.keys.upstreams.verifyState(id, state))) === 1 }
+        ? {
+            verificationState: async (state: string) =>
+              (await this.options.redis.exists(this.keys.upstreams.verifyState(id, state))) === 1,
+          }
         : {}),
     })
   }
@@ -126,7 +151,13 @@ export class UpstreamService {
   #tokenConfig(record: UpstreamRecord): TokenConfig {
     const a = record.authorization
     if (a.type === 'bearer') return { type: 'bearer', token: this.#box.open(a.token_sealed) }
-    return { type: 'client_credentials', token_endpoint: a.token_endpoint, client_id: a.client_id, client_secret: this.#box.open(a.client_secret_sealed), ...(a.scope !== undefined ? { scope: a.scope } : {}) }
+    return {
+      type: 'client_credentials',
+      token_endpoint: a.token_endpoint,
+      client_id: a.client_id,
+      client_secret: this.#box.open(a.client_secret_sealed),
+      ...(a.scope !== undefined ? { scope: a.scope } : {}),
+    }
   }
 
   /** The process-local runtime of a registered upstream (built once; dropped when it is deleted). */
@@ -139,9 +170,14 @@ export class UpstreamService {
     const cached = this.#runtimes.get(id)
     if (cached && cached.record.created_at === record.created_at) return cached
     const receiver = this.#receiverFor(record.issuer, record.audience, id)
-    const token = createTokenProvider(this.#tokenConfig(record), { dispatcher: this.outbound.dispatcher, timeoutMs: this.options.requestTimeoutMs })
+    const token = createTokenProvider(this.#tokenConfig(record), {
+      dispatcher: this.outbound.dispatcher,
+      timeoutMs: this.options.requestTimeoutMs,
+    })
     const onEvent = (set: VerifiedSet) => this.#handle(record, set)
-    const expected = record.inbound_authorization_sha256 ? Buffer.from(record.inbound_authorization_sha256, 'hex') : undefined
+    const expected = record.inbound_authorization_sha256
+      ? Buffer.from(record.inbound_authorization_sha256, 'hex')
+      : undefined
     const runtime: UpstreamRuntime = {
       record,
       receiver,
@@ -153,7 +189,8 @@ export class UpstreamService {
             receiver,
             onEvent,
             // Constant-time comparison of hashes: the value itself is never stored.
-            authorization: (value) => value !== undefined && timingSafeEqual(sha256(value), expected),
+            authorization: (value) =>
+              value !== undefined && timingSafeEqual(sha256(value), expected),
             onError: (error) => this.#pushError(record, error),
           })
         : undefined,
@@ -175,19 +212,32 @@ export class UpstreamService {
 
   #pushError(record: UpstreamRecord, error: unknown): void {
     const code = error instanceof ReceiverError ? error.code : 'ERR_PROCESSING'
-    this.options.log.warn('upstream push refused', { upstream_id: record.upstream_id, code, ...(error instanceof ReceiverError ? { error: error.message } : {}) })
-    void this.store.error(record.upstream_id, `push: ${code}${error instanceof ReceiverError ? `: ${error.message}` : ''}`).catch(() => {})
+    this.options.log.warn('upstream push refused', {
+      upstream_id: record.upstream_id,
+      code,
+      ...(error instanceof ReceiverError ? { error: error.message } : {}),
+    })
+    void this.store
+      .error(
+        record.upstream_id,
+        `push: ${code}${error instanceof ReceiverError ? `: ${error.message}` : ''}`,
+      )
+      .catch(() => {})
   }
 
   async #handle(record: UpstreamRecord, set: VerifiedSet): Promise<void> {
     const id = record.upstream_id
     if (set.type === SSF_EVENT_TYPES.verification) {
       await this.store.verified(id)
-      if (typeof set.event.state === 'string') await this.options.redis.del(this.keys.upstreams.verifyState(id, set.event.state))
+      if (typeof set.event.state === 'string')
+        await this.options.redis.del(this.keys.upstreams.verifyState(id, set.event.state))
     } else if (set.type === SSF_EVENT_TYPES.streamUpdated) {
       const status = set.event.status
       if (typeof status !== 'string' || !STATUSES.includes(status as UpstreamStatus)) {
-        throw new ReceiverError('ERR_SET_CLAIM_INVALID', `stream-updated: status must be one of ${STATUSES.join(', ')}`)
+        throw new ReceiverError(
+          'ERR_SET_CLAIM_INVALID',
+          `stream-updated: status must be one of ${STATUSES.join(', ')}`,
+        )
       }
       const reason = typeof set.event.reason === 'string' ? set.event.reason : undefined
       await this.store.setStatus(id, status as UpstreamStatus, reason)
@@ -197,10 +247,17 @@ export class UpstreamService {
       const clientId = `upstream:${id}`
       let accepted: { txn: string }[]
       try {
-        accepted = await withTimeout(this.options.acceptor.accept([event], clientId), ACCEPT_TIMEOUT_MS)
+        accepted = await withTimeout(
+          this.options.acceptor.accept([event], clientId),
+          ACCEPT_TIMEOUT_MS,
+        )
       } catch (error) {
         // Transient: the upstream retries (push: 503; poll: the SET stays unacknowledged).
-        throw new ReceiverError('ERR_STORE_UNAVAILABLE', 'the broker could not store the event; retry later', { cause: error })
+        throw new ReceiverError(
+          'ERR_STORE_UNAVAILABLE',
+          'the broker could not store the event; retry later',
+          { cause: error },
+        )
       }
       const txn = accepted[0]?.txn ?? event.txn ?? ''
       this.options.audit?.submit({
@@ -220,7 +277,14 @@ export class UpstreamService {
     }
     // Durable (or applied): from now on a redelivery is a duplicate. A failure here only risks a
     // second fan-out after the pending mark expires, never a loss.
-    await this.#dedup.commit(set.iss, set.jti).catch((error) => this.options.log.warn('upstream dedup commit failed', { upstream_id: id, error: String(error) }))
+    await this.#dedup
+      .commit(set.iss, set.jti)
+      .catch((error) =>
+        this.options.log.warn('upstream dedup commit failed', {
+          upstream_id: id,
+          error: String(error),
+        }),
+      )
   }
 
   /** Registers an upstream: discovery, a stream created there, the record stored. */
@@ -235,17 +299,38 @@ export class UpstreamService {
       throw registrationError('discovery', error)
     }
     const method = input.delivery === 'push' ? DELIVERY_METHODS.push : DELIVERY_METHODS.poll
-    if (Array.isArray(metadata.delivery_methods_supported) && !metadata.delivery_methods_supported.includes(method)) {
-      throw new UpstreamRegistrationError('invalid', `delivery: the upstream does not support ${input.delivery} (${method})`)
+    if (
+      Array.isArray(metadata.delivery_methods_supported) &&
+      !metadata.delivery_methods_supported.includes(method)
+    ) {
+      throw new UpstreamRegistrationError(
+        'invalid',
+        `delivery: the upstream does not support ${input.delivery} (${method})`,
+      )
     }
-    const token = createTokenProvider(input.authorization, { dispatcher: this.outbound.dispatcher, timeoutMs: this.options.requestTimeoutMs })
-    const ctx: ManagementContext = { issuer: input.issuer, metadata, token, http: this.#http, check: this.outbound.check }
-    const inboundAuthorization = input.delivery === 'push' ? `Bearer ${randomBytes(32).toString('base64url')}` : undefined
+    const token = createTokenProvider(input.authorization, {
+      dispatcher: this.outbound.dispatcher,
+      timeoutMs: this.options.requestTimeoutMs,
+    })
+    const ctx: ManagementContext = {
+      issuer: input.issuer,
+      metadata,
+      token,
+      http: this.#http,
+      check: this.outbound.check,
+    }
+    const inboundAuthorization =
+      input.delivery === 'push' ? `Bearer ${randomBytes(32).toString('base64url')}` : undefined
     const events = input.events_requested ?? [...this.options.defaultEventsRequested]
     let created
     try {
       created = await createStream(ctx, {
-        delivery: { method, ...(inboundAuthorization ? { endpoint_url: this.inboundUrl(id), authorization_header: inboundAuthorization } : {}) },
+        delivery: {
+          method,
+          ...(inboundAuthorization
+            ? { endpoint_url: this.inboundUrl(id), authorization_header: inboundAuthorization }
+            : {}),
+        },
         events_requested: events,
         ...(input.description !== undefined ? { description: input.description } : {}),
       })
@@ -261,13 +346,23 @@ export class UpstreamService {
       audience: created.aud,
       ...(created.poll_url !== undefined ? { poll_url: created.poll_url } : {}),
       events_requested: events,
-      ...(created.events_delivered !== undefined ? { events_delivered: created.events_delivered } : {}),
+      ...(created.events_delivered !== undefined
+        ? { events_delivered: created.events_delivered }
+        : {}),
       ...(input.description !== undefined ? { description: input.description } : {}),
       authorization:
         auth.type === 'bearer'
           ? { type: 'bearer', token_sealed: this.#box.seal(auth.token) }
-          : { type: 'client_credentials', token_endpoint: auth.token_endpoint, client_id: auth.client_id, client_secret_sealed: this.#box.seal(auth.client_secret), ...(auth.scope !== undefined ? { scope: auth.scope } : {}) },
-      ...(inboundAuthorization ? { inbound_authorization_sha256: sha256(inboundAuthorization).toString('hex') } : {}),
+          : {
+              type: 'client_credentials',
+              token_endpoint: auth.token_endpoint,
+              client_id: auth.client_id,
+              client_secret_sealed: this.#box.seal(auth.client_secret),
+              ...(auth.scope !== undefined ? { scope: auth.scope } : {}),
+            },
+      ...(inboundAuthorization
+        ? { inbound_authorization_sha256: sha256(inboundAuthorization).toString('hex') }
+        : {}),
       created_at: Date.now(),
     }
     let status: UpstreamStatus = 'enabled'
@@ -289,12 +384,25 @@ export class UpstreamService {
       await deleteStream(ctx, created.stream_id).catch(() => {})
       throw error
     }
-    if (!this.#box.sealing) this.options.log.warn('SSF_BROKER_SECRETS_KEY is not set: upstream credentials are stored unsealed in Redis (never returned or logged)')
-    this.options.log.info('upstream registered', { upstream_id: id, issuer: input.issuer, delivery: input.delivery, stream_id: created.stream_id })
+    if (!this.#box.sealing)
+      this.options.log.warn(
+        'SSF_BROKER_SECRETS_KEY is not set: upstream credentials are stored unsealed in Redis (never returned or logged)',
+      )
+    this.options.log.info('upstream registered', {
+      upstream_id: id,
+      issuer: input.issuer,
+      delivery: input.delivery,
+      stream_id: created.stream_id,
+    })
     // Confirm the path end to end; the answer arrives as a verification SET (push or poll).
     const state = randomBytes(16).toString('base64url')
     try {
-      await this.options.redis.set(this.keys.upstreams.verifyState(id, state), '1', 'PX', VERIFY_STATE_TTL_MS)
+      await this.options.redis.set(
+        this.keys.upstreams.verifyState(id, state),
+        '1',
+        'PX',
+        VERIFY_STATE_TTL_MS,
+      )
       await requestVerification(ctx, created.stream_id, state)
     } catch (error) {
       await this.store.error(id, `verification request: ${describe(error)}`).catch(() => {})
@@ -310,7 +418,10 @@ export class UpstreamService {
       await deleteStream(await this.#management(runtime), runtime.record.stream_id)
     } catch (error) {
       if (!force) throw registrationError('stream deletion', error)
-      this.options.log.warn('upstream stream not deleted at the upstream (forced)', { upstream_id: id, error: describe(error) })
+      this.options.log.warn('upstream stream not deleted at the upstream (forced)', {
+        upstream_id: id,
+        error: describe(error),
+      })
     }
     await this.store.remove(id)
     this.#runtimes.delete(id)
@@ -333,11 +444,23 @@ function describe(error: unknown): string {
 function registrationError(step: string, error: unknown): UpstreamRegistrationError {
   if (error instanceof UpstreamRegistrationError) return error
   if (error instanceof ReceiverError) {
-    const invalid = ['ERR_DISCOVERY_ISSUER_MISMATCH', 'ERR_DISCOVERY_INVALID', 'ERR_ENDPOINT_UNSUPPORTED', 'ERR_TRANSMITTER_RESPONSE_INVALID'].includes(error.code) || (error.status !== undefined && error.status >= 400 && error.status < 500)
-    return new UpstreamRegistrationError(invalid ? 'invalid' : 'unreachable', `${step}: ${error.message}`)
+    const invalid =
+      [
+        'ERR_DISCOVERY_ISSUER_MISMATCH',
+        'ERR_DISCOVERY_INVALID',
+        'ERR_ENDPOINT_UNSUPPORTED',
+        'ERR_TRANSMITTER_RESPONSE_INVALID',
+      ].includes(error.code) ||
+      (error.status !== undefined && error.status >= 400 && error.status < 500)
+    return new UpstreamRegistrationError(
+      invalid ? 'invalid' : 'unreachable',
+      `${step}: ${error.message}`,
+    )
   }
-  if (error instanceof Error && error.name === 'TokenError') return new UpstreamRegistrationError('unreachable', `${step}: ${error.message}`)
-  if ((error as { code?: string } | null)?.code === 'ERR_SSRF_BLOCKED') return new UpstreamRegistrationError('invalid', `${step}: ${(error as Error).message}`)
+  if (error instanceof Error && error.name === 'TokenError')
+    return new UpstreamRegistrationError('unreachable', `${step}: ${error.message}`)
+  if ((error as { code?: string } | null)?.code === 'ERR_SSRF_BLOCKED')
+    return new UpstreamRegistrationError('invalid', `${step}: ${(error as Error).message}`)
   return new UpstreamRegistrationError('unreachable', `${step}: ${describe(error)}`)
 }
 

@@ -10,10 +10,19 @@ import { validateEventsBody, type ValidEvent } from '../ingest/validate.js'
 
 export function eventFromSet(set: VerifiedSet): ValidEvent {
   try {
-    const { events } = validateEventsBody({ type: set.type, subject: set.subject, event: set.event, ...(set.txn !== undefined ? { txn: set.txn } : {}) })
+    const { events } = validateEventsBody({
+      type: set.type,
+      subject: set.subject,
+      event: set.event,
+      ...(set.txn !== undefined ? { txn: set.txn } : {}),
+    })
     return events[0]!
   } catch (error) {
-    if (error instanceof BrokerError) throw new ReceiverError('ERR_SET_CLAIM_INVALID', `the event is not accepted by this broker: ${error.message}`)
+    if (error instanceof BrokerError)
+      throw new ReceiverError(
+        'ERR_SET_CLAIM_INVALID',
+        `the event is not accepted by this broker: ${error.message}`,
+      )
     throw error
   }
 }

@@ -29,11 +29,18 @@ export class UpstreamStore {
 
   async list(): Promise<UpstreamRecord[]> {
     const all = await this.redis.hvals(this.keys.upstreams.records)
-    return all.map((raw) => JSON.parse(raw) as UpstreamRecord).sort((a, b) => a.created_at - b.created_at || a.upstream_id.localeCompare(b.upstream_id))
+    return all
+      .map((raw) => JSON.parse(raw) as UpstreamRecord)
+      .sort((a, b) => a.created_at - b.created_at || a.upstream_id.localeCompare(b.upstream_id))
   }
 
   async remove(id: string): Promise<boolean> {
-    const [[, removed] = []] = (await this.redis.multi().hdel(this.keys.upstreams.records, id).del(this.keys.upstreams.stats(id), this.keys.upstreams.lease(id)).exec()) ?? []
+    const [[, removed] = []] =
+      (await this.redis
+        .multi()
+        .hdel(this.keys.upstreams.records, id)
+        .del(this.keys.upstreams.stats(id), this.keys.upstreams.lease(id))
+        .exec()) ?? []
     return removed === 1
   }
 
@@ -52,7 +59,11 @@ export class UpstreamStore {
   }
 
   async eventsReceived(id: string, count: number, at = Date.now()): Promise<void> {
-    await this.redis.multi().hincrby(this.keys.upstreams.stats(id), 'events_received', count).hset(this.keys.upstreams.stats(id), 'last_event_at', Math.floor(at / 1000)).exec()
+    await this.redis
+      .multi()
+      .hincrby(this.keys.upstreams.stats(id), 'events_received', count)
+      .hset(this.keys.upstreams.stats(id), 'last_event_at', Math.floor(at / 1000))
+      .exec()
   }
 
   async setStatus(id: string, status: UpstreamStatus, reason: string | undefined): Promise<void> {
@@ -69,6 +80,9 @@ export class UpstreamStore {
 
   /** Records the latest problem with an upstream (never a secret: callers pass codes and statuses). */
   async error(id: string, message: string, at = Date.now()): Promise<void> {
-    await this.redis.hset(this.keys.upstreams.stats(id), { last_error: message.slice(0, MAX_ERROR), last_error_at: Math.floor(at / 1000) })
+    await this.redis.hset(this.keys.upstreams.stats(id), {
+      last_error: message.slice(0, MAX_ERROR),
+      last_error_at: Math.floor(at / 1000),
+    })
   }
 }

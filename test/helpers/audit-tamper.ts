@@ -28,7 +28,11 @@ export async function storedRecord(redis: Redis, seq: number): Promise<Record<st
 }
 
 /** Replaces record `seq` in place with `record`. */
-export async function overwriteRecord(redis: Redis, seq: number, record: Record<string, unknown>): Promise<void> {
+export async function overwriteRecord(
+  redis: Redis,
+  seq: number,
+  record: Record<string, unknown>,
+): Promise<void> {
   const { id, lines } = await batchOf(redis, seq)
   lines[lineIndex(lines, seq)] = JSON.stringify(record)
   await redis.hset(keys.batches, id, lines.map((l) => `${l}\n`).join(''))

@@ -21,10 +21,16 @@ export async function freePort(): Promise<number> {
 
 /** The broker variables that point it at a test Redis (`cluster://...` for a test cluster). */
 export function redisEnv(redisUrl: string): Record<string, string> {
-  return redisUrl.startsWith('cluster://') ? { SSF_BROKER_REDIS_CLUSTER_NODES: redisUrl.slice('cluster://'.length) } : { SSF_BROKER_REDIS_URL: redisUrl }
+  return redisUrl.startsWith('cluster://')
+    ? { SSF_BROKER_REDIS_CLUSTER_NODES: redisUrl.slice('cluster://'.length) }
+    : { SSF_BROKER_REDIS_URL: redisUrl }
 }
 
-export function testEnv(redisUrl: string, port: number, extra: Record<string, string> = {}): Record<string, string> {
+export function testEnv(
+  redisUrl: string,
+  port: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     SSF_BROKER_PORT: String(port),
     SSF_BROKER_HOST: '127.0.0.1',
@@ -46,12 +52,21 @@ export interface TestBroker {
   close(): Promise<void>
 }
 
-export async function startTestBroker(redisUrl: string, extra: Record<string, string> = {}): Promise<TestBroker> {
+export async function startTestBroker(
+  redisUrl: string,
+  extra: Record<string, string> = {},
+): Promise<TestBroker> {
   const port = await freePort()
   const env = testEnv(redisUrl, port, extra)
   const config = loadConfig(env)
   const broker = await startBroker(config, createLogger(config.logLevel))
-  return { url: broker.url, issuer: config.issuer, api: new Api(broker.url), broker, close: () => broker.close() }
+  return {
+    url: broker.url,
+    issuer: config.issuer,
+    api: new Api(broker.url),
+    broker,
+    close: () => broker.close(),
+  }
 }
 
 export interface SpawnedBroker {
@@ -66,19 +81,40 @@ export interface SpawnedBroker {
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url))
 
 /** Starts `node dist/main.js` (built by `npm test`'s pretest) and waits until it listens. */
-export async function spawnBroker(env: Record<string, string>, options: { logLevel?: 'debug' | 'info' } = {}): Promise<SpawnedBroker> {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env, SSF_BROKER_LOG_LEVEL: options.logLevel ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function spawnBroker(
+  env: Record<string, string>,
+  options: { logLevel?: 'debug' | 'info' } = {},
+): Promise<SpawnedBroker> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', ...env, SSF_BROKER_LOG_LEVEL: options.logLevel ?? 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const stderr: string[] = []
   let exited = false
   let exitCode: number | string = -1
-  const exit = new Promise<void>((resolve) => child.once('exit', (code, signal) => { exited = true; exitCode = code ?? signal ?? -1; resolve() }))
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = true
+      exitCode = code ?? signal ?? -1
+      resolve()
+    }),
+  )
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker did not start:\n${stderr.join('')}`)), 20_000)
+    const timer = setTimeout(
+      () => reject(new Error(`broker did not start:\n${stderr.join('')}`)),
+      20_000,
+    )
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr.push(chunk.toString())
-      if (chunk.toString().includes('ssf-broker listening')) { clearTimeout(timer); resolve() }
+      if (chunk.toString().includes('ssf-broker listening')) {
+        clearTimeout(timer)
+        resolve()
+      }
     })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`broker exited with ${code}:\n${stderr.join('')}`)) })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`broker exited with ${code}:\n${stderr.join('')}`))
+    })
   })
   child.stdout!.resume()
   return {
@@ -104,13 +140,27 @@ export interface ApiResponse<T = any> {
 export class Api {
   constructor(readonly base: string) {}
 
-  async request<T = any>(method: string, path: string, options: { token?: string; json?: unknown; body?: string; contentType?: string; headers?: Record<string, string> } = {}): Promise<ApiResponse<T>> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    options: {
+      token?: string
+      json?: unknown
+      body?: string
+      contentType?: string
+      headers?: Record<string, string>
+    } = {},
+  ): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { ...options.headers }
     if (options.token) headers.authorization = `Bearer ${options.token}`
     let body: string | undefined = options.body
     if (options.json !== undefined) body = JSON.stringify(options.json)
     if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json'
-    const res = await fetch(this.base + path, { method, headers, ...(body !== undefined ? { body } : {}) })
+    const res = await fetch(this.base + path, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    })
     const text = await res.text()
     let parsed: any = undefined
     try {
@@ -121,14 +171,27 @@ export class Api {
     return { status: res.status, headers: res.headers, body: parsed as T, text }
   }
 
-  async createClient(roles: string[], extra: Record<string, unknown> = {}): Promise<{ client_id: string; token: string; audience: string }> {
-    const res = await this.request('POST', '/admin/clients', { token: ADMIN_TOKEN, json: { name: `test-${roles.join('-')}`, roles, ...extra } })
+  async createClient(
+    roles: string[],
+    extra: Record<string, unknown> = {},
+  ): Promise<{ client_id: string; token: string; audience: string }> {
+    const res = await this.request('POST', '/admin/clients', {
+      token: ADMIN_TOKEN,
+      json: { name: `test-${roles.join('-')}`, roles, ...extra },
+    })
     if (res.status !== 201) throw new Error(`create client failed: ${res.status} ${res.text}`)
     return res.body
   }
 
-  async createPushStream(token: string, endpointUrl: string, extra: Record<string, unknown> = {}): Promise<any> {
-    const res = await this.request('POST', '/ssf/streams', { token, json: { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: endpointUrl }, ...extra } })
+  async createPushStream(
+    token: string,
+    endpointUrl: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<any> {
+    const res = await this.request('POST', '/ssf/streams', {
+      token,
+      json: { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: endpointUrl }, ...extra },
+    })
     if (res.status !== 201) throw new Error(`create stream failed: ${res.status} ${res.text}`)
     return res.body
   }

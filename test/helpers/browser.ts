@@ -24,7 +24,10 @@ export interface ConsoleBrowser {
   close(): Promise<void>
 }
 
-export async function openBrowser(brokerUrl: string, viewport = { width: 1400, height: 900 }): Promise<ConsoleBrowser> {
+export async function openBrowser(
+  brokerUrl: string,
+  viewport = { width: 1400, height: 900 },
+): Promise<ConsoleBrowser> {
   const origin = new URL(brokerUrl).origin
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true })
   const context = await browser.newContext({ viewport })
@@ -33,7 +36,9 @@ export async function openBrowser(brokerUrl: string, viewport = { width: 1400, h
   const isForeign = (url: string) => new URL(url).origin !== origin
   context.on('request', (request) => void requests.push(request.url()))
   // Nothing leaves the machine even if the page tried: the test fails on it instead.
-  await context.route('**/*', (route) => (isForeign(route.request().url()) ? route.abort('blockedbyclient') : route.continue()))
+  await context.route('**/*', (route) =>
+    isForeign(route.request().url()) ? route.abort('blockedbyclient') : route.continue(),
+  )
   const page = await context.newPage()
   page.on('pageerror', (err) => void problems.push(`page error: ${err.message}`))
   page.on('console', (msg) => {

@@ -15,7 +15,11 @@ export interface LoggedChild {
   stop(graceMs?: number): Promise<number | string>
 }
 
-export function spawnLogged(command: string, args: string[], options: SpawnOptions = {}): LoggedChild {
+export function spawnLogged(
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): LoggedChild {
   const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   let text = ''
   const waiters = new Set<() => void>()

@@ -27,19 +27,44 @@ export async function startFaultRedis(): Promise<FaultRedis> {
   const launch = async () => {
     const started = spawn(
       'redis-server',
-      ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'],
+      [
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
+      ],
       { stdio: 'ignore' },
     )
     child = started
     const deadline = Date.now() + 10_000
     for (;;) {
-      const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      const probe = new Redis({
+        path: socket,
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      })
       probe.on('error', () => {})
       try {
         await probe.connect()
         if ((await probe.ping()) === 'PONG') return
       } catch {
-        if (Date.now() > deadline || started.exitCode !== null) throw new Error('fault redis-server did not start')
+        if (Date.now() > deadline || started.exitCode !== null)
+          throw new Error('fault redis-server did not start')
         await new Promise((r) => setTimeout(r, 25))
       } finally {
         probe.disconnect()

@@ -16,6 +16,8 @@ export async function eventsIngested(brokerUrl: string): Promise<number> {
 
 export async function ingestEntriesWaiting(redis: Redis, prefix = 'ssf'): Promise<number> {
   const ks = createKeyspace(prefix)
-  const lens = await Promise.all(Array.from({ length: INGEST_PARTITIONS }, (_, k) => redis.xlen(ks.ingest.partition(k))))
+  const lens = await Promise.all(
+    Array.from({ length: INGEST_PARTITIONS }, (_, k) => redis.xlen(ks.ingest.partition(k))),
+  )
   return lens.reduce((a, b) => a + b, 0)
 }

@@ -7,7 +7,10 @@ import { SCHED_SHARDS } from '../../src/redis/keyspace.js'
 
 /** Every key, on every master. */
 export async function allKeys(client: Redis): Promise<Set<string>> {
-  const nodes = typeof (client as any).nodes === 'function' ? ((client as any).nodes('master') as Redis[]) : [client]
+  const nodes =
+    typeof (client as any).nodes === 'function'
+      ? ((client as any).nodes('master') as Redis[])
+      : [client]
   const keys = new Set<string>()
   for (const node of nodes) for (const key of await node.keys('*')) keys.add(key)
   return keys
@@ -17,20 +20,33 @@ export async function allKeys(client: Redis): Promise<Set<string>> {
  * What still refers to stream `sid`: its own keys (`{o:<sid>}`), its record, activity and per-client
  * entries, scheduling entries, subject-index entries. Empty for a stream that is wholly gone.
  */
-export async function traces(client: Redis, sid: string, keys?: Set<string>, prefix = 'ssf'): Promise<string[]> {
+export async function traces(
+  client: Redis,
+  sid: string,
+  keys?: Set<string>,
+  prefix = 'ssf',
+): Promise<string[]> {
   const all = keys ?? (await allKeys(client))
   const found: string[] = []
   for (const key of all) if (key.includes(`{o:${sid}}`)) found.push(key)
   if ((await client.hexists(`${prefix}:{streams}:rec`, sid)) === 1) found.push('record')
   if ((await client.zscore(`${prefix}:{streams}:activity`, sid)) !== null) found.push('activity')
   for (const key of all) {
-    if (key.startsWith(`${prefix}:{streams}:client:`) && (await client.sismember(key, sid)) === 1) found.push(key)
-    if (key.startsWith(`${prefix}:subidx:`) && (await client.smembers(key)).some((m) => m.startsWith(`${sid} `))) found.push(key)
+    if (key.startsWith(`${prefix}:{streams}:client:`) && (await client.sismember(key, sid)) === 1)
+      found.push(key)
+    if (
+      key.startsWith(`${prefix}:subidx:`) &&
+      (await client.smembers(key)).some((m) => m.startsWith(`${sid} `))
+    )
+      found.push(key)
   }
   for (let k = 0; k < SCHED_SHARDS; k++) {
-    if ((await client.zscore(`${prefix}:{sched:${k}}:ready`, sid)) !== null) found.push(`sched ${k} ready`)
-    if ((await client.hexists(`${prefix}:{sched:${k}}:lease`, sid)) === 1) found.push(`sched ${k} lease`)
-    if ((await client.sismember(`${prefix}:{sched:${k}}:dirty`, sid)) === 1) found.push(`sched ${k} dirty`)
+    if ((await client.zscore(`${prefix}:{sched:${k}}:ready`, sid)) !== null)
+      found.push(`sched ${k} ready`)
+    if ((await client.hexists(`${prefix}:{sched:${k}}:lease`, sid)) === 1)
+      found.push(`sched ${k} lease`)
+    if ((await client.sismember(`${prefix}:{sched:${k}}:dirty`, sid)) === 1)
+      found.push(`sched ${k} dirty`)
   }
   return found
 }

@@ -41,23 +41,47 @@ export async function startReceiver(path = '/events'): Promise<TestReceiver> {
     async waitFor(count, timeoutMs = 15_000) {
       if (received.length >= count) return received
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`receiver got ${received.length} of ${count} pushes in ${timeoutMs} ms`)), timeoutMs)
-        waiters.push({ count, resolve: () => { clearTimeout(timer); resolve() } })
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`receiver got ${received.length} of ${count} pushes in ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        )
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer)
+            resolve()
+          },
+        })
       })
       return received
     },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      const push: ReceivedPush = { body: Buffer.concat(chunks).toString('utf8'), headers: req.headers, at: Date.now() }
+      const push: ReceivedPush = {
+        body: Buffer.concat(chunks).toString('utf8'),
+        headers: req.headers,
+        at: Date.now(),
+      }
       attempts.push(push)
       void Promise.resolve(receiver.respond(push, res)).then(() => {
         if (res.statusCode < 300 && res.writableEnded) {
           received.push(push)
-          for (const w of [...waiters]) if (received.length >= w.count) { waiters.splice(waiters.indexOf(w), 1); w.resolve() }
+          for (const w of [...waiters])
+            if (received.length >= w.count) {
+              waiters.splice(waiters.indexOf(w), 1)
+              w.resolve()
+            }
         }
       })
     })

@@ -72,7 +72,10 @@ async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<
   if (child.exitCode !== null || child.signalCode !== null) return
   child.kill('SIGTERM')
   let timer: NodeJS.Timeout | undefined
-  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 5000)))])
+  const late = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 5000))),
+  ])
   clearTimeout(timer)
   if (late) {
     child.kill('SIGKILL')
@@ -83,7 +86,12 @@ async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<
 class Fatal extends Error {}
 
 /** Resolves once `check` holds, trying every `everyMs`; throws with `what` after `deadline`. */
-async function until(check: () => Promise<boolean>, deadline: number, what: string, everyMs = 50): Promise<void> {
+async function until(
+  check: () => Promise<boolean>,
+  deadline: number,
+  what: string,
+  everyMs = 50,
+): Promise<void> {
   for (;;) {
     try {
       if (await check()) return
@@ -95,7 +103,9 @@ async function until(check: () => Promise<boolean>, deadline: number, what: stri
   }
 }
 
-export async function startTestRedisCluster(options: ClusterOptions = {}): Promise<TestRedisCluster> {
+export async function startTestRedisCluster(
+  options: ClusterOptions = {},
+): Promise<TestRedisCluster> {
   const masters = options.masters ?? 3
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
   const nodes: Node[] = []
@@ -103,25 +113,45 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
     const child = spawn(
       'redis-server',
       [
-        '--port', String(n.port),
-        '--cluster-port', String(n.busPort),
-        '--bind', '127.0.0.1',
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', 'nodes.conf',
-        '--cluster-node-timeout', '2000',
-        '--dir', n.dir,
-        '--save', '',
-        '--appendonly', 'yes',
-        '--maxmemory-policy', 'noeviction',
-        '--logfile', join(n.dir, 'redis.log'),
-        '--daemonize', 'no',
+        '--port',
+        String(n.port),
+        '--cluster-port',
+        String(n.busPort),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        '2000',
+        '--dir',
+        n.dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--maxmemory-policy',
+        'noeviction',
+        '--logfile',
+        join(n.dir, 'redis.log'),
+        '--daemonize',
+        'no',
         ...(options.extraArgs ?? []),
       ],
       { stdio: 'ignore' },
     )
     child.on('error', () => {})
     options.onChild?.(child, `redis-server :${n.port}`)
-    const conn = n.conn ?? new Redis({ host: '127.0.0.1', port: n.port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+    const conn =
+      n.conn ??
+      new Redis({
+        host: '127.0.0.1',
+        port: n.port,
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => 100,
+      })
     conn.on('error', () => {})
     return { ...n, child, exited: exitedPromise(child), conn }
   }
@@ -135,11 +165,19 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
   }
   // A node that exits at start (a port taken meanwhile) fails at once rather than at the deadline.
   const answering = (n: Node, by: number) =>
-    until(async () => {
-      if (n.child.exitCode !== null || n.child.signalCode !== null) throw new Fatal(`redis-server on port ${n.port} exited at start (see ${join(n.dir, 'redis.log')})`)
-      return (await n.conn.ping()) === 'PONG'
-    }, by, `node ${n.port} did not answer PING`)
-  const clusterOk = (n: Node) => async () => /^cluster_state:ok/m.test(await n.conn.cluster('INFO') as string)
+    until(
+      async () => {
+        if (n.child.exitCode !== null || n.child.signalCode !== null)
+          throw new Fatal(
+            `redis-server on port ${n.port} exited at start (see ${join(n.dir, 'redis.log')})`,
+          )
+        return (await n.conn.ping()) === 'PONG'
+      },
+      by,
+      `node ${n.port} did not answer PING`,
+    )
+  const clusterOk = (n: Node) => async () =>
+    /^cluster_state:ok/m.test((await n.conn.cluster('INFO')) as string)
   try {
     const ports = new Set<number>()
     while (ports.size < masters * 2) ports.add(await freePort())
@@ -153,16 +191,34 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
     await new Promise<void>((resolve, reject) => {
       execFile(
         'redis-cli',
-        ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+        [
+          '--cluster',
+          'create',
+          ...nodes.map((n) => `127.0.0.1:${n.port}`),
+          '--cluster-replicas',
+          '0',
+          '--cluster-yes',
+        ],
         { timeout: Math.max(1000, deadline - Date.now()) },
-        (err, _stdout, stderr) => (err ? reject(new Error(`redis-cli --cluster create failed: ${stderr || err.message}`)) : resolve()),
+        (err, _stdout, stderr) =>
+          err
+            ? reject(new Error(`redis-cli --cluster create failed: ${stderr || err.message}`))
+            : resolve(),
       )
     })
-    for (const n of nodes) await until(clusterOk(n), deadline, `node ${n.port} did not reach cluster_state:ok`)
-    client = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { redisOptions: { maxRetriesPerRequest: 3 }, lazyConnect: true })
+    for (const n of nodes)
+      await until(clusterOk(n), deadline, `node ${n.port} did not reach cluster_state:ok`)
+    client = new Cluster(
+      nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      { redisOptions: { maxRetriesPerRequest: 3 }, lazyConnect: true },
+    )
     client.on('error', () => {})
     await client.connect()
-    await until(async () => (await client!.ping()) === 'PONG', deadline, 'the cluster client did not connect')
+    await until(
+      async () => (await client!.ping()) === 'PONG',
+      deadline,
+      'the cluster client did not connect',
+    )
   } catch (err) {
     await stopAll()
     throw err
@@ -189,7 +245,12 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
       nodes[i] = again
       const restartDeadline = Date.now() + (options.timeoutMs ?? 30_000)
       await answering(again, restartDeadline)
-      for (const m of nodes) await until(clusterOk(m), restartDeadline, `node ${m.port} did not reach cluster_state:ok after the restart`)
+      for (const m of nodes)
+        await until(
+          clusterOk(m),
+          restartDeadline,
+          `node ${m.port} did not reach cluster_state:ok after the restart`,
+        )
     },
     pause: () => nodes.forEach((n) => n.child.kill('SIGSTOP')),
     resume: () => nodes.forEach((n) => n.child.kill('SIGCONT')),
@@ -200,7 +261,8 @@ export async function startTestRedisCluster(options: ClusterOptions = {}): Promi
       const calls = new Map<string, number>()
       for (const n of nodes) {
         const info = await n.conn.info('commandstats')
-        for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, (calls.get(m[1]!) ?? 0) + Number(m[2]))
+        for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+          calls.set(m[1]!, (calls.get(m[1]!) ?? 0) + Number(m[2]))
       }
       return calls
     },

@@ -39,7 +39,24 @@ export async function startTestRedis(): Promise<TestRedis> {
   const socket = join(dir, 'redis.sock')
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'],
+    [
+      '--port',
+      '0',
+      '--unixsocket',
+      socket,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+    ],
     { stdio: 'ignore' },
   )
   const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: null })

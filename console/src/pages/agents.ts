@@ -30,7 +30,12 @@ function expiresIn(seconds: number): string {
 export const agentsPage: Page = {
   title: 'Agents',
   render(main, { query: params }) {
-    const subject = h('input', { id: 'agents-subject', type: 'text', class: 'mono', value: params.get('subject') ?? '{"format":"email","email":"alice@example.com"}' })
+    const subject = h('input', {
+      id: 'agents-subject',
+      type: 'text',
+      class: 'mono',
+      value: params.get('subject') ?? '{"format":"email","email":"alice@example.com"}',
+    })
     const msg = messages()
     const graph = h('div', {})
     const load = async () => {
@@ -42,14 +47,25 @@ export const agentsPage: Page = {
         return msg.show(`Subject: not valid JSON (${(err as Error).message})`, 'error')
       }
       try {
-        const res = await api<{ subject: unknown; agents: Agent[] }>('GET', `/agents${query({ subject: JSON.stringify(parsed) })}`)
+        const res = await api<{ subject: unknown; agents: Agent[] }>(
+          'GET',
+          `/agents${query({ subject: JSON.stringify(parsed) })}`,
+        )
         const children = new Map<string, Agent[]>()
         for (const a of res.agents) {
           const parent = key(a.path[a.path.length - 2] ?? res.subject)
           children.set(parent, [...(children.get(parent) ?? []), a])
         }
         const node = (a: Agent, seen: Set<string>): HTMLElement => {
-          const revoke = h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke delegation of ${subjectLabel(a.agent)}` }, 'Revoke delegation')
+          const revoke = h(
+            'button',
+            {
+              type: 'button',
+              class: 'danger',
+              'aria-label': `Revoke delegation of ${subjectLabel(a.agent)}`,
+            },
+            'Revoke delegation',
+          )
           const confirmBox = h('span', { class: 'confirm', hidden: true })
           revoke.addEventListener('click', () => {
             confirmBox.hidden = false
@@ -76,7 +92,19 @@ export const agentsPage: Page = {
               },
               'Confirm revoke',
             ),
-            h('button', { type: 'button', class: 'secondary', onclick: () => ((confirmBox.hidden = true), (revoke.hidden = false), revoke.focus()) }, 'Cancel'),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'secondary',
+                onclick: () => (
+                  (confirmBox.hidden = true),
+                  (revoke.hidden = false),
+                  revoke.focus()
+                ),
+              },
+              'Cancel',
+            ),
           )
           const k = key(a.agent)
           const below = seen.has(k) ? [] : (children.get(k) ?? [])
@@ -90,26 +118,71 @@ export const agentsPage: Page = {
               h('span', { class: 'id' }, a.agent_id),
               h('span', {}, `task: ${a.task}`),
               h('span', {}, `scopes: ${a.scopes.length ? a.scopes.join(' ') : 'none'}`),
-              h('span', { title: fmtTime(a.expires_at * 1000) }, `${expiresIn(a.expires_at)} (${fmtTime(a.expires_at * 1000)})`),
+              h(
+                'span',
+                { title: fmtTime(a.expires_at * 1000) },
+                `${expiresIn(a.expires_at)} (${fmtTime(a.expires_at * 1000)})`,
+              ),
               revoke,
               confirmBox,
             ),
-            below.length ? h('ul', {}, below.map((b) => node(b, new Set([...seen, k])))) : undefined,
+            below.length
+              ? h(
+                  'ul',
+                  {},
+                  below.map((b) => node(b, new Set([...seen, k]))),
+                )
+              : undefined,
           )
         }
         const roots = children.get(key(res.subject)) ?? []
         replace(
           graph,
-          h('p', {}, `${res.agents.length} agent${res.agents.length === 1 ? '' : 's'} acting for ${subjectLabel(res.subject)}.`),
-          h('div', { class: 'graph' }, h('div', { class: 'node principal' }, h('strong', {}, subjectLabel(res.subject)), h('span', {}, 'principal')), roots.length ? h('ul', { 'aria-label': 'Delegation graph' }, roots.map((a) => node(a, new Set()))) : undefined),
-          res.agents.length ? h('p', {}, h('a', { href: `#/audit?subject=${encodeURIComponent(JSON.stringify(res.subject))}` }, 'Audit records about this subject')) : undefined,
+          h(
+            'p',
+            {},
+            `${res.agents.length} agent${res.agents.length === 1 ? '' : 's'} acting for ${subjectLabel(res.subject)}.`,
+          ),
+          h(
+            'div',
+            { class: 'graph' },
+            h(
+              'div',
+              { class: 'node principal' },
+              h('strong', {}, subjectLabel(res.subject)),
+              h('span', {}, 'principal'),
+            ),
+            roots.length
+              ? h(
+                  'ul',
+                  { 'aria-label': 'Delegation graph' },
+                  roots.map((a) => node(a, new Set())),
+                )
+              : undefined,
+          ),
+          res.agents.length
+            ? h(
+                'p',
+                {},
+                h(
+                  'a',
+                  { href: `#/audit?subject=${encodeURIComponent(JSON.stringify(res.subject))}` },
+                  'Audit records about this subject',
+                ),
+              )
+            : undefined,
         )
       } catch (err) {
         replace(graph)
         msg.show(errorText(err), 'error')
       }
     }
-    const form = h('form', { class: 'form inline', onsubmit: (e: Event) => (e.preventDefault(), void load()) }, field('Subject', subject, 'The principal, as a JSON subject identifier'), h('button', { type: 'submit' }, 'Show agents'))
+    const form = h(
+      'form',
+      { class: 'form inline', onsubmit: (e: Event) => (e.preventDefault(), void load()) },
+      field('Subject', subject, 'The principal, as a JSON subject identifier'),
+      h('button', { type: 'submit' }, 'Show agents'),
+    )
     replace(main, h('h1', {}, 'Agents'), form, msg.el, graph)
     if (params.get('subject')) void load()
   },

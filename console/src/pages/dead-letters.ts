@@ -26,7 +26,11 @@ export const deadLettersPage: Page = {
     const body = h('div', {}, h('p', {}, 'Loading…'))
     const redrive = async (ids: string[]) => {
       try {
-        const res = await api<{ redriven: string[]; skipped: { id: string; reason: string }[] }>('POST', '/admin/dead-letters/redrive', { ids })
+        const res = await api<{ redriven: string[]; skipped: { id: string; reason: string }[] }>(
+          'POST',
+          '/admin/dead-letters/redrive',
+          { ids },
+        )
         const skipped = res.skipped.map((s) => `${s.id}: ${s.reason}`).join('; ')
         msg.show(`Redriven: ${res.redriven.length}.${skipped ? ` Skipped: ${skipped}.` : ''}`)
       } catch (err) {
@@ -36,16 +40,41 @@ export const deadLettersPage: Page = {
     }
     const load = async () => {
       try {
-        const { dead_letters: letters } = await api<{ dead_letters: DeadLetter[] }>('GET', '/admin/dead-letters?limit=100')
+        const { dead_letters: letters } = await api<{ dead_letters: DeadLetter[] }>(
+          'GET',
+          '/admin/dead-letters?limit=100',
+        )
         if (letters.length === 0) return replace(body, h('p', {}, 'No dead letters.'))
         replace(
           body,
-          h('p', {}, h('button', { type: 'button', onclick: () => redrive(letters.map((l) => l.id)) }, `Redrive all ${letters.length} shown`)),
+          h(
+            'p',
+            {},
+            h(
+              'button',
+              { type: 'button', onclick: () => redrive(letters.map((l) => l.id)) },
+              `Redrive all ${letters.length} shown`,
+            ),
+          ),
           h(
             'table',
             { class: 'responsive' },
-            h('caption', {}, `${letters.length} dead letter${letters.length === 1 ? '' : 's'} (newest first)`),
-            h('thead', {}, h('tr', {}, ['Failed at', 'Stream', 'Event type', 'Reason', 'Attempts', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+            h(
+              'caption',
+              {},
+              `${letters.length} dead letter${letters.length === 1 ? '' : 's'} (newest first)`,
+            ),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Failed at', 'Stream', 'Event type', 'Reason', 'Attempts', 'Actions'].map((t) =>
+                  h('th', { scope: 'col' }, t),
+                ),
+              ),
+            ),
             h(
               'tbody',
               {},
@@ -54,7 +83,15 @@ export const deadLettersPage: Page = {
                   'tr',
                   { 'data-dead-letter-id': l.id },
                   h('td', { 'data-label': 'Failed at' }, fmtTime(l.failed_at)),
-                  h('td', { 'data-label': 'Stream' }, h('a', { href: `#/streams/${encodeURIComponent(l.stream_id)}`, class: 'id' }, l.stream_id)),
+                  h(
+                    'td',
+                    { 'data-label': 'Stream' },
+                    h(
+                      'a',
+                      { href: `#/streams/${encodeURIComponent(l.stream_id)}`, class: 'id' },
+                      l.stream_id,
+                    ),
+                  ),
                   h('td', { 'data-label': 'Event type' }, l.type.split('/').pop()!),
                   h(
                     'td',
@@ -83,8 +120,25 @@ export const deadLettersPage: Page = {
                     h(
                       'div',
                       { class: 'actions' },
-                      h('button', { type: 'button', class: 'secondary', 'aria-label': `Inspect dead letter ${l.id}`, onclick: () => ((handoff.set = l.set), (location.hash = '#/inspect')) }, 'Inspect'),
-                      h('button', { type: 'button', 'aria-label': `Redrive dead letter ${l.id}`, onclick: () => redrive([l.id]) }, 'Redrive'),
+                      h(
+                        'button',
+                        {
+                          type: 'button',
+                          class: 'secondary',
+                          'aria-label': `Inspect dead letter ${l.id}`,
+                          onclick: () => ((handoff.set = l.set), (location.hash = '#/inspect')),
+                        },
+                        'Inspect',
+                      ),
+                      h(
+                        'button',
+                        {
+                          type: 'button',
+                          'aria-label': `Redrive dead letter ${l.id}`,
+                          onclick: () => redrive([l.id]),
+                        },
+                        'Redrive',
+                      ),
                     ),
                   ),
                 ),
@@ -96,7 +150,17 @@ export const deadLettersPage: Page = {
         msg.show(errorText(err), 'error')
       }
     }
-    replace(main, h('h1', {}, 'Dead letters'), h('p', { class: 'lede' }, 'SETs the broker gave up on: refused by the receiver for good, or older than the maximum delivery age.'), msg.el, body)
+    replace(
+      main,
+      h('h1', {}, 'Dead letters'),
+      h(
+        'p',
+        { class: 'lede' },
+        'SETs the broker gave up on: refused by the receiver for good, or older than the maximum delivery age.',
+      ),
+      msg.el,
+      body,
+    )
     void load()
   },
 }

@@ -21,11 +21,27 @@ const CHECK_LABELS: Record<Check['name'], string> = {
 export const inspectPage: Page = {
   title: 'Inspect',
   render(main) {
-    const set = h('textarea', { id: 'inspect-set', rows: '6', spellcheck: 'false', class: 'mono', placeholder: 'eyJ…' })
+    const set = h('textarea', {
+      id: 'inspect-set',
+      rows: '6',
+      spellcheck: 'false',
+      class: 'mono',
+      placeholder: 'eyJ…',
+    })
     const issuer = h('input', { id: 'inspect-iss', type: 'text', value: ISSUER })
     const audience = h('input', { id: 'inspect-aud', type: 'text' })
-    const jwks = h('textarea', { id: 'inspect-jwks', rows: '3', spellcheck: 'false', class: 'mono', placeholder: '{"keys":[…]}' })
-    const verdict = h('p', { role: 'status', 'aria-label': 'Verification result', class: 'verdict' })
+    const jwks = h('textarea', {
+      id: 'inspect-jwks',
+      rows: '3',
+      spellcheck: 'false',
+      class: 'mono',
+      placeholder: '{"keys":[…]}',
+    })
+    const verdict = h('p', {
+      role: 'status',
+      'aria-label': 'Verification result',
+      class: 'verdict',
+    })
     const msg = messages()
     const out = h('div', {})
     const verify = async () => {
@@ -44,7 +60,11 @@ export const inspectPage: Page = {
       } catch (err) {
         return msg.show(`No JWKS to verify with: ${errorText(err)}`, 'error')
       }
-      const result = await inspectSet(set.value, { jwks: keys, issuer: issuer.value.trim(), audience: audience.value })
+      const result = await inspectSet(set.value, {
+        jwks: keys,
+        issuer: issuer.value.trim(),
+        audience: audience.value,
+      })
       verdict.textContent = result.valid ? 'valid' : 'invalid'
       verdict.classList.add(result.valid ? 'ok' : 'bad')
       replace(
@@ -53,17 +73,51 @@ export const inspectPage: Page = {
           'table',
           { class: 'checks' },
           h('caption', {}, 'Checks'),
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Check'), h('th', { scope: 'col' }, 'Result'), h('th', { scope: 'col' }, 'Detail'))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'col' }, 'Check'),
+              h('th', { scope: 'col' }, 'Result'),
+              h('th', { scope: 'col' }, 'Detail'),
+            ),
+          ),
           h(
             'tbody',
             {},
             result.checks.map((c) =>
-              h('tr', { 'data-check': c.name }, h('th', { scope: 'row' }, CHECK_LABELS[c.name]), h('td', {}, h('span', { class: `pill ${c.ok ? 'pass' : 'fail'}` }, c.ok ? 'pass' : 'fail')), h('td', {}, c.detail)),
+              h(
+                'tr',
+                { 'data-check': c.name },
+                h('th', { scope: 'row' }, CHECK_LABELS[c.name]),
+                h(
+                  'td',
+                  {},
+                  h('span', { class: `pill ${c.ok ? 'pass' : 'fail'}` }, c.ok ? 'pass' : 'fail'),
+                ),
+                h('td', {}, c.detail),
+              ),
             ),
           ),
         ),
-        result.header ? h('section', {}, h('h2', {}, 'Header'), h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(result.header, null, 2))) : undefined,
-        result.claims ? h('section', {}, h('h2', {}, 'Claims'), h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(result.claims, null, 2))) : undefined,
+        result.header
+          ? h(
+              'section',
+              {},
+              h('h2', {}, 'Header'),
+              h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(result.header, null, 2)),
+            )
+          : undefined,
+        result.claims
+          ? h(
+              'section',
+              {},
+              h('h2', {}, 'Claims'),
+              h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(result.claims, null, 2)),
+            )
+          : undefined,
       )
     }
     const form = h(
@@ -72,10 +126,22 @@ export const inspectPage: Page = {
       field('SET', set, 'A compact JWS, as a push receiver gets it.'),
       field('Expected issuer', issuer),
       field('Expected audience (optional)', audience, 'Without it, aud only has to be present.'),
-      field('JWKS of another issuer (optional)', jwks, 'Paste its JSON; empty: this broker’s JWKS.'),
+      field(
+        'JWKS of another issuer (optional)',
+        jwks,
+        'Paste its JSON; empty: this broker’s JWKS.',
+      ),
       h('button', { type: 'submit' }, 'Verify'),
     )
-    replace(main, h('h1', {}, 'Inspect'), h('p', { class: 'lede' }, 'Decode a Security Event Token and check it as a receiver would.'), form, msg.el, h('div', { class: 'verdict-row' }, h('span', {}, 'Result: '), verdict), out)
+    replace(
+      main,
+      h('h1', {}, 'Inspect'),
+      h('p', { class: 'lede' }, 'Decode a Security Event Token and check it as a receiver would.'),
+      form,
+      msg.el,
+      h('div', { class: 'verdict-row' }, h('span', {}, 'Result: '), verdict),
+      out,
+    )
     if (handoff.set) {
       set.value = handoff.set
       handoff.set = undefined

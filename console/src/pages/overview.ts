@@ -8,14 +8,30 @@ const REFRESH_MS = 5000
 /** Rates are over the snapshots of the last minute. */
 const WINDOW_MS = 60_000
 
-const card = (label: string, value: string, note?: string) => h('div', { class: 'card' }, h('dt', {}, label), h('dd', {}, h('span', { class: 'value' }, value), note ? h('small', {}, note) : undefined))
+const card = (label: string, value: string, note?: string) =>
+  h(
+    'div',
+    { class: 'card' },
+    h('dt', {}, label),
+    h('dd', {}, h('span', { class: 'value' }, value), note ? h('small', {}, note) : undefined),
+  )
 
 export const overviewPage: Page = {
   title: 'Overview',
   render(main) {
     const grid = h('dl', { class: 'cards', 'aria-live': 'off' })
     const error = h('p', { role: 'alert', class: 'msg error' })
-    replace(main, h('h1', {}, 'Overview'), h('p', { class: 'lede' }, 'The broker process this console reached, refreshed every 5 seconds. Rates are over the last minute this page was open.'), error, grid)
+    replace(
+      main,
+      h('h1', {}, 'Overview'),
+      h(
+        'p',
+        { class: 'lede' },
+        'The broker process this console reached, refreshed every 5 seconds. Rates are over the last minute this page was open.',
+      ),
+      error,
+      grid,
+    )
     const history: Snapshot[] = []
     let timer: ReturnType<typeof setTimeout> | undefined
     let stopped = false
@@ -36,13 +52,35 @@ export const overviewPage: Page = {
         replace(
           grid,
           card('Ingest rate', rate(s, 'ingested_total'), `${s.ingested_total} events since start`),
-          card('Delivery rate', rate(s, 'delivered_total'), `${s.delivered_total} delivered, ${s.failed_total} failed, ${s.retries_total} retries`),
-          card('Event→delivery p50', fmtMs(s.delivery_latency_ms.p50), `${s.delivery_latency_ms.count} deliveries`),
+          card(
+            'Delivery rate',
+            rate(s, 'delivered_total'),
+            `${s.delivered_total} delivered, ${s.failed_total} failed, ${s.retries_total} retries`,
+          ),
+          card(
+            'Event→delivery p50',
+            fmtMs(s.delivery_latency_ms.p50),
+            `${s.delivery_latency_ms.count} deliveries`,
+          ),
           card('Event→delivery p99', fmtMs(s.delivery_latency_ms.p99)),
           card('Outbox depth', String(s.outbox_sets), 'SETs waiting, all streams'),
-          h('div', { class: 'card' }, h('dt', {}, 'Dead letters'), h('dd', {}, h('span', { class: 'value' }, String(s.dead_letters)), h('small', {}, h('a', { href: '#/dead-letters' }, 'list and redrive')))),
+          h(
+            'div',
+            { class: 'card' },
+            h('dt', {}, 'Dead letters'),
+            h(
+              'dd',
+              {},
+              h('span', { class: 'value' }, String(s.dead_letters)),
+              h('small', {}, h('a', { href: '#/dead-letters' }, 'list and redrive')),
+            ),
+          ),
           card('Readiness', s.ready ? 'ready' : 'unavailable', checks),
-          card('Streams', `${s.streams.enabled ?? 0} enabled`, `${s.streams.paused ?? 0} paused, ${s.streams.disabled ?? 0} disabled`),
+          card(
+            'Streams',
+            `${s.streams.enabled ?? 0} enabled`,
+            `${s.streams.paused ?? 0} paused, ${s.streams.disabled ?? 0} disabled`,
+          ),
         )
       } catch (err) {
         error.textContent = `Could not load the overview: ${errorText(err)}`
