@@ -215,15 +215,13 @@ class PollTransmitter {
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
     if (req.url === '/.well-known/ssf-configuration')
-      return void res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            issuer: this.issuer,
-            jwks_uri: `${this.issuer}/jwks.json`,
-            delivery_methods_supported: ['urn:ietf:rfc:8936'],
-          }),
-        )
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          issuer: this.issuer,
+          jwks_uri: `${this.issuer}/jwks.json`,
+          delivery_methods_supported: ['urn:ietf:rfc:8936'],
+        }),
+      )
     if (req.url === '/jwks.json')
       return void res
         .writeHead(200, { 'content-type': 'application/json' })

@@ -22,13 +22,11 @@ export const ClientCreateRequest = z
         .openapi({ description: 'For people.', example: 'Help desk' }),
       roles: z
         .array(
-          z
-            .string()
-            .refine((role) => ROLES.includes(role as Role), {
-              error: (issue) =>
-                `unknown role ${JSON.stringify(issue.input)}; roles are ${ROLES.join(', ')}`,
-              abort: true,
-            }),
+          z.string().refine((role) => ROLES.includes(role as Role), {
+            error: (issue) =>
+              `unknown role ${JSON.stringify(issue.input)}; roles are ${ROLES.join(', ')}`,
+            abort: true,
+          }),
           { error: `required, a non-empty array of ${ROLES.join(', ')}` },
         )
         .min(1, `required, a non-empty array of ${ROLES.join(', ')}`)
@@ -39,12 +37,9 @@ export const ClientCreateRequest = z
         })
         .default('RS256')
         .openapi({ description: "Algorithm of the SETs minted for this client's streams." }),
-      audience: identifier(512)
-        .optional()
-        .openapi({
-          description:
-            "The `aud` of SETs minted for this client's streams (default: the client id).",
-        }),
+      audience: identifier(512).optional().openapi({
+        description: "The `aud` of SETs minted for this client's streams (default: the client id).",
+      }),
     },
     { error: 'request body must be a JSON object' },
   )

@@ -85,13 +85,10 @@ const RegistrationDoc = z
     delegator: SubjectDoc.optional().openapi({
       description: 'A user subject, or a live registered agent (by subject).',
     }),
-    delegator_agent_id: z
-      .string()
-      .optional()
-      .openapi({
-        description:
-          'A live registered agent, by its agent_id (instead of, or naming the same agent as, delegator).',
-      }),
+    delegator_agent_id: z.string().optional().openapi({
+      description:
+        'A live registered agent, by its agent_id (instead of, or naming the same agent as, delegator).',
+    }),
     task: z.string().openapi({ description: 'What the agent was started for.' }),
     scopes: z.array(z.string()),
     expires_in: z
@@ -100,13 +97,10 @@ const RegistrationDoc = z
       .min(1)
       .openapi({ description: 'Lifetime in seconds (required: registrations are ephemeral).' }),
     sid: z.string().optional(),
-    token_jti: z
-      .string()
-      .optional()
-      .openapi({
-        description:
-          "The jti of the agent's access token: an event about that token reaches the agent.",
-      }),
+    token_jti: z.string().optional().openapi({
+      description:
+        "The jti of the agent's access token: an event about that token reaches the agent.",
+    }),
   })
   .strict()
   .openapi('AgentRegistration', { example: REGISTRATION })

@@ -59,13 +59,10 @@ const AuditQuery = z
         description: 'Comma-separated record kinds.',
         example: 'event.ingested,set.delivered',
       }),
-    limit: z
-      .string()
-      .optional()
-      .openapi({
-        description: 'Page size (json, 1 to 1000, default 100) or total cap (jsonl).',
-        example: '100',
-      }),
+    limit: z.string().optional().openapi({
+      description: 'Page size (json, 1 to 1000, default 100) or total cap (jsonl).',
+      example: '100',
+    }),
     cursor: z
       .string()
       .regex(/^\d{1,20}$/, 'must be the next_cursor of a previous page')

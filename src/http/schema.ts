@@ -18,12 +18,10 @@ export const ErrorBody = z
     error: z
       .string()
       .openapi({ description: 'A code of docs/errors.md.', example: 'invalid_request' }),
-    error_description: z
-      .string()
-      .openapi({
-        description: 'What was wrong, naming the member at fault.',
-        example: 'colour: unknown member',
-      }),
+    error_description: z.string().openapi({
+      description: 'What was wrong, naming the member at fault.',
+      example: 'colour: unknown member',
+    }),
   })
   .openapi('Error', { description: 'Every error answer (OAuth 2.0 shape, RFC 6749 §5.2).' })
 
@@ -126,12 +124,10 @@ export const SUBJECT_FORMATS = [
   'complex',
 ] as const
 
-export const SubjectDoc = z
-  .looseObject({ format: z.enum(SUBJECT_FORMATS) })
-  .openapi('Subject', {
-    description: 'An RFC 9493 / SSF subject identifier, simple or complex.',
-    example: { format: 'email', email: 'alice@example.com' },
-  })
+export const SubjectDoc = z.looseObject({ format: z.enum(SUBJECT_FORMATS) }).openapi('Subject', {
+  description: 'An RFC 9493 / SSF subject identifier, simple or complex.',
+  example: { format: 'email', email: 'alice@example.com' },
+})
 
 /** Problems are `invalid_subject`, reported with the subject parser's own paths (`subject.user.email: ...`). */
 function subjectIssue(ctx: z.RefinementCtx, message: string): typeof z.NEVER {

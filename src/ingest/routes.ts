@@ -53,25 +53,19 @@ const EXAMPLE_EVENT = {
 /** Documented members of one event; each is checked by validate.ts, per event type. */
 const EventDoc = z
   .object({
-    type: z
-      .string()
-      .openapi({
-        description: 'Event-type URI or alias such as caep/session-revoked.',
-        example: 'caep/session-revoked',
-      }),
+    type: z.string().openapi({
+      description: 'Event-type URI or alias such as caep/session-revoked.',
+      example: 'caep/session-revoked',
+    }),
     subject: SubjectDoc,
     event: z
       .record(z.string(), z.unknown())
       .optional()
       .openapi({ description: "The event's own members (checked against its type)." }),
-    txn: z
-      .string()
-      .max(256)
-      .optional()
-      .openapi({
-        description:
-          'Transaction id; assigned when absent, shared by everything derived from the event.',
-      }),
+    txn: z.string().max(256).optional().openapi({
+      description:
+        'Transaction id; assigned when absent, shared by everything derived from the event.',
+    }),
   })
   .strict()
   .openapi('Event', { example: EXAMPLE_EVENT })

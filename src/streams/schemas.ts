@@ -80,13 +80,10 @@ export function pushDelivery(allowPrivate: boolean) {
 export const PollDeliveryRequest = z
   .strictObject({
     method: z.literal(POLL_METHOD),
-    endpoint_url: z
-      .string({ error: 'must be a string' })
-      .optional()
-      .openapi({
-        format: 'uri',
-        description: 'Minted by the transmitter; may be echoed back unchanged.',
-      }),
+    endpoint_url: z.string({ error: 'must be a string' }).optional().openapi({
+      format: 'uri',
+      description: 'Minted by the transmitter; may be echoed back unchanged.',
+    }),
     authorization_header: z
       .unknown()
       .refine(() => false, 'only for push delivery')
@@ -133,13 +130,9 @@ const refusedMembers = Object.fromEntries(
 const echoedMembers = Object.fromEntries(
   TRANSMITTER_MEMBERS.map((name) => [
     name,
-    z
-      .unknown()
-      .optional()
-      .openapi({
-        description:
-          'Set by the transmitter: may be echoed, and must then equal its current value.',
-      }),
+    z.unknown().optional().openapi({
+      description: 'Set by the transmitter: may be echoed, and must then equal its current value.',
+    }),
   ]),
 ) as unknown as Record<(typeof TRANSMITTER_MEMBERS)[number], z.ZodOptional<z.ZodUnknown>>
 
@@ -195,14 +188,10 @@ export const StreamConfiguration = z
       .number()
       .int()
       .openapi({ description: 'Seconds between verification requests.' }),
-    inactivity_timeout: z
-      .number()
-      .int()
-      .optional()
-      .openapi({
-        description:
-          'Seconds without receiver activity after which the stream is paused; absent when streams never time out.',
-      }),
+    inactivity_timeout: z.number().int().optional().openapi({
+      description:
+        'Seconds without receiver activity after which the stream is paused; absent when streams never time out.',
+    }),
   })
   .openapi('StreamConfiguration', { example: STREAM_EXAMPLE })
 

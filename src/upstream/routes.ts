@@ -81,11 +81,9 @@ function registrationSchema(check: (url: string) => string | undefined) {
             format: 'uri',
             description: "The upstream transmitter's issuer; its metadata is discovered from it.",
           }),
-        delivery: z
-          .enum(['push', 'poll'], { error: 'must be "push" or "poll"' })
-          .openapi({
-            description: 'push: the upstream pushes to this broker; poll: this broker polls it.',
-          }),
+        delivery: z.enum(['push', 'poll'], { error: 'must be "push" or "poll"' }).openapi({
+          description: 'push: the upstream pushes to this broker; poll: this broker polls it.',
+        }),
         authorization: authorization.openapi({
           description: "How this broker authenticates to the upstream's stream management API.",
         }),

@@ -277,14 +277,12 @@ export class UpstreamService {
     }
     // Durable (or applied): from now on a redelivery is a duplicate. A failure here only risks a
     // second fan-out after the pending mark expires, never a loss.
-    await this.#dedup
-      .commit(set.iss, set.jti)
-      .catch((error) =>
-        this.options.log.warn('upstream dedup commit failed', {
-          upstream_id: id,
-          error: String(error),
-        }),
-      )
+    await this.#dedup.commit(set.iss, set.jti).catch((error) =>
+      this.options.log.warn('upstream dedup commit failed', {
+        upstream_id: id,
+        error: String(error),
+      }),
+    )
   }
 
   /** Registers an upstream: discovery, a stream created there, the record stored. */
