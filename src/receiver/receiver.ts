@@ -85,7 +85,7 @@ export interface ReceiverOptions {
     timeoutMs?: number
     /** @defaultValue 1048576 */
     maxResponseBytes?: number
-    dispatcher?: Dispatcher
+    dispatcher?: Dispatcher | undefined
   }
   /** JWKS cache settings. */
   jwks?: {

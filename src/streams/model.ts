@@ -11,7 +11,7 @@ export const STREAM_STATUSES: readonly StreamStatus[] = ['enabled', 'paused', 'd
 export interface PushDelivery {
   method: typeof PUSH_METHOD
   endpoint_url: string
-  authorization_header?: string
+  authorization_header?: string | undefined
 }
 
 /** RFC 8936: the transmitter mints the per-stream poll URL. */

@@ -12,7 +12,8 @@ import { unsafeText } from '../lib/safe-text.js'
 import { POLL_METHOD, PUSH_METHOD, type PushDelivery } from './model.js'
 
 /** A requested delivery: push as given, or poll (whose endpoint_url the transmitter mints). */
-export type RequestedDelivery = PushDelivery | { method: typeof POLL_METHOD; endpoint_url?: string }
+export type RequestedDelivery =
+  PushDelivery | { method: typeof POLL_METHOD; endpoint_url?: string | undefined }
 
 export const RECEIVER_MEMBERS = ['events_requested', 'delivery', 'description'] as const
 export const TRANSMITTER_MEMBERS = [

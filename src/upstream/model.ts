@@ -13,7 +13,7 @@ export type StoredAuthorization =
       token_endpoint: string
       client_id: string
       client_secret_sealed: string
-      scope?: string
+      scope?: string | undefined
     }
 
 export interface UpstreamRecord {

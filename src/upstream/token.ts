@@ -18,7 +18,7 @@ export type TokenConfig =
       token_endpoint: string
       client_id: string
       client_secret: string
-      scope?: string
+      scope?: string | undefined
     }
 
 export class TokenError extends Error {
