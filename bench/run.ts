@@ -248,6 +248,8 @@ async function main(): Promise<number> {
       SSF_BROKER_LOG_LEVEL: 'warn',
       // Scenario 3 pushes to 1,000 streams at once; the default (256) would serve them in four rounds.
       SSF_BROKER_PUSH_STREAMS_IN_FLIGHT: '1024',
+      // Scenarios 3, 4 and 7 give one receiver 1,000 to 10,000 streams; the default quota is 100.
+      SSF_BROKER_MAX_STREAMS_PER_RECEIVER: '100000',
       ...opts.brokerEnv,
     }
     const nodeArgs = opts.cpuProf
