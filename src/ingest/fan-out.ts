@@ -132,6 +132,18 @@ export class FanOut {
     }
   }
 
+  async #purgeIfDeleted(sid: string): Promise<void> {
+    try {
+      await this.d.routing.sync()
+      if (!this.d.routing.get(sid)) await this.d.purge?.(sid)
+    } catch (err) {
+      this.d.log.debug('checking a stream after queueing failed', {
+        stream_id: sid,
+        error: String(err),
+      })
+    }
+  }
+
   /** The events derived for every agent acting for each event's principal (none without a policy match). */
   async #derive(
     events: readonly IngestedEvent[],
@@ -263,17 +275,10 @@ export class FanOut {
           priority: item.lane === 'p',
         })
       await scheduled
-      // Deleted while this chunk was routed: its deletion may have purged before this append. The SETs
-      // are queued already, so a failed check must not run the chunk again (that would queue them twice).
-      try {
-        await this.d.routing.sync()
-        if (!this.d.routing.get(sid)) await this.d.purge?.(sid)
-      } catch (err) {
-        this.d.log.debug('checking a stream after queueing failed', {
-          stream_id: sid,
-          error: String(err),
-        })
-      }
+      // Deleted while this chunk was routed: its deletion may have purged before this append, so the
+      // stream's keys are removed again. Off the chunk's path (later chunks about its subjects wait for
+      // this one); a failed check must not run the chunk again (that would queue its SETs twice).
+      void this.#purgeIfDeleted(sid)
     }
     await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
       const jti = deriveJti(event.id, stream.stream_id)

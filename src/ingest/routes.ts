@@ -13,7 +13,6 @@ import { MAX_BATCH, validateEventsBody } from './validate.js'
 import type { EventAcceptor } from './pipeline.js'
 import type { AuditLog } from '../audit/log.js'
 import { remoteAddress } from '../http/remote-address.js'
-import type { Activity } from '../observe/activity.js'
 
 const ENQUEUE_TIMEOUT_MS = 5000
 
@@ -23,7 +22,6 @@ export interface IngestDeps {
   admin: BootstrapAdmin
   maxBodyBytes: number
   audit?: AuditLog
-  activity?: Activity
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -126,9 +124,6 @@ export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
           ...(remoteAddr ? { remote_addr: remoteAddr } : {}),
         })),
       )
-      const at = Date.now()
-      for (const e of ingested)
-        deps.activity?.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
       c.header('Cache-Control', 'no-store')
       return batch
         ? c.json({ txns: ingested.map((e) => e.txn) }, 202)
