@@ -117,6 +117,41 @@ describe('POST /events', () => {
     assert.equal(await queuedJobs(), before, 'nothing was enqueued')
   })
 
+  test('a chunked body (no Content-Length) is read up to the cap: accepted below it, 413 above', async () => {
+    const chunked = async (text: string) => {
+      const bytes = new TextEncoder().encode(text)
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 8192) controller.enqueue(bytes.slice(i, i + 8192))
+          controller.close()
+        },
+      })
+      const res = await fetch(`${broker.url}/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${emitter.token}`, 'content-type': 'application/json' },
+        body,
+        duplex: 'half',
+      })
+      const raw = await res.text()
+      return {
+        status: res.status,
+        headers: res.headers,
+        body: JSON.parse(raw) as Record<string, unknown>,
+        text: raw,
+      }
+    }
+    const accepted = await chunked(JSON.stringify({ ...valid, txn: 'chunked-ok' }))
+    assert.equal(accepted.status, 202, accepted.text)
+    assert.equal(accepted.body.txn, 'chunked-ok')
+    assertError(
+      await chunked(
+        JSON.stringify({ ...valid, event: { reason_admin: { en: 'x'.repeat(70_000) } } }),
+      ),
+      413,
+      'payload_too_large',
+    )
+  })
+
   const cases: [string, unknown, number, string, RegExp][] = [
     [
       'unknown type',

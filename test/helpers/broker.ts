@@ -156,10 +156,15 @@ export class Api {
     let body: string | undefined = options.body
     if (options.json !== undefined) body = JSON.stringify(options.json)
     if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json'
+    // A request the broker never answers fails here, naming itself, rather than as a test timeout
+    // (40 s: longer than the default long-poll wait of 25 s).
     const res = await fetch(this.base + path, {
       method,
       headers,
       ...(body !== undefined ? { body } : {}),
+      signal: AbortSignal.timeout(40_000),
+    }).catch((err: unknown) => {
+      throw new Error(`${method} ${path}: ${(err as Error).message}`, { cause: err })
     })
     const text = await res.text()
     let parsed: any = undefined
