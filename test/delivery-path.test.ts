@@ -347,7 +347,8 @@ test('a priority event never overtakes an earlier-acknowledged event about the s
   )
   assert.equal((await b.api.emit(tx.token, { events: batch })).status, 202)
   assert.equal((await b.api.emit(tx.token, event('caep/session-revoked', 'late'))).status, 202)
-  const order = (await r.waitFor(401))
+  // One push at a time: 2–3 s on a quiet machine, several times that on a loaded one; order is the point.
+  const order = (await r.waitFor(401, 60_000))
     .map(claims)
     .map((c) => `${c.type === REVOKED ? 'revoked' : 'presented'}:${c.user}`)
   assert.ok(
