@@ -151,7 +151,13 @@ export class KeyStore {
           const stored = JSON.parse(raw) as StoredKey
           return {
             stored,
-            key: { kid, alg, key: (await importJWK(stored.private_jwk, alg)) as CryptoKey },
+            // Extractable: signing turns it into a node:crypto KeyObject, which Node 24 warns about
+            // (DEP0204) for a non-extractable CryptoKey. The private JWK is in Redis already.
+            key: {
+              kid,
+              alg,
+              key: (await importJWK(stored.private_jwk, alg, { extractable: true })) as CryptoKey,
+            },
           }
         }
         const signing = new Map<SigningAlg, SigningKey>()
