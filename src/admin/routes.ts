@@ -13,6 +13,7 @@ import type { Outbox } from '../delivery/outbox.js'
 import type { StreamLifecycle } from '../streams/lifecycle.js'
 import type { StreamRecord } from '../streams/model.js'
 import { queuesSets } from '../streams/delivery-policy.js'
+import { setResponseHeader } from '../http/response-header.js'
 import { notFound } from '../http/errors.js'
 import { operation } from '../http/route.js'
 import { z } from '../http/schema.js'
@@ -70,7 +71,7 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
   const auth = requireRole(deps.clients, deps.admin, 'admin')
   app.use('/admin/*', async (c, next) => {
     await next()
-    c.header('Cache-Control', 'no-store')
+    setResponseHeader(c, 'Cache-Control', 'no-store')
   })
 
   operation(

@@ -16,6 +16,7 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import type { AuthEnv, Principal } from '../auth/middleware.js'
 import { requireRole } from '../auth/middleware.js'
 import type { BootstrapAdmin, ClientRegistry, Role } from '../auth/clients.js'
+import { setResponseHeader } from '../http/response-header.js'
 import { forbidden, notFound } from '../http/errors.js'
 import { isBrokerError } from '../errors.js'
 import { operation } from '../http/route.js'
@@ -136,11 +137,11 @@ export function agentRoutes(deps: AgentRoutesDeps): OpenAPIHono<AuthEnv> {
   }
   app.use('/agents', async (c, next) => {
     await next()
-    c.header('Cache-Control', 'no-store')
+    setResponseHeader(c, 'Cache-Control', 'no-store')
   })
   app.use('/agents/*', async (c, next) => {
     await next()
-    c.header('Cache-Control', 'no-store')
+    setResponseHeader(c, 'Cache-Control', 'no-store')
   })
 
   operation(

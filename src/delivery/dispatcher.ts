@@ -20,12 +20,14 @@ import type { RoutingCache } from '../streams/routing-cache.js'
 import { deliverableLanes } from '../streams/delivery-policy.js'
 import {
   queuedAt,
+  type Appended,
   type Attempts,
   type DeliveryRecord,
   type Outbox,
   type QueuedSet,
 } from './outbox.js'
 import type { Scheduler } from './scheduler.js'
+import { LaneView, pickWindow } from './lane-view.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
 import type { AuditEntryInput, AuditLog } from '../audit/log.js'
@@ -42,41 +44,10 @@ export interface Pusher {
   push(req: { url: string; authorization?: string; set: string }): Promise<PushOutcome>
 }
 
-/**
- * Picks, in order, up to `max` SETs about distinct subjects: control first, then priority SETs not
- * behind an earlier normal SET about their subject, then normal ones. A subject already picked (or
- * blocked) blocks its later SETs.
- */
-export function pickWindow(
-  head: { c: readonly QueuedSet[]; p: readonly QueuedSet[]; n: readonly QueuedSet[] },
-  pending: ReadonlyMap<string, number>,
-  max: number,
-  normalComplete: boolean,
-): QueuedSet[] {
-  const blocked = new Set<string>()
-  const window: QueuedSet[] = []
-  const take = (item: QueuedSet) => {
-    if (window.length >= max || blocked.has(item.sk)) return
-    blocked.add(item.sk)
-    window.push(item)
-  }
-  for (const item of head.c) take(item)
-  const lastNormal = head.n.length > 0 ? head.n[head.n.length - 1]!.n : Infinity
-  for (const item of head.p) {
-    if ((pending.get(item.sk) ?? 0) > 0) {
-      const earlierSeen = head.n.some((x) => x.sk === item.sk && x.n < item.n)
-      // Normal SETs beyond the head all come after the head's last one; they may be earlier than this one.
-      const earlierUnseen =
-        !normalComplete &&
-        lastNormal < item.n &&
-        head.n.filter((x) => x.sk === item.sk).length < pending.get(item.sk)!
-      // Waits (the earlier normal SET about its subject is picked below, in its turn).
-      if (earlierSeen || earlierUnseen) continue
-    }
-    take(item)
-  }
-  for (const item of head.n) take(item)
-  return window
+/** A push that has come back, waiting to be recorded. */
+interface Settled {
+  item: QueuedSet
+  outcome: PushOutcome
 }
 
 export class Dispatcher {
@@ -85,6 +56,8 @@ export class Dispatcher {
   #lost = new Set<string>()
   /** Streams this process is draining that got SETs from this process since the drain last looked. */
   #dirty = new Set<string>()
+  /** Wakes a drain waiting on its pushes when SETs are queued for its stream (it may have room). */
+  #wakers = new Map<string, () => void>()
   #stopped = false
   #timers = new Map<number, NodeJS.Timeout>()
   #renewTimer: NodeJS.Timeout | undefined
@@ -133,6 +106,7 @@ export class Dispatcher {
     // Draining here already: a local mark does what the Redis dirty set would, without a round trip.
     if (this.#drainingHere(sid) && !endBackoff) {
       this.#dirty.add(sid)
+      this.#wakers.get(sid)?.()
       return
     }
     const claim = this.#canClaim()
@@ -151,9 +125,10 @@ export class Dispatcher {
    * queued(), for SETs still being appended: the claim is asked for alongside the append (one round trip
    * less before the first push), and the drain starts reading once `appending` is done. Only a claim is
    * asked at first; anything else (held elsewhere, no room here) is marked the usual way after the append,
-   * so no holder can look before the SETs are there.
+   * so no holder can look before the SETs are there. When the lanes were empty before the append, the
+   * drain starts from the appended SETs themselves instead of reading them back.
    */
-  async queuedWhile(stream: StreamRecord, appending: Promise<unknown>): Promise<void> {
+  async queuedWhile(stream: StreamRecord, appending: Promise<Appended>): Promise<void> {
     const sid = stream.stream_id
     if (this.#drainingHere(sid) || !this.#canClaim()) {
       await appending
@@ -163,7 +138,11 @@ export class Dispatcher {
       this.scheduler.markDue(sid, this.owner, this.config.leaseMs, false, true),
       appending,
     ])
-    if (claim.status === 'fulfilled' && claim.value === 'claimed') this.#startDrain(sid)
+    if (claim.status === 'fulfilled' && claim.value === 'claimed')
+      this.#startDrain(
+        sid,
+        appended.status === 'fulfilled' && appended.value.wasEmpty ? appended.value : undefined,
+      )
     if (appended.status === 'rejected') throw appended.reason
     if (claim.status === 'rejected' || claim.value === 'busy') return this.queued(stream)
   }
@@ -225,10 +204,10 @@ export class Dispatcher {
     }
   }
 
-  #startDrain(sid: string): void {
+  #startDrain(sid: string, seed?: Appended): void {
     if (this.#active.has(sid)) return
     this.#lost.delete(sid)
-    const run = this.#drain(sid)
+    const run = this.#drain(sid, seed)
       .catch(async (err: unknown) => {
         this.log.error('delivery loop failed; stream retried shortly', {
           stream_id: sid,
@@ -238,6 +217,7 @@ export class Dispatcher {
       })
       .finally(() => {
         this.#active.delete(sid)
+        this.#wakers.delete(sid)
         // SETs queued here while the drain was letting go: schedule them the usual way.
         if (this.#dirty.delete(sid)) {
           const stream = this.routing.get(sid)
@@ -261,20 +241,75 @@ export class Dispatcher {
     }
   }
 
-  async #drain(sid: string): Promise<void> {
+  /**
+   * Delivers one stream while this process holds it: a sliding window of pushes. A SET is sent as soon as
+   * a slot and its subject are free; outcomes that came back together are recorded in one script call,
+   * which also says whether the lanes hold anything not yet read. What was read is kept (less what is
+   * done) until it is used up or SETs are queued again, so a window is not read twice.
+   */
+  async #drain(sid: string, seed?: Appended): Promise<void> {
     const windowSize = this.config.pushConcurrencyPerStream
-    // Whether the stream may be in a run of failures (attempt counts and the failing mark to clear).
-    let failing = true
+    const readCount = windowSize * 4
+    const inFlight = new Map<string, QueuedSet>()
+    /** Subjects with a SET in flight: their later SETs wait. */
+    const busy = new Set<string>()
+    let settled: Settled[] = []
+    let signal: (() => void) | undefined
+    const wait = () =>
+      new Promise<void>((resolve) => {
+        signal = resolve
+        this.#wakers.set(sid, resolve)
+      })
+    // Whether the stream may be in a run of failures: then one SET at a time, a probe (from the first read).
+    let failing: boolean | undefined = seed?.failing
+    let view = seed ? LaneView.ofAppended(seed.queued) : new LaneView()
+    /** The lanes are known to hold nothing but the SETs in flight (until SETs are queued again). */
+    let quiet = false
+    let backoff: { until: number; error: string } | undefined
+    let stream: StreamRecord | undefined
+    const record = async () => {
+      // Pushes that come back in the same turn of the event loop are recorded together.
+      await new Promise((r) => setImmediate(r))
+      const batch = settled
+      settled = []
+      if (batch.length === 0) return
+      const result = await this.#record(stream!, batch, failing === true)
+      for (const { item } of batch) {
+        inFlight.delete(item.id)
+        busy.delete(item.sk)
+      }
+      view.forget(result.gone)
+      if (result.anyDelivered) failing = false
+      if (result.backoffUntil !== undefined)
+        backoff = {
+          until: Math.max(backoff?.until ?? 0, result.backoffUntil),
+          error: result.lastError ?? 'unknown',
+        }
+      // Everything left in the lanes is in flight: nothing to read unless SETs are queued meanwhile.
+      if (result.left !== undefined) quiet = result.left <= inFlight.size
+    }
+    const settleAll = async () => {
+      while (inFlight.size > 0) {
+        if (settled.length === 0) await wait()
+        await record()
+      }
+    }
     for (;;) {
-      if (this.#lost.has(sid)) return
+      if (this.#lost.has(sid)) {
+        await settleAll()
+        return
+      }
       if (this.#stopped) {
+        await settleAll()
         // Hand the stream back at once so another process can continue without waiting for the lease.
         await this.scheduler.release(sid, this.owner, 'backoff')
         return
       }
-      let stream = this.routing.get(sid)
+      stream = this.routing.get(sid)
       let lanes = stream && isPush(stream) ? deliverableLanes(stream.status) : []
       if (!stream || stream.status !== 'enabled' || lanes.length === 0) {
+        await settleAll()
+        view = new LaneView()
         // Dropping, purging or holding needs the current record, not this process's possibly older copy.
         await this.routing.sync()
         stream = this.routing.get(sid)
@@ -292,34 +327,97 @@ export class Dispatcher {
           return
         }
       }
-      const readCount = windowSize * 4
-      this.#dirty.delete(sid)
-      const head = await this.outbox.head(sid, lanes, readCount)
-      if (head.c.length + head.p.length + head.n.length === 0) {
-        if (this.#dirty.has(sid)) continue
-        if ((await this.scheduler.release(sid, this.owner, 'idle')) === 'more') continue
+      if (backoff) {
+        await settleAll()
+        await this.#noteFailure(stream, backoff.error)
+        await this.scheduler.release(sid, this.owner, 'backoff', backoff.until)
         return
       }
-      // Each SET is delivered as routed when it was minted or later: the cache is brought at least to the
-      // newest version among them (no Redis read when it is there already; a SET of unknown version reads it).
-      if (await this.#catchUp(head)) {
-        if (this.routing.get(sid) !== stream) continue
+      const room = (failing === false ? 2 * windowSize : 1) - inFlight.size
+      if (room > 0) {
+        // SETs queued meanwhile come after what was read: read on first, so a revocation goes at once.
+        const dirty = this.#dirty.has(sid)
+        let picked = dirty || failing === undefined ? [] : this.#pick(view, inFlight, busy, failing)
+        if (picked.length === 0 && (dirty || !quiet)) {
+          this.#dirty.delete(sid)
+          // While plenty of normal SETs are held, only the control and priority lanes are read on.
+          const reading =
+            view.unsent(inFlight, 'n') >= readCount ? lanes.filter((l) => l !== 'n') : lanes
+          const read = await this.outbox.head(sid, reading, readCount, view.after)
+          failing ??= read.failing
+          // Each SET is delivered as routed when it was minted or later: the cache is brought at least
+          // to the newest version among them (no Redis read when it is there already).
+          if ((await this.#catchUp(read)) && this.routing.get(sid) !== stream) {
+            view = new LaneView()
+            continue
+          }
+          view.merge(read, reading, readCount)
+          picked = this.#pick(view, inFlight, busy, failing)
+        }
+        for (const item of picked)
+          this.#send(stream, item, inFlight, busy, (done) => {
+            settled.push(done)
+            signal?.()
+          })
+        // Everything read is in flight and nothing lies beyond: the lanes hold nothing else.
+        quiet = !view.anyPartial(lanes) && view.unsent(inFlight) === 0
+        // Nothing held could be sent and nothing is in flight: read the lanes afresh.
+        if (inFlight.size === 0 && !quiet) view = new LaneView()
       }
-      const window = pickWindow(
-        head,
-        head.pending,
-        failing ? 1 : windowSize,
-        head.n.length < readCount,
-      )
-      const result = await this.#deliverWindow(stream, window, failing)
-      if (result.anyDelivered) failing = false
-      if (result.backoffUntil !== undefined) {
-        failing = true
-        await this.#noteFailure(stream, result.lastError ?? 'unknown')
-        await this.scheduler.release(sid, this.owner, 'backoff', result.backoffUntil)
+      if (inFlight.size === 0) {
+        if (!quiet || this.#dirty.has(sid)) continue
+        if ((await this.scheduler.release(sid, this.owner, 'idle')) === 'more') {
+          quiet = false
+          continue
+        }
         return
       }
+      if (settled.length === 0) await wait()
+      await record()
     }
+  }
+
+  /** The SETs to send next: one at a time while failing, else up to the window (twice for urgent ones). */
+  #pick(
+    view: LaneView,
+    inFlight: ReadonlyMap<string, QueuedSet>,
+    busy: ReadonlySet<string>,
+    failing: boolean,
+  ): QueuedSet[] {
+    const windowSize = failing ? 1 : this.config.pushConcurrencyPerStream
+    let normals = 0
+    for (const item of inFlight.values()) if (item.lane === 'n') normals++
+    return pickWindow(
+      view,
+      {
+        total: (failing ? 1 : 2 * windowSize) - inFlight.size,
+        normal: windowSize - normals,
+      },
+      busy,
+    )
+  }
+
+  /** Starts one push; `settle` gets its outcome (a push never rejects: an error is a retry). */
+  #send(
+    stream: StreamRecord,
+    item: QueuedSet,
+    inFlight: Map<string, QueuedSet>,
+    busy: Set<string>,
+    settle: (done: Settled) => void,
+  ): void {
+    const delivery = stream.delivery as PushDelivery
+    inFlight.set(item.id, item)
+    busy.add(item.sk)
+    void this.pusher
+      .push({
+        url: delivery.endpoint_url,
+        ...(delivery.authorization_header !== undefined
+          ? { authorization: delivery.authorization_header }
+          : {}),
+        set: item.set,
+      })
+      .catch((err: unknown): PushOutcome => ({ kind: 'retry', error: String(err), latencyMs: 0 }))
+      .then((outcome) => settle({ item, outcome }))
   }
 
   /** Brings the routing cache up to the SETs read; says whether it had to change anything. */
@@ -357,40 +455,38 @@ export class Dispatcher {
     await this.onSustainedFailure(stream, since, lastError)
   }
 
-  /** Sends one window of SETs; says when the stream should be tried again if any must be retried. */
-  async #deliverWindow(
+  /**
+   * Records pushes that came back: delivered ones leave the lanes, refused ones are dead-lettered,
+   * failed ones keep their attempt counts. Says when the stream should be tried again if any must be
+   * retried, which SETs are done with, and how many SETs the lanes still hold.
+   */
+  async #record(
     stream: StreamRecord,
-    window: readonly QueuedSet[],
+    batch: readonly Settled[],
     failing: boolean,
-  ): Promise<{ backoffUntil?: number; lastError?: string; anyDelivered: boolean }> {
+  ): Promise<{
+    backoffUntil?: number
+    lastError?: string
+    anyDelivered: boolean
+    gone: QueuedSet[]
+    left?: number
+  }> {
     const sid = stream.stream_id
-    const delivery = stream.delivery as PushDelivery
     const previous = failing
       ? await this.outbox.attempts(
           sid,
-          window.map((s) => s.jti),
+          batch.map((s) => s.item.jti),
         )
       : new Map<string, Attempts>()
-    const outcomes = await Promise.all(
-      window.map((item) =>
-        this.pusher.push({
-          url: delivery.endpoint_url,
-          ...(delivery.authorization_header !== undefined
-            ? { authorization: delivery.authorization_header }
-            : {}),
-          set: item.set,
-        }),
-      ),
-    )
     const now = Date.now()
+    const gone: QueuedSet[] = []
     const done: QueuedSet[] = []
     const records: DeliveryRecord[] = []
     const retried = new Map<string, Attempts>()
     const audit: AuditEntryInput[] = []
     let backoffUntil: number | undefined
     let lastError: string | undefined
-    for (const [i, outcome] of outcomes.entries()) {
-      const item = window[i]!
+    for (const { item, outcome } of batch) {
       const before = previous.get(item.jti)
       const attempt = (before?.a ?? 0) + 1
       const pushMs = Math.round(outcome.latencyMs)
@@ -435,6 +531,7 @@ export class Dispatcher {
         const reason =
           outcome.kind === 'failed' ? outcome.error : `max_age_exceeded (${outcome.error})`
         const record: DeliveryRecord = { ...base, outcome: 'dead_letter', error: reason }
+        gone.push(item)
         await this.outbox.deadLetter(
           sid,
           item,
@@ -501,7 +598,7 @@ export class Dispatcher {
           : retryDelayMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs)
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
-    await Promise.all([
+    const [left] = await Promise.all([
       this.outbox.complete(sid, done, records),
       this.outbox.setAttempts(sid, retried),
       failing && done.length > 0 ? this.outbox.clearFailing(sid) : undefined,
@@ -511,6 +608,8 @@ export class Dispatcher {
       ...(backoffUntil !== undefined ? { backoffUntil } : {}),
       ...(lastError !== undefined ? { lastError } : {}),
       anyDelivered: done.length > 0,
+      gone: [...gone, ...done],
+      ...(left !== undefined ? { left } : {}),
     }
   }
 }

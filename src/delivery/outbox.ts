@@ -43,6 +43,29 @@ export interface QueuedSet extends OutboxItem {
   n: number
 }
 
+/** What one append did (Outbox.append). */
+export interface Appended {
+  dropped: number
+  droppedJtis: string[]
+  /** The SETs as queued, in order. */
+  queued: QueuedSet[]
+  /** The stream's lanes held nothing before: these SETs are its whole queue (at that moment). */
+  wasEmpty: boolean
+  /** Some SET awaits a retry, or a run of failures has not ended: delivery starts with one probe. */
+  failing: boolean
+}
+
+/** The head of a stream's lanes (Outbox.head). */
+export interface Head {
+  c: QueuedSet[]
+  p: QueuedSet[]
+  n: QueuedSet[]
+  /** For the subjects of the priority SETs read, the normal SETs queued about each (absent: none). */
+  pending: Map<string, number>
+  /** As in Appended. */
+  failing: boolean
+}
+
 export interface DeadLetter {
   id: string
   stream_id: string
@@ -85,9 +108,9 @@ const LANES: readonly Lane[] = ['c', 'p', 'n']
 const SCRIPTS = {
   ssfOutboxAppend: {
     file: new URL('./scripts/outbox-append.lua', import.meta.url),
-    numberOfKeys: 5,
+    numberOfKeys: 7,
   },
-  ssfOutboxHead: { file: new URL('./scripts/outbox-head.lua', import.meta.url), numberOfKeys: 4 },
+  ssfOutboxHead: { file: new URL('./scripts/outbox-head.lua', import.meta.url), numberOfKeys: 6 },
   ssfOutboxComplete: {
     file: new URL('./scripts/outbox-complete.lua', import.meta.url),
     numberOfKeys: 6,
@@ -137,46 +160,63 @@ export class Outbox {
     return this.ks.stream(sid)
   }
 
-  /** Queues SETs, in the order given; returns how many old ones the backlog bound dropped (and their first jtis). */
-  async append(
-    sid: string,
-    items: readonly OutboxItem[],
-  ): Promise<{ dropped: number; droppedJtis: string[] }> {
-    if (items.length === 0) return { dropped: 0, droppedJtis: [] }
+  /**
+   * Queues SETs, in the order given. Returns how many old ones the backlog bound dropped (and their first
+   * jtis), the SETs as queued (entry ids and order numbers), whether the lanes were empty before (then
+   * these are the whole queue) and whether the stream is in a run of failed pushes.
+   */
+  async append(sid: string, items: readonly OutboxItem[]): Promise<Appended> {
+    if (items.length === 0)
+      return { dropped: 0, droppedJtis: [], queued: [], wasEmpty: false, failing: false }
     const k = this.#k(sid)
     const args: (string | number)[] = [this.backlogMax, Date.now(), this.priorityLane ? 1 : 0]
     for (const item of items)
       args.push(item.lane, item.jti, item.sk, item.txn, item.type, item.at, item.set, item.v ?? '')
-    const [dropped, ...jtis] = (await this.redis.ssfOutboxAppend(
+    const [dropped, empty, failing, first, ...rest] = (await this.redis.ssfOutboxAppend(
       k.control,
       k.priority,
       k.lane,
       k.pending,
       k.dropped,
+      k.attempts,
+      k.failingSince,
       ...args,
-    )) as [number, ...string[]]
-    return { dropped, droppedJtis: jtis }
+    )) as [number, number, number, number, ...string[]]
+    return {
+      dropped,
+      droppedJtis: rest.slice(items.length),
+      queued: items.map((item, i) => ({ ...item, id: rest[i]!, n: first + i })),
+      wasEmpty: empty === 1,
+      failing: failing === 1,
+    }
   }
 
   /**
-   * The first `count` SETs of each lane asked for, in append order, and for the subjects of the priority
-   * SETs among them the number of normal-lane SETs queued about each (`pending`; absent means none), so a
-   * priority SET can be kept behind an earlier SET about its subject. One script call.
+   * The first `count` SETs of each lane asked for, in append order (after the entry ids `after` gives per
+   * lane, if any), and for the subjects of the priority SETs among them the number of normal-lane SETs
+   * queued about each (`pending`; absent means none), so a priority SET can be kept behind an earlier
+   * SET about its subject. One script call.
    */
   async head(
     sid: string,
     lanes: readonly Lane[],
     count: number,
-  ): Promise<{ c: QueuedSet[]; p: QueuedSet[]; n: QueuedSet[]; pending: Map<string, number> }> {
+    after: Readonly<Record<Lane, string>> = { c: '-', p: '-', n: '-' },
+  ): Promise<Head> {
     const k = this.#k(sid)
-    const [c, p, n, pending] = (await this.redis.ssfOutboxHead(
+    const [c, p, n, pending, failing] = (await this.redis.ssfOutboxHead(
       k.control,
       k.priority,
       k.lane,
       k.pending,
+      k.attempts,
+      k.failingSince,
       count,
       lanes.join(''),
-    )) as [[string, string[]][], [string, string[]][], [string, string[]][], string[]]
+      after.c,
+      after.p,
+      after.n,
+    )) as [[string, string[]][], [string, string[]][], [string, string[]][], string[], number]
     const counts = new Map<string, number>()
     for (let i = 0; i + 1 < pending.length; i += 2) counts.set(pending[i]!, Number(pending[i + 1]))
     return {
@@ -184,21 +224,25 @@ export class Outbox {
       p: p.map(([id, f]) => parseEntry('p', id, f)),
       n: n.map(([id, f]) => parseEntry('n', id, f)),
       pending: counts,
+      failing: failing === 1,
     }
   }
 
-  /** Removes SETs that are done with and records their outcomes, in one script call. */
+  /**
+   * Removes SETs that are done with and records their outcomes, in one script call; returns how many
+   * SETs the stream's lanes still hold (undefined when nothing was sent).
+   */
   async complete(
     sid: string,
     done: readonly QueuedSet[],
     records: readonly DeliveryRecord[],
-  ): Promise<void> {
-    if (done.length === 0 && records.length === 0) return
+  ): Promise<number | undefined> {
+    if (done.length === 0 && records.length === 0) return undefined
     const k = this.#k(sid)
     const args: (string | number)[] = [LOG_KEEP, done.length]
     for (const s of done) args.push(s.lane, s.id, s.sk, s.jti)
     for (const r of records) args.push(JSON.stringify(r))
-    await this.redis.ssfOutboxComplete(
+    const [, left] = (await this.redis.ssfOutboxComplete(
       k.control,
       k.priority,
       k.lane,
@@ -206,7 +250,8 @@ export class Outbox {
       k.attempts,
       k.log,
       ...args,
-    )
+    )) as [number, number]
+    return left
   }
 
   async attempts(sid: string, jtis: readonly string[]): Promise<Map<string, Attempts>> {

@@ -18,6 +18,7 @@ import { DEFAULT_MAX_JSON_DEPTH, jsonLimits } from './json-body.js'
 import { JwksDocument } from './jwks-document.js'
 import { issuerPath, jwksRoutes, wellKnownRoutes, type MetadataOptions } from './metadata.js'
 import { docsRoutes } from './docs.js'
+import { setResponseHeader } from './response-header.js'
 import type { KeyStore } from '../keys/keystore.js'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
@@ -60,7 +61,7 @@ export function createApp(options: AppOptions): Hono {
     // The request's own lines (this one, its errors and 503s) carry its id. No async context is kept per
     // request: on Node 20 that would tax every promise of the process, the delivery path's included.
     await next()
-    c.header(REQUEST_ID_HEADER, requestId)
+    setResponseHeader(c, REQUEST_ID_HEADER, requestId)
     const seconds = (performance.now() - started) / 1000
     const route = routeLabel(c)
     options.metrics?.observeHttp(c.req.method, route, c.res.status, seconds)

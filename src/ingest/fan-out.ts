@@ -24,7 +24,7 @@ import type { RoutingCache } from '../streams/routing-cache.js'
 import { deliverableLanes, queuesSets } from '../streams/delivery-policy.js'
 import type { SubjectIndex } from '../subjects/index-store.js'
 import type { Subject } from '../subjects/subject.js'
-import type { Outbox, OutboxItem } from '../delivery/outbox.js'
+import type { Appended, Outbox, OutboxItem } from '../delivery/outbox.js'
 import { deriveJti, sha256Hex } from '../lib/ids.js'
 import { subjectKey } from '../subjects/subject.js'
 import { cascadeFor, cascadePayload, type CascadePolicy } from '../agents/cascade-policy.js'
@@ -64,7 +64,7 @@ export interface FanOutDeps {
   cascade?: { agents: AgentRegistry; policy: CascadePolicy }
   audit?: AuditLog
   /** The stream gets new SETs once `appending` resolves: schedule its delivery (a claim may go ahead of it). */
-  queued(stream: StreamRecord, appending: Promise<unknown>): Promise<void>
+  queued(stream: StreamRecord, appending: Promise<Appended>): Promise<void>
   /** Removes the keys of a stream deleted meanwhile (streams/lifecycle.ts `purge`). */
   purge?(sid: string): Promise<void>
 }

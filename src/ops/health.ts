@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { BrokerError } from '../errors.js'
 import { operation } from '../http/route.js'
+import { setResponseHeader } from '../http/response-header.js'
 import { z } from '../http/schema.js'
 import type { Metrics } from './metrics.js'
 
@@ -104,10 +105,12 @@ export function opsRoutes(deps: {
 }): OpenAPIHono {
   const app = new OpenAPIHono()
   const tokenHash = deps.metricsToken !== undefined ? hash(deps.metricsToken) : undefined
-  app.use('*', async (c, next) => {
-    await next()
-    c.header('Cache-Control', 'no-store')
-  })
+  // Only on these paths: this app is mounted at the root, where '*' would reach every route of the broker.
+  for (const path of ['/healthz', '/readyz', '/metrics'])
+    app.use(path, async (c, next) => {
+      await next()
+      setResponseHeader(c, 'Cache-Control', 'no-store')
+    })
 
   operation(
     app,

@@ -9,6 +9,7 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import type { AuthEnv } from '../auth/middleware.js'
 import type { OAuthVerifier } from '../auth/oauth.js'
 import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
+import { setResponseHeader } from '../http/response-header.js'
 import { badRequest, notFound } from '../http/errors.js'
 import { operation } from '../http/route.js'
 import { z } from '../http/schema.js'
@@ -111,7 +112,7 @@ export function streamRoutes(deps: StreamDeps): OpenAPIHono<AuthEnv> {
 
   app.use('/ssf/*', async (c, next) => {
     await next()
-    c.header('Cache-Control', 'no-store')
+    setResponseHeader(c, 'Cache-Control', 'no-store')
   })
 
   operation(

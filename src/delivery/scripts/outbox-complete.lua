@@ -4,7 +4,7 @@
 -- KEYS[5] attempts hash, KEYS[6] delivery log list
 -- ARGV[1] log entries kept, ARGV[2] number of SETs (k), then 4 per SET: lane ('c'|'p'|'n'), entry id,
 -- subject key, jti; then the delivery-log records (JSON strings) to push
--- Returns the number of entries removed.
+-- Returns {entries removed, SETs left in all lanes}: with nothing left, the drain need not read again.
 local lanes = { c = KEYS[1], p = KEYS[2], n = KEYS[3] }
 local k = tonumber(ARGV[2])
 local removed = 0
@@ -27,4 +27,4 @@ if #ARGV > last and redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) > 0 then
   redis.call('LPUSH', KEYS[6], unpack(ARGV, last + 1, #ARGV))
   redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[1]) - 1)
 end
-return removed
+return { removed, redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) + redis.call('XLEN', KEYS[3]) }
