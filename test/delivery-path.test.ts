@@ -356,3 +356,25 @@ test('a priority event never overtakes an earlier-acknowledged event about the s
     `revocation after the earlier event about its subject: at ${order.indexOf('revoked:late')}, the earlier one at ${order.indexOf('presented:late')}`,
   )
 })
+
+test('SETs appended to the priority and normal lanes together (same entry ids in both) are all delivered, each once', async () => {
+  const b = await broker()
+  const r = await receiver()
+  const rx = await b.api.createClient(['receiver'])
+  const tx = await b.api.createClient(['emitter'])
+  await b.api.createPushStream(rx.token, r.url, { events_requested: [REVOKED, PRESENTED] })
+  // Each request is one append to both lanes, which Redis gives the same entry ids (`<ms>-0`, ...); the
+  // requests overlap, so the stream's drain reads on from where it was while more are appended.
+  const posts = Array.from({ length: 40 }, (_, i) =>
+    b.api.emit(tx.token, {
+      events: [
+        event('caep/session-revoked', `r${i}`),
+        event('caep/session-presented', `p${i}`),
+        event('caep/session-presented', `q${i}`),
+      ],
+    }),
+  )
+  for (const res of await Promise.all(posts)) assert.equal(res.status, 202)
+  const txns = (await r.waitFor(120)).map(claims).map((c) => c.txn)
+  assert.equal(new Set(txns).size, 120, 'every SET arrived, none twice')
+})

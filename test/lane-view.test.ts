@@ -10,8 +10,9 @@ import fc from 'fast-check'
 import { LaneView, pickWindow } from '../src/delivery/lane-view.js'
 import type { Head, Lane, QueuedSet } from '../src/delivery/outbox.js'
 
-const set = (lane: Lane, n: number, sk: string): QueuedSet => ({
-  id: `${n}-0`,
+/** Entry ids as Redis makes them in one append: `<ms>-<seq>`, counted per lane (so lanes share ids). */
+const set = (lane: Lane, n: number, sk: string, id = `${n}-0`): QueuedSet => ({
+  id,
   n,
   lane,
   sk,
@@ -21,6 +22,12 @@ const set = (lane: Lane, n: number, sk: string): QueuedSet => ({
   type: 'y',
   at: 0,
 })
+
+const idAfter = (id: string, after: string) => {
+  const [ms, seq] = id.split('-').map(Number) as [number, number]
+  const [ams, aseq] = after.split('-').map(Number) as [number, number]
+  return ms > ams || (ms === ams && seq > aseq)
+}
 
 /** What Outbox.head answers for these lanes: entries after `after`, at most `count` per lane read. */
 function readLanes(
@@ -32,7 +39,7 @@ function readLanes(
   const lane = (l: Lane) =>
     lanes.includes(l)
       ? queued
-          .filter((s) => s.lane === l && (after[l] === '-' || s.n > Number(after[l].split('-')[0])))
+          .filter((s) => s.lane === l && (after[l] === '-' || idAfter(s.id, after[l])))
           .slice(0, count)
       : []
   const head: Head = {
@@ -74,9 +81,11 @@ test('what is picked keeps per-subject order over every queued SET, read or not'
         const queued: QueuedSet[] = []
         const view = new LaneView()
         let next = 1
-        for (const s of steps) {
-          if (s.kind === 'append') for (const x of s.sets) queued.push(set(x.lane, next++, x.sk))
-          else {
+        for (const [ms, s] of steps.entries()) {
+          if (s.kind === 'append') {
+            const seq: Record<Lane, number> = { c: 0, p: 0, n: 0 }
+            for (const x of s.sets) queued.push(set(x.lane, next++, x.sk, `${ms}-${seq[x.lane]++}`))
+          } else {
             const lanes: Lane[] = s.skipNormal ? ['c', 'p'] : ['c', 'p', 'n']
             view.merge(readLanes(queued, lanes, count, view.after), lanes, count)
           }
@@ -100,6 +109,12 @@ test('what is picked keeps per-subject order over every queued SET, read or not'
             [],
             `${s.lane} SET ${s.id} about ${s.sk} picked ahead of an earlier one`,
           )
+        }
+        // Nothing queued is left out of the view: whatever was read is held (lanes share entry ids).
+        const held = new Set(['c', 'p', 'n'].flatMap((l) => view.held[l as Lane].map((s) => s.jti)))
+        for (const q of queued) {
+          const read = view.after[q.lane] !== '-' && !idAfter(q.id, view.after[q.lane])
+          if (read) assert.ok(held.has(q.jti), `${q.lane} SET ${q.id} was read but is not held`)
         }
       },
     ),

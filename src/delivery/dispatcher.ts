@@ -27,7 +27,7 @@ import {
   type QueuedSet,
 } from './outbox.js'
 import type { Scheduler } from './scheduler.js'
-import { LaneView, pickWindow } from './lane-view.js'
+import { entryKey, LaneView, pickWindow } from './lane-view.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
 import type { AuditEntryInput, AuditLog } from '../audit/log.js'
@@ -41,7 +41,12 @@ export type SustainedFailureHandler = (
 ) => Promise<void>
 
 export interface Pusher {
-  push(req: { url: string; authorization?: string; set: string }): Promise<PushOutcome>
+  push(req: {
+    url: string
+    authorization?: string
+    set: string
+    urgent?: boolean
+  }): Promise<PushOutcome>
 }
 
 /** A push that has come back, waiting to be recorded. */
@@ -275,7 +280,7 @@ export class Dispatcher {
       if (batch.length === 0) return
       const result = await this.#record(stream!, batch, failing === true)
       for (const { item } of batch) {
-        inFlight.delete(item.id)
+        inFlight.delete(entryKey(item))
         busy.delete(item.sk)
       }
       view.forget(result.gone)
@@ -406,7 +411,7 @@ export class Dispatcher {
     settle: (done: Settled) => void,
   ): void {
     const delivery = stream.delivery as PushDelivery
-    inFlight.set(item.id, item)
+    inFlight.set(entryKey(item), item)
     busy.add(item.sk)
     void this.pusher
       .push({
@@ -415,6 +420,7 @@ export class Dispatcher {
           ? { authorization: delivery.authorization_header }
           : {}),
         set: item.set,
+        urgent: item.lane !== 'n',
       })
       .catch((err: unknown): PushOutcome => ({ kind: 'retry', error: String(err), latencyMs: 0 }))
       .then((outcome) => settle({ item, outcome }))

@@ -7,6 +7,9 @@ import type { Head, Lane, QueuedSet } from './outbox.js'
 
 export const LANE_LETTERS: readonly Lane[] = ['c', 'p', 'n']
 
+/** A queued SET's identity: entry ids are unique only within a lane (one append may give two lanes `t-0`). */
+export const entryKey = (s: Pick<QueuedSet, 'lane' | 'id'>): string => `${s.lane}${s.id}`
+
 export class LaneView {
   readonly held: Record<Lane, QueuedSet[]> = { c: [], p: [], n: [] }
   /** For subjects of priority SETs held, the normal SETs queued about each (absent: none). */
@@ -39,7 +42,7 @@ export class LaneView {
         continue
       }
       const found = read[lane]
-      for (const s of found) if (!this.#ids.has(s.id)) this.#hold(s)
+      for (const s of found) if (!this.#ids.has(entryKey(s))) this.#hold(s)
       this.partial[lane] = found.length >= count
     }
     // The read's counts are current for the subjects of the priority SETs it found (absent: none).
@@ -53,27 +56,27 @@ export class LaneView {
   /** Takes SETs that are done with out of the view (and out of the pending counts). */
   forget(gone: readonly QueuedSet[]): void {
     if (gone.length === 0) return
-    const ids = new Set<string>()
+    const keys = new Set<string>()
     for (const s of gone) {
-      if (!this.#ids.delete(s.id)) continue
-      ids.add(s.id)
+      if (!this.#ids.delete(entryKey(s))) continue
+      keys.add(entryKey(s))
       if (s.lane !== 'n') continue
       const left = (this.pending.get(s.sk) ?? 0) - 1
       if (left > 0) this.pending.set(s.sk, left)
       else this.pending.delete(s.sk)
     }
     for (const lane of LANE_LETTERS)
-      if (this.held[lane].some((s) => ids.has(s.id)))
-        this.held[lane] = this.held[lane].filter((s) => !ids.has(s.id))
+      if (this.held[lane].some((s) => keys.has(entryKey(s))))
+        this.held[lane] = this.held[lane].filter((s) => !keys.has(entryKey(s)))
   }
 
-  /** SETs held and not in flight, in all lanes or in one. */
+  /** SETs held and not in flight (`inFlight` keyed by entryKey), in all lanes or in one. */
   unsent(inFlight: ReadonlyMap<string, QueuedSet>, lane?: Lane): number {
     let held = 0
     for (const l of lane ? [lane] : LANE_LETTERS) held += this.held[l].length
     let sending = 0
     for (const s of inFlight.values())
-      if (this.#ids.has(s.id) && (!lane || s.lane === lane)) sending++
+      if (this.#ids.has(entryKey(s)) && (!lane || s.lane === lane)) sending++
     return held - sending
   }
 
@@ -83,7 +86,7 @@ export class LaneView {
   }
 
   #hold(s: QueuedSet): void {
-    this.#ids.add(s.id)
+    this.#ids.add(entryKey(s))
     this.held[s.lane].push(s)
     this.after[s.lane] = s.id
   }

@@ -56,6 +56,11 @@ export interface PushRequest {
   authorization?: string
   /** The compact SET, sent as the whole body. */
   set: string
+  /**
+   * Control and priority SETs: sent over connections of their own, so they never queue behind a
+   * stream's window of normal SETs waiting for a connection to the same receiver.
+   */
+  urgent?: boolean
   signal?: AbortSignal
 }
 
@@ -114,17 +119,20 @@ export function createPushClient(options: PushClientOptions): PushClient {
 
   const { allowPrivate, maxResponseBytes, userAgent } = options
   const totalMs = options.connectTimeoutMs + 2 * options.requestTimeoutMs
-  const agent = new Agent({
-    connections: options.connectionsPerOrigin,
-    pipelining: 1,
-    connect: {
-      timeout: options.connectTimeoutMs,
-      lookup: guardedLookup(allowPrivate, options.lookup),
-    },
-    headersTimeout: options.requestTimeoutMs,
-    bodyTimeout: options.requestTimeoutMs,
-    maxResponseSize: maxResponseBytes,
-  })
+  const agentWith = (connections: number) =>
+    new Agent({
+      connections,
+      pipelining: 1,
+      connect: {
+        timeout: options.connectTimeoutMs,
+        lookup: guardedLookup(allowPrivate, options.lookup),
+      },
+      headersTimeout: options.requestTimeoutMs,
+      bodyTimeout: options.requestTimeoutMs,
+      maxResponseSize: maxResponseBytes,
+    })
+  const agent = agentWith(options.connectionsPerOrigin)
+  const urgentAgent = agentWith(Math.max(2, Math.ceil(options.connectionsPerOrigin / 4)))
 
   async function push(req: PushRequest): Promise<PushOutcome> {
     const started = performance.now()
@@ -158,7 +166,7 @@ export function createPushClient(options: PushClientOptions): PushClient {
     else req.signal?.addEventListener('abort', onCallerAbort, { once: true })
 
     try {
-      const res = await agent.request({
+      const res = await (req.urgent ? urgentAgent : agent).request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: 'POST',
@@ -215,7 +223,10 @@ export function createPushClient(options: PushClientOptions): PushClient {
     }
   }
 
-  return { push, close: () => agent.close() }
+  return {
+    push,
+    close: async () => void (await Promise.all([agent.close(), urgentAgent.close()])),
+  }
 }
 
 function codeOf(err: unknown): string | undefined {

@@ -70,19 +70,12 @@ export interface FanOutDeps {
 }
 
 const CHUNK = 64
-const SIGNING_IN_FLIGHT = 128
-
-async function mapLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!)
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-}
+/**
+ * Signing is synchronous: a chunk's SETs are signed in slices of this many, with a turn of the event loop
+ * between slices, so the first streams' appends (and pushes) go out while the rest are signed, and one
+ * large fan-out does not hold up other requests and deliveries for its whole length.
+ */
+const SIGN_SLICE = 32
 
 export class FanOut {
   /** Per subject key, the chunk (of any request) holding its latest event not yet queued. */
@@ -280,7 +273,8 @@ export class FanOut {
       // this one); a failed check must not run the chunk again (that would queue its SETs twice).
       void this.#purgeIfDeleted(sid)
     }
-    await mapLimited(work, SIGNING_IN_FLIGHT, async ({ event, stream, order }) => {
+    for (const [i, { event, stream, order }] of work.entries()) {
+      if (i > 0 && i % SIGN_SLICE === 0) await new Promise((r) => setImmediate(r))
       const jti = deriveJti(event.id, stream.stream_id)
       const set = await signSet(this.d.keys, stream.signing_alg, {
         iss: this.d.issuer,
@@ -313,7 +307,7 @@ export class FanOut {
       // ingest entry stays pending and is run again, which repeats the same jtis.
       if (left === 0)
         appends.push(append(stream, signed).catch((err: unknown) => void (failure ??= err)))
-    })
+    }
     await Promise.all(appends)
     if (failure !== undefined) throw failure
     if (audit.length > 0) this.d.audit?.submit(audit)
