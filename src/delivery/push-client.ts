@@ -225,7 +225,9 @@ export function createPushClient(options: PushClientOptions): PushClient {
 
   return {
     push,
-    close: async () => void (await Promise.all([agent.close(), urgentAgent.close()])),
+    close: async () => {
+      await Promise.all([agent.close(), urgentAgent.close()])
+    },
   }
 }
 
