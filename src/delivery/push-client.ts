@@ -1,7 +1,9 @@
 /**
- * HTTP client for push delivery (RFC 8935 §2). One undici Agent carries all receiver traffic: a keep-alive
- * pool per origin, explicit timeouts and response cap (undici's defaults are 300 s and unbounded), no
- * redirects, and the SSRF guard both on the URL and on the resolved address at connect time.
+ * HTTP client for push delivery (RFC 8935 §2). Two undici Agents carry all receiver traffic, one for normal
+ * SETs and a smaller one for control and priority SETs (so those never wait behind a window of normal ones
+ * for a connection): a keep-alive pool per origin, explicit timeouts and response cap (undici's defaults
+ * are 300 s and unbounded), no redirects, and the SSRF guard both on the URL and on the resolved address
+ * at connect time.
  *
  * A push never takes longer than connect + headers + body timeouts in total: undici's body timeout is per
  * chunk, so without an overall deadline a receiver trickling bytes could hold a delivery slot for days.
