@@ -10,6 +10,7 @@ import { decodeJwt } from 'jose'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { startReceiver, type ReceivedPush, type TestReceiver } from './helpers/receiver.js'
 import { ADMIN_TOKEN, Api, startTestBroker, type TestBroker } from './helpers/broker.js'
+import { subjectKey } from '../src/subjects/subject.js'
 
 const REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
 const PRESENTED = 'https://schemas.openid.net/secevent/caep/event-type/session-presented'
@@ -377,4 +378,27 @@ test('SETs appended to the priority and normal lanes together (same entry ids in
   for (const res of await Promise.all(posts)) assert.equal(res.status, 202)
   const txns = (await r.waitFor(120)).map(claims).map((c) => c.txn)
   assert.equal(new Set(txns).size, 120, 'every SET arrived, none twice')
+})
+
+test('a priority SET is not held back by pending counts that name normal SETs which are not queued', async () => {
+  const b = await broker()
+  const r = await receiver()
+  const rx = await b.api.createClient(['receiver'])
+  const tx = await b.api.createClient(['emitter'])
+  const stream = await b.api.createPushStream(rx.token, r.url, { events_requested: [REVOKED] })
+  const status = (value: string) =>
+    b.api.request('POST', '/ssf/status', {
+      token: rx.token,
+      json: { stream_id: stream.stream_id, status: value },
+    })
+  // Held while paused, so the drain reads it back from Redis when the stream is enabled.
+  assert.equal((await status('paused')).status, 200)
+  assert.equal((await b.api.emit(tx.token, event('caep/session-revoked', 'ghost'))).status, 202)
+  // Counts that claim two normal SETs about "ghost" are queued, when none is (as a damaged store would).
+  const subject = { format: 'opaque' as const, id: 'ghost' }
+  await redis.client.hset(`ssf:{o:${stream.stream_id}}:pend`, subjectKey(subject), '2')
+  assert.equal((await status('enabled')).status, 200)
+  const [push] = await r.waitFor(1)
+  // The normal lane was read to its end and holds nothing about it: nothing earlier to wait for.
+  assert.equal(claims(push!).user, 'ghost')
 })

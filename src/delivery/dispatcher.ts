@@ -273,8 +273,11 @@ export class Dispatcher {
     let backoff: { until: number; error: string } | undefined
     let stream: StreamRecord | undefined
     const record = async () => {
-      // Pushes that come back in the same turn of the event loop are recorded together.
+      // Pushes that come back in the same turn of the event loop are recorded together; while few of a
+      // full window have, one more turn lets the rest join (fewer, larger completions).
       await new Promise((r) => setImmediate(r))
+      if (settled.length < inFlight.size / 4 && settled.every((s) => s.item.lane === 'n'))
+        await new Promise((r) => setImmediate(r))
       const batch = settled
       settled = []
       if (batch.length === 0) return

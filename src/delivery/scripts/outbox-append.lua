@@ -10,9 +10,11 @@
 -- four let the process that claims the stream deliver these SETs without reading them back.
 local lanes = { c = KEYS[1], p = KEYS[2], n = KEYS[3] }
 local count = (#ARGV - 3) / 8
+-- Lane lengths before the append (XLEN, not EXISTS: a lane whose entries were all removed stays as an
+-- empty key); kept up to date below, so the backlog check needs no second read.
+local len = { c = redis.call('XLEN', KEYS[1]), p = redis.call('XLEN', KEYS[2]), n = redis.call('XLEN', KEYS[3]) }
 local empty = 0
--- (XLEN, not EXISTS: a lane whose entries were all removed stays as an empty key)
-if redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) + redis.call('XLEN', KEYS[3]) == 0 then empty = 1 end
+if len.c + len.p + len.n == 0 then empty = 1 end
 local failing = 0
 if redis.call('EXISTS', KEYS[6], KEYS[7]) > 0 then failing = 1 end
 local n = redis.call('HINCRBY', KEYS[4], '#n', count) - count
@@ -20,11 +22,12 @@ local out = { 0, empty, failing, n + 1 }
 for i = 4, #ARGV, 8 do
   n = n + 1
   local lane = ARGV[i]
+  len[lane] = len[lane] + 1
   table.insert(out, redis.call('XADD', lanes[lane], '*', 'j', ARGV[i + 1], 's', ARGV[i + 2], 't', ARGV[i + 3], 'y', ARGV[i + 4], 'a', ARGV[i + 5], 'n', n, 'v', ARGV[i + 7], 'd', ARGV[i + 6]))
   if lane == 'n' and ARGV[3] == '1' then redis.call('HINCRBY', KEYS[4], ARGV[i + 2], 1) end
 end
 -- Beyond the bound the oldest SETs go, normal lane first (a revocation outlives informational events).
-local over = redis.call('XLEN', KEYS[3]) + redis.call('XLEN', KEYS[2]) - tonumber(ARGV[1])
+local over = len.n + len.p - tonumber(ARGV[1])
 if over <= 0 then return out end
 for _, key in ipairs({ KEYS[3], KEYS[2] }) do
   if over <= 0 then break end
