@@ -385,7 +385,9 @@ test('a priority SET is not held back by pending counts that name normal SETs wh
   const r = await receiver()
   const rx = await b.api.createClient(['receiver'])
   const tx = await b.api.createClient(['emitter'])
-  const stream = await b.api.createPushStream(rx.token, r.url, { events_requested: [REVOKED] })
+  const stream = (await b.api.createPushStream(rx.token, r.url, {
+    events_requested: [REVOKED],
+  })) as { stream_id: string }
   const status = (value: string) =>
     b.api.request('POST', '/ssf/status', {
       token: rx.token,

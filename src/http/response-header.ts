@@ -4,9 +4,13 @@
  * stream), which costs more than the rest of a small request; the headers object can usually be changed
  * in place. Responses with immutable headers (a fetched one, say) fall back to `c.header`.
  */
-import type { Context } from 'hono'
+/** What this needs of Hono's Context (any Env or path). */
+interface ResponseContext {
+  res: Response
+  header(name: string, value: string): void
+}
 
-export function setResponseHeader(c: Context, name: string, value: string): void {
+export function setResponseHeader(c: ResponseContext, name: string, value: string): void {
   try {
     c.res.headers.set(name, value)
   } catch {
