@@ -316,7 +316,7 @@ const VARIABLES = {
   ),
   SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM: doc(
     int(16, 1, 256),
-    'SETs in flight per push stream. SETs about the same subject are always sent one after another, in order.',
+    'Normal SETs in flight per push stream, as a sliding window; control and priority SETs may use as many slots again. SETs about the same subject are always sent one after another, in order.',
   ),
   SSF_BROKER_FANOUT_CONCURRENCY: doc(
     int(32, 1, 1024),
