@@ -4,9 +4,10 @@
  * on the spot; otherwise whichever process claims it from its scheduling shard. Leases are renewed while
  * a process works, so a dead process's streams are taken over after SSF_BROKER_LEASE_MS.
  *
- * Within a stream up to `pushConcurrencyPerStream` SETs are in flight at once, never two about the same
- * subject: SETs about one subject arrive in the order they were queued. Lanes go control, priority,
- * normal; a priority SET waits while an earlier normal SET about its subject is queued. A transient
+ * Within a stream up to `pushConcurrencyPerStream` normal SETs are in flight at once (a sliding window),
+ * and as many control and priority SETs again, never two about the same subject: SETs about one subject
+ * arrive in the order they were queued. Lanes go control, priority, normal (lane-view.ts); a priority SET
+ * waits while an earlier normal SET about its subject is queued. A transient
  * failure backs the whole stream off and, until a push succeeds again, each retry sends one SET: a probe
  * that does not hammer a receiver that is down. A permanent failure dead-letters that SET.
  */
