@@ -275,14 +275,20 @@ export class Dispatcher {
     let stream: StreamRecord | undefined
     const record = async () => {
       // Pushes that come back in the same turn of the event loop are recorded together; while few of a
-      // full window have, one more turn lets the rest join (fewer, larger completions).
+      // full window of normal SETs have, a millisecond more lets others join (fewer, larger completions).
       await new Promise((r) => setImmediate(r))
       if (settled.length < inFlight.size / 4 && settled.every((s) => s.item.lane === 'n'))
-        await new Promise((r) => setImmediate(r))
+        await new Promise((r) => setTimeout(r, 1))
       const batch = settled
       settled = []
       if (batch.length === 0) return
-      const result = await this.#record(stream!, batch, failing === true)
+      // What is left is worth counting only when nothing else is in flight (the drain may go idle).
+      const result = await this.#record(
+        stream!,
+        batch,
+        failing === true,
+        batch.length === inFlight.size,
+      )
       for (const { item } of batch) {
         inFlight.delete(entryKey(item))
         busy.delete(item.sk)
@@ -474,6 +480,7 @@ export class Dispatcher {
     stream: StreamRecord,
     batch: readonly Settled[],
     failing: boolean,
+    countLeft: boolean,
   ): Promise<{
     backoffUntil?: number
     lastError?: string
@@ -609,7 +616,7 @@ export class Dispatcher {
       backoffUntil = Math.max(backoffUntil ?? 0, now + delay)
     }
     const [left] = await Promise.all([
-      this.outbox.complete(sid, done, records),
+      this.outbox.complete(sid, done, records, countLeft),
       this.outbox.setAttempts(sid, retried),
       failing && done.length > 0 ? this.outbox.clearFailing(sid) : undefined,
     ])

@@ -229,17 +229,18 @@ export class Outbox {
   }
 
   /**
-   * Removes SETs that are done with and records their outcomes, in one script call; returns how many
-   * SETs the stream's lanes still hold (undefined when nothing was sent).
+   * Removes SETs that are done with and records their outcomes, in one script call. With `countLeft`,
+   * returns how many SETs the stream's lanes still hold (else, or when there was nothing to do, undefined).
    */
   async complete(
     sid: string,
     done: readonly QueuedSet[],
     records: readonly DeliveryRecord[],
+    countLeft = false,
   ): Promise<number | undefined> {
     if (done.length === 0 && records.length === 0) return undefined
     const k = this.#k(sid)
-    const args: (string | number)[] = [LOG_KEEP, done.length]
+    const args: (string | number)[] = [LOG_KEEP, done.length, countLeft ? 1 : 0]
     for (const s of done) args.push(s.lane, s.id, s.sk, s.jti)
     for (const r of records) args.push(JSON.stringify(r))
     const [, left] = (await this.redis.ssfOutboxComplete(
@@ -251,7 +252,7 @@ export class Outbox {
       k.log,
       ...args,
     )) as [number, number]
-    return left
+    return left >= 0 ? left : undefined
   }
 
   async attempts(sid: string, jtis: readonly string[]): Promise<Map<string, Attempts>> {
