@@ -319,8 +319,8 @@ const VARIABLES = {
     'Normal SETs in flight per push stream, as a sliding window; control and priority SETs may use as many slots again. SETs about the same subject are always sent one after another, in order.',
   ),
   SSF_BROKER_FANOUT_CONCURRENCY: doc(
-    int(32, 1, 1024),
-    'Chunks of up to 64 events (of `POST /events` requests) one broker process turns into SETs at once; requests take turns, and chunks holding a priority event type go first.',
+    int(8, 1, 1024),
+    'Chunks of up to 64 events (of `POST /events` requests) one broker process turns into SETs at once. Chunks holding a priority event type go first; otherwise the request that has had the fewest chunks started goes next, so a small request does not wait behind a large one. More chunks at once share the event loop and each takes longer.',
   ),
   SSF_BROKER_PUSH_STREAMS_IN_FLIGHT: doc(
     int(256, 1, 10_000),

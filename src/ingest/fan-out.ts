@@ -3,10 +3,11 @@
  * routed from this process's routing cache (no Redis read per stream) and the subject index.
  *
  * A request's events are handled in chunks, one chunk of a request at a time (so a stream's SETs keep
- * the request's order), and chunks of different requests take turns through a fair limiter, where a
- * chunk holding a priority event type goes first: a revocation posted during a flood is signed and
- * queued at once. Each stream's SETs of a chunk are appended in one script call as soon as the last of
- * them is signed, so delivery to the first streams overlaps signing for the rest.
+ * the request's order), and chunks of different requests share a fair limiter: a chunk holding a
+ * priority event type goes first (a revocation posted during a flood is signed and queued at once), then
+ * the request that has had the fewest chunks started. Each stream's SETs of a chunk are appended in one
+ * script call as soon as the last of them is signed, so delivery to the first streams overlaps signing
+ * for the rest.
  *
  * Cascade: an event about a principal whose type the cascade policy names (agents/cascade-policy.ts) also
  * becomes one derived event per agent acting for that principal, down the whole delegation chain: same
