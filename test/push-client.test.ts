@@ -483,3 +483,36 @@ describe('push client: options', () => {
     assert.equal(receiver.received.length, 0)
   })
 })
+
+describe('push client: urgent SETs', () => {
+  test('an urgent push goes over connections of its own: it does not wait for a busy pool of normal pushes', async (t) => {
+    const held: http.ServerResponse[] = []
+    const receiver = await startReceiver(t, (req, res) => {
+      // Normal pushes are held until the end; the urgent one is answered at once.
+      if (req.body === 'urgent') res.writeHead(202).end()
+      else held.push(res)
+    })
+    const heldOne = async () => {
+      while (held.length === 0) await new Promise((r) => setTimeout(r, 5))
+    }
+    const c = client(t, { connectionsPerOrigin: 1 })
+    const normal = [
+      c.push({ url: receiver.url, set: SET }),
+      c.push({ url: receiver.url, set: SET }),
+    ]
+    await heldOne()
+    // The one normal connection is busy and a second normal push waits for it.
+    const urgent = await c.push({ url: receiver.url, set: 'urgent', urgent: true })
+    assert.deepEqual(summary(urgent), ['delivered', 202, undefined])
+    assert.equal(
+      held.length,
+      1,
+      'the second normal push is still waiting for the normal connection',
+    )
+    for (const res of held.splice(0)) res.writeHead(202).end()
+    await heldOne()
+    for (const res of held.splice(0)) res.writeHead(202).end()
+    for (const outcome of await Promise.all(normal))
+      assert.deepEqual(summary(outcome), ['delivered', 202, undefined])
+  })
+})

@@ -5,7 +5,7 @@
  */
 import type { Head, Lane, QueuedSet } from './outbox.js'
 
-export const LANE_LETTERS: readonly Lane[] = ['c', 'p', 'n']
+const LANE_LETTERS: readonly Lane[] = ['c', 'p', 'n']
 
 /** A queued SET's identity: entry ids are unique only within a lane (one append may give two lanes `t-0`). */
 export const entryKey = (s: Pick<QueuedSet, 'lane' | 'id'>): string => `${s.lane}${s.id}`
