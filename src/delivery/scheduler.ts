@@ -5,10 +5,15 @@
  * streams fall due again on their own after SSF_BROKER_LEASE_MS. A process that appends SETs to a stream
  * nobody holds claims it on the spot (no wake-up round trip); a held stream is marked dirty instead, and
  * its holder looks again before letting go.
+ *
+ * Marks made in one tick, and releases made in one turn of the event loop, go to Redis as one script call
+ * per shard (lib/turn-batch.ts): a fan-out to many streams, or many drains going idle together, costs a
+ * few calls.
  */
 import type { Redis } from 'ioredis'
 import { SCHED_SHARDS, schedShardOf, type Keyspace } from '../redis/keyspace.js'
 import { defineScripts } from '../redis/scripts.js'
+import { TurnBatch } from '../lib/turn-batch.js'
 
 const SCRIPTS = {
   ssfSchedMark: { file: new URL('./scripts/sched-mark.lua', import.meta.url), numberOfKeys: 3 },
@@ -22,14 +27,38 @@ const SCRIPTS = {
 
 export type MarkResult = 'held' | 'busy' | 'waiting' | 'claimed' | 'due'
 
+/** One stream's mark: sid, owner ('' = none), lease ms, flags (see sched-mark.lua). */
+type MarkArgs = [string, string, number, string]
+/** One stream's release: sid, owner, mode, due ms. */
+type ReleaseArgs = [string, string, string, number]
+
 export class Scheduler {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>
+  readonly #marks: TurnBatch<number, MarkArgs, MarkResult>
+  readonly #releases: TurnBatch<number, ReleaseArgs, number>
 
   constructor(
     redis: Redis,
     private readonly ks: Keyspace,
   ) {
     this.redis = defineScripts(redis, SCRIPTS)
+    this.#marks = new TurnBatch(
+      async (shard, calls) =>
+        (await this.redis.ssfSchedMark(
+          ...this.#keys(shard),
+          Date.now(),
+          ...calls.flat(),
+        )) as MarkResult[],
+      // A mark goes out with the append it accompanies; a release waits for the others of its turn.
+      'tick',
+    )
+    this.#releases = new TurnBatch(
+      async (shard, calls) =>
+        ((await this.redis.ssfSchedRelease(...this.#keys(shard), ...calls.flat())) as number[]).map(
+          Number,
+        ),
+      'turn',
+    )
   }
 
   #keys(shard: number): [string, string, string] {
@@ -47,15 +76,8 @@ export class Scheduler {
     endBackoff = false,
     claimOnly = false,
   ): Promise<MarkResult> {
-    return (await this.redis.ssfSchedMark(
-      ...this.#keys(schedShardOf(sid)),
-      sid,
-      Date.now(),
-      leaseMs,
-      owner ?? '',
-      endBackoff ? '1' : '0',
-      claimOnly ? '1' : '0',
-    )) as MarkResult
+    const flags = `${endBackoff ? 'e' : ''}${claimOnly ? 'o' : ''}`
+    return this.#marks.call(schedShardOf(sid), [sid, owner ?? '', leaseMs, flags])
   }
 
   /** Claims up to `max` due streams of one shard; also says when its next stream falls due. */
@@ -105,9 +127,7 @@ export class Scheduler {
     mode: 'idle' | 'backoff' | 'drop',
     dueAt = Date.now(),
   ): Promise<'released' | 'more' | 'lost'> {
-    const result = Number(
-      await this.redis.ssfSchedRelease(...this.#keys(schedShardOf(sid)), sid, owner, mode, dueAt),
-    )
+    const result = await this.#releases.call(schedShardOf(sid), [sid, owner, mode, dueAt])
     return result === 2 ? 'more' : result === 1 ? 'released' : 'lost'
   }
 

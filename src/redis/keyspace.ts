@@ -23,9 +23,19 @@ export const SCHED_SHARDS = 16
 
 const hashPart = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 32)
 
+/** Shards of streams seen lately: a hash per lookup showed in profiles of large fan-outs. */
+const shardCache = new Map<string, number>()
+const SHARD_CACHE_MAX = 100_000
+
 /** Which scheduling shard a stream belongs to (stable for a stream id). */
 export function schedShardOf(sid: string): number {
-  return createHash('sha256').update(sid).digest().readUInt16BE(0) % SCHED_SHARDS
+  let shard = shardCache.get(sid)
+  if (shard === undefined) {
+    shard = createHash('sha256').update(sid).digest().readUInt16BE(0) % SCHED_SHARDS
+    if (shardCache.size >= SHARD_CACHE_MAX) shardCache.clear()
+    shardCache.set(sid, shard)
+  }
+  return shard
 }
 
 export interface StreamKeys {

@@ -1,23 +1,36 @@
--- A push stream has new SETs (one scheduling shard: {sched:<k>}).
+-- Push streams have new SETs (one scheduling shard: {sched:<k>}); any number of streams in one call.
 -- KEYS[1] ready zset (sid -> due ms, or lease expiry while held), KEYS[2] lease hash (sid -> holder),
 -- KEYS[3] dirty set (held streams that got SETs since their holder last looked)
--- ARGV[1] sid, ARGV[2] now (ms), ARGV[3] lease ms, ARGV[4] owner claiming it at once ('' = none),
--- ARGV[5] '1' to end a backoff early (control SETs, redrive), ARGV[6] '1' to only claim it: change nothing
--- unless ARGV[4] can hold it now (asked while the SETs are still being appended)
--- Returns 'held' (its holder will see it), 'busy' (held, and only a claim was asked: nothing marked),
--- 'waiting' (backing off), 'claimed' (ARGV[4] holds it now), 'due'.
-local sid, now = ARGV[1], tonumber(ARGV[2])
-if redis.call('HEXISTS', KEYS[2], sid) == 1 then
-  if ARGV[6] == '1' then return 'busy' end
-  redis.call('SADD', KEYS[3], sid)
-  return 'held'
+-- ARGV[1] now (ms), then per stream four values: sid, owner claiming it at once ('' = none), lease ms,
+-- flags: 'e' to end a backoff early (control SETs, redrive), 'o' to only claim it: change nothing unless
+-- the owner can hold it now (asked while the SETs are still being appended)
+-- Returns per stream, in order: 'held' (its holder will see it), 'busy' (held, and only a claim was asked:
+-- nothing marked), 'waiting' (backing off), 'claimed' (the owner holds it now), 'due'.
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 4 do
+  local sid, owner, lease, flags = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local result
+  if redis.call('HEXISTS', KEYS[2], sid) == 1 then
+    if string.find(flags, 'o', 1, true) then
+      result = 'busy'
+    else
+      redis.call('SADD', KEYS[3], sid)
+      result = 'held'
+    end
+  else
+    local due = redis.call('ZSCORE', KEYS[1], sid)
+    if due and tonumber(due) > now and not string.find(flags, 'e', 1, true) then
+      result = 'waiting'
+    elseif owner ~= '' then
+      redis.call('HSET', KEYS[2], sid, owner)
+      redis.call('ZADD', KEYS[1], now + lease, sid)
+      result = 'claimed'
+    else
+      redis.call('ZADD', KEYS[1], now, sid)
+      result = 'due'
+    end
+  end
+  out[#out + 1] = result
 end
-local due = redis.call('ZSCORE', KEYS[1], sid)
-if due and tonumber(due) > now and ARGV[5] ~= '1' then return 'waiting' end
-if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[2], sid, ARGV[4])
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), sid)
-  return 'claimed'
-end
-redis.call('ZADD', KEYS[1], now, sid)
-return 'due'
+return out
