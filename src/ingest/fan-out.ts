@@ -126,13 +126,14 @@ export class FanOut {
     }
   }
 
-  async #purgeIfDeleted(sid: string): Promise<void> {
+  /** Streams deleted while a chunk was routed: their deletion may have purged before its appends. */
+  async #purgeIfDeleted(sids: readonly string[]): Promise<void> {
     try {
       await this.d.routing.sync()
-      if (!this.d.routing.get(sid)) await this.d.purge?.(sid)
+      for (const sid of sids) if (!this.d.routing.get(sid)) await this.d.purge?.(sid)
     } catch (err) {
-      this.d.log.debug('checking a stream after queueing failed', {
-        stream_id: sid,
+      this.d.log.debug('checking streams after queueing failed', {
+        streams: sids.length,
         error: String(err),
       })
     }
@@ -198,13 +199,13 @@ export class FanOut {
         )
       return list
     }
-    // Subject lookups only for events some stream could receive; ioredis sends them back to back.
-    const lookUp = (list: readonly IngestedEvent[]) =>
-      Promise.all(
-        list.map((e) =>
-          streamsFor(e.type).length > 0 ? this.d.subjects.matches(e.subject) : new Set<string>(),
-        ),
-      )
+    // Subject lookups only for events some stream could receive; each index term read once per list.
+    const lookUp = async (list: readonly IngestedEvent[]) => {
+      const routed = list.filter((e) => streamsFor(e.type).length > 0)
+      const found = await this.d.subjects.matchAll(routed.map((e) => e.subject))
+      const byEvent = new Map(routed.map((e, i) => [e, found[i]!]))
+      return list.map((e) => byEvent.get(e) ?? new Set<string>())
+    }
     // The posted events' lookups run while the cascade finds the agents acting for their subjects.
     const [, postedListed, derived] = await Promise.all([
       this.d.keys.refresh(),
@@ -269,10 +270,6 @@ export class FanOut {
           priority: item.lane === 'p',
         })
       await scheduled
-      // Deleted while this chunk was routed: its deletion may have purged before this append, so the
-      // stream's keys are removed again. Off the chunk's path (later chunks about its subjects wait for
-      // this one); a failed check must not run the chunk again (that would queue its SETs twice).
-      void this.#purgeIfDeleted(sid)
     }
     for (const [i, { event, stream, order }] of work.entries()) {
       if (i > 0 && i % SIGN_SLICE === 0) await new Promise((r) => setImmediate(r))
@@ -310,6 +307,10 @@ export class FanOut {
         appends.push(append(stream, signed).catch((err: unknown) => void (failure ??= err)))
     }
     await Promise.all(appends)
+    // A stream deleted while this chunk was routed has its keys removed again, once for the whole chunk
+    // (one routing read). Off the chunk's path (later chunks about its subjects wait for this one); a
+    // failed check must not run the chunk again (that would queue its SETs twice).
+    void this.#purgeIfDeleted([...perStream.keys()])
     if (failure !== undefined) throw failure
     if (audit.length > 0) this.d.audit?.submit(audit)
   }

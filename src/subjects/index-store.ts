@@ -111,13 +111,32 @@ export class SubjectIndex {
 
   /** Streams with an entry matching the event subject. */
   async matches(subject: Subject): Promise<Set<string>> {
+    return (await this.matchAll([subject]))[0]!
+  }
+
+  /**
+   * matches() for many event subjects at once: a term shared by several of them (the user of a cascade's
+   * agent subjects, a user with many events in a batch) is read once.
+   */
+  matchAll(subjects: readonly Subject[]): Promise<Set<string>[]> {
+    const read = new Map<string, Promise<string[]>>()
+    // Separate commands, not a pipeline: on a cluster each term lives on its own node (auto-pipelined per node).
+    const members = (term: string) => {
+      let found = read.get(term)
+      if (!found) read.set(term, (found = this.redis.smembers(this.ks.subjectTerm(term))))
+      return found
+    }
+    return Promise.all(subjects.map((subject) => this.#match(subject, members)))
+  }
+
+  async #match(
+    subject: Subject,
+    members: (term: string) => Promise<string[]>,
+  ): Promise<Set<string>> {
     const canonical = canonicalSubject(subject)
     const terms = lookupTerms(canonical)
-    // Separate commands, not a pipeline: on a cluster each term lives on its own node (auto-pipelined per node).
     const results = await Promise.all(
-      terms.map((term) =>
-        this.redis.smembers(this.ks.subjectTerm(term)).then((m) => [null, m] as const),
-      ),
+      terms.map((term) => members(term).then((m) => [null, m] as const)),
     )
     const matched = new Set<string>()
     const complexCandidates = new Map<string, Set<string>>() // sid -> entry keys to check
