@@ -404,3 +404,43 @@ test('a priority SET is not held back by pending counts that name normal SETs wh
   // The normal lane was read to its end and holds nothing about it: nothing earlier to wait for.
   assert.equal(claims(push!).user, 'ghost')
 })
+
+/** Times Redis has run ZREM so far: on a broker delivering one stream, each time a drain let it go. */
+async function zremCalls(): Promise<number> {
+  const info = await redis.client.info('commandstats')
+  return Number(/cmdstat_zrem:calls=(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+for (const linger of [0, 1000]) {
+  test(`a drained stream kept for SSF_BROKER_PUSH_LINGER_MS=${linger}: SETs queued meanwhile ${linger ? 'need no new claim' : 'are claimed again'}`, async () => {
+    const b = await broker({ SSF_BROKER_PUSH_LINGER_MS: String(linger) })
+    const r = await receiver()
+    const rx = await b.api.createClient(['receiver'])
+    const tx = await b.api.createClient(['emitter'])
+    const stream = (await b.api.createPushStream(rx.token, r.url, {
+      events_requested: [PRESENTED],
+    })) as { stream_id: string }
+    assert.ok(stream.stream_id)
+    // Control SETs of the stream's creation, if any, are delivered and let go first.
+    await new Promise((res) => setTimeout(res, linger + 300))
+    const before = await zremCalls()
+    const events = 20
+    for (let i = 0; i < events; i++) {
+      assert.equal(
+        (await b.api.emit(tx.token, event('caep/session-presented', `l${i}`))).status,
+        202,
+      )
+      await r.waitFor(i + 1)
+      // Idle for a moment between SETs: long enough to let go, well within the linger.
+      await new Promise((res) => setTimeout(res, 30))
+    }
+    const releases = (await zremCalls()) - before
+    const users = r.received.map(claims).map((c) => c.user)
+    assert.deepEqual(
+      users.filter((u) => u.startsWith('l')),
+      Array.from({ length: events }, (_, i) => `l${i}`),
+    )
+    if (linger) assert.ok(releases <= 1, `${releases} releases for ${events} SETs`)
+    else assert.ok(releases >= events / 2, `${releases} releases for ${events} SETs`)
+  })
+}

@@ -41,6 +41,8 @@ export interface Config {
   fanOutConcurrency: number
   /** How many streams one broker process delivers to at the same time. */
   pushStreamsInFlight: number
+  /** How long an idle push stream's lease is kept for SETs queued next (ms; 0: let go at once). */
+  pushLingerMs: number
   pushConnectTimeoutMs: number
   pushTimeoutMs: number
   pushMaxResponseBytes: number
@@ -326,6 +328,10 @@ const VARIABLES = {
     int(256, 1, 10_000),
     'Push streams one broker process serves at once.',
   ),
+  SSF_BROKER_PUSH_LINGER_MS: doc(
+    int(3, 0, 1000),
+    'How long a broker process keeps a push stream it has just delivered everything to before letting it go. SETs this process queues for the stream meanwhile go out at once, without giving the stream back and claiming it again; SETs another process queues wait at most this long. 0 lets go at once.',
+  ),
   SSF_BROKER_PUSH_CONNECT_TIMEOUT_MS: doc(
     int(5000, 1, 60_000),
     'Connect timeout for push requests.',
@@ -550,6 +556,7 @@ export function loadConfig(env: Env = process.env): Config {
     pushConcurrencyPerStream: v.SSF_BROKER_PUSH_CONCURRENCY_PER_STREAM,
     fanOutConcurrency: v.SSF_BROKER_FANOUT_CONCURRENCY,
     pushStreamsInFlight: v.SSF_BROKER_PUSH_STREAMS_IN_FLIGHT,
+    pushLingerMs: v.SSF_BROKER_PUSH_LINGER_MS,
     pushConnectTimeoutMs: v.SSF_BROKER_PUSH_CONNECT_TIMEOUT_MS,
     pushTimeoutMs: v.SSF_BROKER_PUSH_TIMEOUT_MS,
     pushMaxResponseBytes: v.SSF_BROKER_PUSH_MAX_RESPONSE_BYTES,

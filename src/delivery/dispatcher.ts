@@ -64,6 +64,13 @@ export class Dispatcher {
   #dirty = new Set<string>()
   /** Wakes a drain waiting on its pushes when SETs are queued for its stream (it may have room). */
   #wakers = new Map<string, () => void>()
+  /**
+   * Per stream drained here, the appends this process made since the drain last looked ('unknown': SETs
+   * were also queued some other way): the drain may start from them instead of reading the lanes.
+   */
+  #appendedHere = new Map<string, Appended[] | 'unknown'>()
+  /** Shards whose due streams could not be claimed for want of a free slot: claimed when one frees. */
+  #starved = new Set<number>()
   #stopped = false
   #timers = new Map<number, NodeJS.Timeout>()
   #renewTimer: NodeJS.Timeout | undefined
@@ -107,10 +114,20 @@ export class Dispatcher {
   }
 
   /** A push stream got SETs: deliver it from here if nobody does, else make sure its holder sees them. */
-  async queued(stream: StreamRecord, endBackoff = false): Promise<void> {
+  queued(stream: StreamRecord, endBackoff = false): Promise<void> {
+    return this.#queued(stream, endBackoff)
+  }
+
+  /** queued(), knowing what the append did when this process made it (`appended`). */
+  async #queued(stream: StreamRecord, endBackoff: boolean, appended?: Appended): Promise<void> {
     const sid = stream.stream_id
     // Draining here already: a local mark does what the Redis dirty set would, without a round trip.
     if (this.#drainingHere(sid) && !endBackoff) {
+      const known = this.#appendedHere.get(sid)
+      this.#appendedHere.set(
+        sid,
+        appended && known !== 'unknown' ? [...(known ?? []), appended] : 'unknown',
+      )
       this.#dirty.add(sid)
       this.#wakers.get(sid)?.()
       return
@@ -136,10 +153,8 @@ export class Dispatcher {
    */
   async queuedWhile(stream: StreamRecord, appending: Promise<Appended>): Promise<void> {
     const sid = stream.stream_id
-    if (this.#drainingHere(sid) || !this.#canClaim()) {
-      await appending
-      return this.queued(stream)
-    }
+    if (this.#drainingHere(sid) || !this.#canClaim())
+      return this.#queued(stream, false, await appending)
     const [claim, appended] = await Promise.allSettled([
       this.scheduler.markDue(sid, this.owner, this.config.leaseMs, false, true),
       appending,
@@ -150,7 +165,20 @@ export class Dispatcher {
         appended.status === 'fulfilled' && appended.value.wasEmpty ? appended.value : undefined,
       )
     if (appended.status === 'rejected') throw appended.reason
-    if (claim.status === 'rejected' || claim.value === 'busy') return this.queued(stream)
+    if (claim.status === 'rejected' || claim.value === 'busy')
+      return this.#queued(stream, false, appended.value)
+  }
+
+  /**
+   * What this process appended to a stream it drains since the drain last looked, when that is all there
+   * is: one append that found the lanes empty. Forgotten either way (the drain reads the lanes otherwise).
+   */
+  #takeAppended(sid: string): Appended | undefined {
+    const appended = this.#appendedHere.get(sid)
+    this.#appendedHere.delete(sid)
+    return appended !== 'unknown' && appended?.length === 1 && appended[0]!.wasEmpty
+      ? appended[0]
+      : undefined
   }
 
   #drainingHere(sid: string): boolean {
@@ -192,7 +220,13 @@ export class Dispatcher {
 
   async #claim(shard: number): Promise<void> {
     const free = this.config.pushStreamsInFlight - this.#active.size
-    if (free <= 0 || this.#stopped) return
+    if (this.#stopped) return
+    if (free <= 0) {
+      // Looked at again as soon as a drain here ends (not only at the next sweep).
+      this.#starved.add(shard)
+      return
+    }
+    this.#starved.delete(shard)
     try {
       const { sids, nextDue } = await this.scheduler.claim(
         shard,
@@ -224,6 +258,9 @@ export class Dispatcher {
       .finally(() => {
         this.#active.delete(sid)
         this.#wakers.delete(sid)
+        this.#appendedHere.delete(sid)
+        for (const shard of this.#starved) this.#claimSoon(shard, 0)
+        this.#starved.clear()
         // SETs queued here while the drain was letting go: schedule them the usual way.
         if (this.#dirty.delete(sid)) {
           const stream = this.routing.get(sid)
@@ -355,18 +392,26 @@ export class Dispatcher {
         let picked = dirty || failing === undefined ? [] : this.#pick(view, inFlight, busy, failing)
         if (picked.length === 0 && (dirty || !quiet)) {
           this.#dirty.delete(sid)
-          // While plenty of normal SETs are held, only the control and priority lanes are read on.
-          const reading =
-            view.unsent(inFlight, 'n') >= readCount ? lanes.filter((l) => l !== 'n') : lanes
-          const read = await this.outbox.head(sid, reading, readCount, view.after)
-          failing ??= read.failing
-          // Each SET is delivered as routed when it was minted or later: the cache is brought at least
-          // to the newest version among them (no Redis read when it is there already).
-          if ((await this.#catchUp(read)) && this.routing.get(sid) !== stream) {
-            view = new LaneView()
-            continue
+          const appended = this.#takeAppended(sid)
+          if (appended && failing === false && inFlight.size === 0 && view.unsent(inFlight) === 0) {
+            // Nothing held, nothing in flight, and this process's append found the lanes empty: its
+            // SETs are the whole queue (as when a drain starts from the SETs that woke it).
+            view = LaneView.ofAppended(appended.queued)
+            if (appended.failing) failing = true
+          } else {
+            // While plenty of normal SETs are held, only the control and priority lanes are read on.
+            const reading =
+              view.unsent(inFlight, 'n') >= readCount ? lanes.filter((l) => l !== 'n') : lanes
+            const read = await this.outbox.head(sid, reading, readCount, view.after)
+            failing ??= read.failing
+            // Each SET is delivered as routed when it was minted or later: the cache is brought at least
+            // to the newest version among them (no Redis read when it is there already).
+            if ((await this.#catchUp(read)) && this.routing.get(sid) !== stream) {
+              view = new LaneView()
+              continue
+            }
+            view.merge(read, reading, readCount)
           }
-          view.merge(read, reading, readCount)
           picked = this.#pick(view, inFlight, busy, failing)
         }
         for (const item of picked)
@@ -381,6 +426,7 @@ export class Dispatcher {
       }
       if (inFlight.size === 0) {
         if (!quiet || this.#dirty.has(sid)) continue
+        if (await this.#linger(sid, wait)) continue
         if ((await this.scheduler.release(sid, this.owner, 'idle')) === 'more') {
           quiet = false
           continue
@@ -390,6 +436,25 @@ export class Dispatcher {
       if (settled.length === 0) await wait()
       await record()
     }
+  }
+
+  /**
+   * An idle drain keeps its lease a few ms longer: SETs this process queues for the stream meanwhile go out
+   * at once, without a release and a new claim (two script calls per event on a busy stream). SETs queued
+   * by another process wait at most that long (they mark the stream dirty; the release sees it). Not while
+   * streams wait for a slot here, nor while stopping. Says whether SETs were queued meanwhile.
+   */
+  async #linger(sid: string, wait: () => Promise<void>): Promise<boolean> {
+    const ms = this.config.pushLingerMs
+    if (ms === 0 || this.#stopped || this.#lost.has(sid) || this.#starved.size > 0) return false
+    if (this.#active.size >= this.config.pushStreamsInFlight) return false
+    let timer: NodeJS.Timeout | undefined
+    const woken = await Promise.race([
+      wait().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+    ])
+    clearTimeout(timer)
+    return woken || this.#dirty.has(sid)
   }
 
   /** The SETs to send next: one at a time while failing, else up to the window (twice for urgent ones). */
