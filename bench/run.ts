@@ -13,6 +13,7 @@
  *   --sink-ports=N          loopback ports the push sinks listen on (default 8)
  *   --broker-env=NAME=VALUE extra/overridden SSF_BROKER_* setting for the broker (repeatable)
  *   --broker-main=PATH      broker entry to run (default dist/main.js)
+ *   --broker-node-arg=ARG   extra Node.js option for the broker, such as --max-semi-space-size=32 (repeatable)
  *   --subject-budget=SEC    scenario 7: longest time spent adding subjects (default 400; quick 4)
  *   --cpu-prof              run the broker with --cpu-prof; profiles go to bench/results/profiles/
  */
@@ -65,6 +66,7 @@ interface Options {
   sinkPorts: number
   brokerEnv: Record<string, string>
   brokerMain: string
+  brokerNodeArgs: string[]
   cpuProf: boolean
   subjectBudgetMs: number | undefined
 }
@@ -77,6 +79,7 @@ function parseArgs(argv: string[]): Options {
     sinkPorts: 8,
     brokerEnv: {},
     brokerMain: join(ROOT, 'dist', 'main.js'),
+    brokerNodeArgs: [],
     cpuProf: false,
     subjectBudgetMs: undefined,
   }
@@ -110,6 +113,7 @@ function parseArgs(argv: string[]): Options {
     )
       o.sinkPorts = Number(value)
     else if (name === '--broker-main' && value) o.brokerMain = resolve(value)
+    else if (name === '--broker-node-arg' && value.startsWith('--')) o.brokerNodeArgs.push(value)
     else if (name === '--subject-budget' && /^\d+$/.test(value))
       o.subjectBudgetMs = Number(value) * 1000
     else if (name === '--broker-env' && /^SSF_BROKER_[A-Z0-9_]+=/.test(value)) {
@@ -252,9 +256,10 @@ async function main(): Promise<number> {
       SSF_BROKER_MAX_STREAMS_PER_RECEIVER: '100000',
       ...opts.brokerEnv,
     }
-    const nodeArgs = opts.cpuProf
-      ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`]
-      : []
+    const nodeArgs = [
+      ...opts.brokerNodeArgs,
+      ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`] : []),
+    ]
     if (opts.cpuProf) mkdirSync(join(RESULTS, 'profiles'), { recursive: true })
 
     let tokens: Tokens = { receiver: '', emitter: '', audience: '' }

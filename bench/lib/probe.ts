@@ -58,11 +58,20 @@ export function startProbe(
   }
 }
 
-/** Calls per Redis command so far (INFO commandstats). */
+/** The entry of commandCalls() that counts client writes Redis has read, not a command. */
+export const READS = '(reads)'
+
+/**
+ * Calls per Redis command so far (INFO commandstats), and under READS the client writes Redis has read
+ * (INFO stats total_reads_processed): about one per round trip or auto-pipelined flush of a client, the
+ * unit that costs an event-loop wake-up on both sides.
+ */
 export async function commandCalls(redis: Redis): Promise<Map<string, number>> {
-  const info = await redis.info('commandstats')
+  const [info, stats] = await Promise.all([redis.info('commandstats'), redis.info('stats')])
   const calls = new Map<string, number>()
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]))
+  const reads = /^total_reads_processed:(\d+)/m.exec(stats)
+  if (reads) calls.set(READS, Number(reads[1]))
   return calls
 }
 
@@ -89,7 +98,7 @@ export async function idleCommandRate(
     const d = n - (a.get(cmd) ?? 0)
     if (d > 0 && cmd !== 'info') {
       perSec.set(cmd, (d * 1000) / wall)
-      total += (d * 1000) / wall
+      if (cmd !== READS) total += (d * 1000) / wall
     }
   }
   return { perSec, total_per_sec: Number(total.toFixed(1)), measured_ms: Math.round(wall) }
@@ -104,17 +113,24 @@ export function commandsPer(
   b: Map<string, number>,
   units: number,
   idle?: { rate: IdleRate; wallMs: number },
-): { total_per_unit: number; top: Record<string, number>; idle_subtracted?: number } {
+): {
+  total_per_unit: number
+  top: Record<string, number>
+  idle_subtracted?: number
+  round_trips_per_unit?: number
+} {
   const diff: [string, number][] = []
   let subtracted = 0
+  let reads: number | undefined
   for (const [cmd, n] of b) {
     let d = n - (a.get(cmd) ?? 0)
     if (idle) {
       const less = Math.min(d, ((idle.rate.perSec.get(cmd) ?? 0) * idle.wallMs) / 1000)
       d -= less
-      subtracted += less
+      if (cmd !== READS) subtracted += less
     }
-    if (d > 0 && cmd !== 'info') diff.push([cmd, d])
+    if (cmd === READS) reads = Math.max(0, d)
+    else if (d > 0 && cmd !== 'info') diff.push([cmd, d])
   }
   diff.sort((x, y) => y[1] - x[1])
   const per = (n: number) => Number((n / Math.max(1, units)).toFixed(2))
@@ -122,5 +138,6 @@ export function commandsPer(
     total_per_unit: per(diff.reduce((s, [, n]) => s + n, 0)),
     top: Object.fromEntries(diff.slice(0, 12).map(([c, n]) => [c, per(n)])),
     ...(idle ? { idle_subtracted: Math.round(subtracted) } : {}),
+    ...(reads !== undefined ? { round_trips_per_unit: per(reads) } : {}),
   }
 }
