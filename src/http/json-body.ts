@@ -101,7 +101,11 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
  */
 async function readText(c: Context, maxBytes: number): Promise<string> {
   if (c.req.header('content-length') !== undefined) {
-    return c.req.raw.text()
+    try {
+      return await c.req.raw.text()
+    } catch {
+      throw unreadable()
+    }
   }
   const body = c.req.raw.body
   if (!body) return ''
@@ -109,7 +113,13 @@ async function readText(c: Context, maxBytes: number): Promise<string> {
   let size = 0
   const reader = body.getReader()
   for (;;) {
-    const { done, value } = await reader.read()
+    let chunk: Awaited<ReturnType<typeof reader.read>>
+    try {
+      chunk = await reader.read()
+    } catch {
+      throw unreadable()
+    }
+    const { done, value } = chunk
     if (done) break
     size += value.byteLength
     if (size > maxBytes) {
@@ -119,6 +129,11 @@ async function readText(c: Context, maxBytes: number): Promise<string> {
     chunks.push(value)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/** The body could not be read to its end: the client went away or broke off mid-body. Nothing is kept. */
+function unreadable(): BrokerError {
+  return badRequest('request body could not be read to its end (connection closed or aborted)')
 }
 
 function tooLarge(maxBytes: number): BrokerError {
