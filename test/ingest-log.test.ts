@@ -64,3 +64,29 @@ test('consumers of stopped processes leave the group once they hold nothing; one
     [],
   )
 })
+
+test('entries of one partition completed together: one XDEL and one XACK, and every entry is gone', async () => {
+  const log = new IngestLog(redis.client, ks, PARTITIONS, 'batch-process')
+  await log.init()
+  const entries = []
+  for (let i = 0; i < 40; i++) entries.push((await log.append(`["b-${i}"]`)).entry)
+  const calls = async () => {
+    const info = await redis.client.info('commandstats')
+    const n = (cmd: string) =>
+      Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0)
+    return { xdel: n('xdel'), xack: n('xack') }
+  }
+  const before = await calls()
+  // Completed one by one, in the same turn of the event loop (as fan-outs ending together do).
+  await Promise.all(entries.map((e) => log.complete([e])))
+  const after = await calls()
+  assert.equal(after.xdel - before.xdel, PARTITIONS)
+  assert.equal(after.xack - before.xack, PARTITIONS)
+  for (let k = 0; k < PARTITIONS; k++) {
+    assert.equal(await redis.client.xlen(ks.ingest.partition(k)), 0)
+    const pending = (await redis.client.xpending(ks.ingest.partition(k), ks.ingest.group)) as [
+      number,
+    ]
+    assert.equal(pending[0], 0)
+  }
+})

@@ -9,6 +9,7 @@
 import type { Redis } from 'ioredis'
 import type { Keyspace } from '../redis/keyspace.js'
 import { defineScripts } from '../redis/scripts.js'
+import { TurnBatch } from '../lib/turn-batch.js'
 
 const SCRIPTS = {
   ssfIngestAppend: {
@@ -70,16 +71,21 @@ export class IngestLog {
   /**
    * The fan-out of these entries is complete: forget them. Deleted, then acknowledged, as two plain
    * commands sent back to back (no transaction): a crash in between leaves a pending id without data,
-   * which XAUTOCLAIM drops from the pending list instead of handing it out.
+   * which XAUTOCLAIM drops from the pending list instead of handing it out. The entries of one partition
+   * completed in the same turn of the event loop share one XDEL and one XACK.
    */
   async complete(entries: readonly LogEntry[]): Promise<void> {
-    await Promise.all(
-      entries.flatMap((e) => {
-        const key = this.ks.ingest.partition(e.partition)
-        return [this.redis.xdel(key, e.id), this.redis.xack(key, this.ks.ingest.group, e.id)]
-      }),
-    )
+    await Promise.all(entries.map((e) => this.#completions.call(e.partition, e.id)))
   }
+
+  readonly #completions = new TurnBatch<number, string, void>(async (partition, ids) => {
+    const key = this.ks.ingest.partition(partition)
+    await Promise.all([
+      this.redis.xdel(key, ...ids),
+      this.redis.xack(key, this.ks.ingest.group, ...ids),
+    ])
+    return ids.map(() => undefined)
+  }, 'turn')
 
   /** Keeps entries whose fan-out is still running from being taken over (resets their idle time). */
   async keepAlive(entries: readonly LogEntry[]): Promise<void> {
