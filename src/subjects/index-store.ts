@@ -119,30 +119,28 @@ export class SubjectIndex {
    * agent subjects, a user with many events in a batch) is read once.
    */
   matchAll(subjects: readonly Subject[]): Promise<Set<string>[]> {
-    const read = new Map<string, Promise<string[]>>()
+    const reads = new Map<string, Promise<string[]>>()
     // Separate commands, not a pipeline: on a cluster each term lives on its own node (auto-pipelined per node).
-    const members = (term: string) => {
-      let found = read.get(term)
-      if (!found) read.set(term, (found = this.redis.smembers(this.ks.subjectTerm(term))))
+    const read = (term: string) => {
+      let found = reads.get(term)
+      if (!found) reads.set(term, (found = this.redis.smembers(this.ks.subjectTerm(term))))
       return found
     }
-    return Promise.all(subjects.map((subject) => this.#match(subject, members)))
+    return Promise.all(subjects.map((subject) => this.#match(subject, read)))
   }
 
   async #match(
     subject: Subject,
-    members: (term: string) => Promise<string[]>,
+    read: (term: string) => Promise<string[]>,
   ): Promise<Set<string>> {
     const canonical = canonicalSubject(subject)
     const terms = lookupTerms(canonical)
-    const results = await Promise.all(
-      terms.map((term) => members(term).then((m) => [null, m] as const)),
-    )
+    const results = await Promise.all(terms.map(read))
     const matched = new Set<string>()
     const complexCandidates = new Map<string, Set<string>>() // sid -> entry keys to check
-    results.forEach(([, members], i) => {
+    results.forEach((members, i) => {
       const simpleTerm = terms[i]!.startsWith(`${SIMPLE}\0`)
-      for (const member of (members as string[]) ?? []) {
+      for (const member of members) {
         const space = member.indexOf(' ')
         const sid = member.slice(0, space)
         if (simpleTerm) matched.add(sid)
