@@ -65,10 +65,10 @@ export class Dispatcher {
   /** Wakes a drain waiting on its pushes when SETs are queued for its stream (it may have room). */
   #wakers = new Map<string, () => void>()
   /**
-   * Per stream drained here, the appends this process made since the drain last looked ('unknown': SETs
-   * were also queued some other way): the drain may start from them instead of reading the lanes.
+   * Per stream drained here, the one append this process made since the drain last looked ('unknown':
+   * more than one, or SETs queued some other way): the drain may start from it instead of reading.
    */
-  #appendedHere = new Map<string, Appended[] | 'unknown'>()
+  #appendedHere = new Map<string, Appended | 'unknown'>()
   /** Shards whose due streams could not be claimed for want of a free slot: claimed when one frees. */
   #starved = new Set<number>()
   #stopped = false
@@ -123,11 +123,7 @@ export class Dispatcher {
     const sid = stream.stream_id
     // Draining here already: a local mark does what the Redis dirty set would, without a round trip.
     if (this.#drainingHere(sid) && !endBackoff) {
-      const known = this.#appendedHere.get(sid)
-      this.#appendedHere.set(
-        sid,
-        appended && known !== 'unknown' ? [...(known ?? []), appended] : 'unknown',
-      )
+      this.#appendedHere.set(sid, appended && !this.#appendedHere.has(sid) ? appended : 'unknown')
       this.#dirty.add(sid)
       this.#wakers.get(sid)?.()
       return
@@ -176,9 +172,7 @@ export class Dispatcher {
   #takeAppended(sid: string): Appended | undefined {
     const appended = this.#appendedHere.get(sid)
     this.#appendedHere.delete(sid)
-    return appended !== 'unknown' && appended?.length === 1 && appended[0]!.wasEmpty
-      ? appended[0]
-      : undefined
+    return appended !== 'unknown' && appended?.wasEmpty ? appended : undefined
   }
 
   #drainingHere(sid: string): boolean {
