@@ -129,10 +129,7 @@ export class SubjectIndex {
     return Promise.all(subjects.map((subject) => this.#match(subject, read)))
   }
 
-  async #match(
-    subject: Subject,
-    read: (term: string) => Promise<string[]>,
-  ): Promise<Set<string>> {
+  async #match(subject: Subject, read: (term: string) => Promise<string[]>): Promise<Set<string>> {
     const canonical = canonicalSubject(subject)
     const terms = lookupTerms(canonical)
     const results = await Promise.all(terms.map(read))
