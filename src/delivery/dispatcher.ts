@@ -29,6 +29,7 @@ import {
 } from './outbox.js'
 import type { Scheduler } from './scheduler.js'
 import { entryKey, LaneView, pickWindow } from './lane-view.js'
+import { OwnAppends, type OwnAppend } from './own-appends.js'
 import type { PushOutcome } from './push-client.js'
 import { retryDelayMs } from './backoff.js'
 import type { AuditEntryInput, AuditLog } from '../audit/log.js'
@@ -68,7 +69,9 @@ export class Dispatcher {
    * Per stream drained here, the one append this process made since the drain last looked ('unknown':
    * more than one, or SETs queued some other way): the drain may start from it instead of reading.
    */
-  #appendedHere = new Map<string, Appended | 'unknown'>()
+  #appendedHere = new Map<string, OwnAppend | 'unknown'>()
+  /** This process's appends, watched for reads of their lanes that make them unfit to start from. */
+  readonly #ownAppends = new OwnAppends()
   /** Shards whose due streams could not be claimed for want of a free slot: claimed when one frees. */
   #starved = new Set<number>()
   #stopped = false
@@ -118,12 +121,14 @@ export class Dispatcher {
     return this.#queued(stream, endBackoff)
   }
 
-  /** queued(), knowing what the append did when this process made it (`appended`). */
-  async #queued(stream: StreamRecord, endBackoff: boolean, appended?: Appended): Promise<void> {
+  /** queued(), for the SETs of an append this process made and watches (`own`). */
+  async #queued(stream: StreamRecord, endBackoff: boolean, own?: OwnAppend): Promise<void> {
     const sid = stream.stream_id
     // Draining here already: a local mark does what the Redis dirty set would, without a round trip.
     if (this.#drainingHere(sid) && !endBackoff) {
-      this.#appendedHere.set(sid, appended && !this.#appendedHere.has(sid) ? appended : 'unknown')
+      const before = this.#appendedHere.get(sid)
+      if (before !== undefined && before !== 'unknown') this.#ownAppends.forget(sid, before)
+      this.#appendedHere.set(sid, own && before === undefined ? own : 'unknown')
       this.#dirty.add(sid)
       this.#wakers.get(sid)?.()
       return
@@ -149,30 +154,44 @@ export class Dispatcher {
    */
   async queuedWhile(stream: StreamRecord, appending: Promise<Appended>): Promise<void> {
     const sid = stream.stream_id
-    if (this.#drainingHere(sid) || !this.#canClaim())
-      return this.#queued(stream, false, await appending)
-    const [claim, appended] = await Promise.allSettled([
-      this.scheduler.markDue(sid, this.owner, this.config.leaseMs, false, true),
-      appending,
-    ])
-    if (claim.status === 'fulfilled' && claim.value === 'claimed')
-      this.#startDrain(
-        sid,
-        appended.status === 'fulfilled' && appended.value.wasEmpty ? appended.value : undefined,
-      )
-    if (appended.status === 'rejected') throw appended.reason
-    if (claim.status === 'rejected' || claim.value === 'busy')
-      return this.#queued(stream, false, appended.value)
+    const own = this.#ownAppends.watch(sid)
+    try {
+      if (this.#drainingHere(sid) || !this.#canClaim()) {
+        own.appended = await appending
+        return await this.#queued(stream, false, own)
+      }
+      const [claim, appended] = await Promise.allSettled([
+        this.scheduler.markDue(sid, this.owner, this.config.leaseMs, false, true),
+        appending,
+      ])
+      if (appended.status === 'fulfilled') own.appended = appended.value
+      if (claim.status === 'fulfilled' && claim.value === 'claimed')
+        this.#startDrain(sid, OwnAppends.seed(own))
+      if (appended.status === 'rejected') throw appended.reason
+      if (claim.status === 'rejected' || claim.value === 'busy')
+        return await this.#queued(stream, false, own)
+    } finally {
+      // Still watched only while a drain here holds it to start from.
+      if (this.#appendedHere.get(sid) !== own) this.#ownAppends.forget(sid, own)
+    }
   }
 
   /**
    * What this process appended to a stream it drains since the drain last looked, when that is all there
-   * is: one append that found the lanes empty. Forgotten either way (the drain reads the lanes otherwise).
+   * is: one append that found the lanes empty, not read since. Forgotten either way (the drain reads the
+   * lanes otherwise).
    */
   #takeAppended(sid: string): Appended | undefined {
-    const appended = this.#appendedHere.get(sid)
+    const own = this.#appendedHere.get(sid)
     this.#appendedHere.delete(sid)
-    return appended !== 'unknown' && appended?.wasEmpty ? appended : undefined
+    if (own === undefined || own === 'unknown') return undefined
+    this.#ownAppends.forget(sid, own)
+    return OwnAppends.seed(own)
+  }
+
+  /** Appends of this process still watched (for tests: none are left behind once delivery is idle). */
+  get watchedAppends(): number {
+    return this.#ownAppends.size
   }
 
   #drainingHere(sid: string): boolean {
@@ -188,6 +207,8 @@ export class Dispatcher {
     clearInterval(this.#renewTimer)
     clearInterval(this.#sweepTimer)
     for (const t of this.#timers.values()) clearTimeout(t)
+    // Lingering drains let go at once.
+    for (const wake of this.#wakers.values()) wake()
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       Promise.allSettled(this.#active.values()),
@@ -252,6 +273,8 @@ export class Dispatcher {
       .finally(() => {
         this.#active.delete(sid)
         this.#wakers.delete(sid)
+        const own = this.#appendedHere.get(sid)
+        if (own !== undefined && own !== 'unknown') this.#ownAppends.forget(sid, own)
         this.#appendedHere.delete(sid)
         for (const shard of this.#starved) this.#claimSoon(shard, 0)
         this.#starved.clear()
@@ -396,6 +419,7 @@ export class Dispatcher {
             // While plenty of normal SETs are held, only the control and priority lanes are read on.
             const reading =
               view.unsent(inFlight, 'n') >= readCount ? lanes.filter((l) => l !== 'n') : lanes
+            this.#ownAppends.lanesRead(sid)
             const read = await this.outbox.head(sid, reading, readCount, view.after)
             failing ??= read.failing
             // Each SET is delivered as routed when it was minted or later: the cache is brought at least

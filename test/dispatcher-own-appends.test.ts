@@ -1,0 +1,126 @@
+/**
+ * A push drain may start from the SETs this process just appended instead of reading them back, but only
+ * while it has not read the lanes since the append was sent: a read made meanwhile may already have sent
+ * them. Real Redis, real outbox, scheduler and push client, a real receiver on loopback; the only thing
+ * held back is when the dispatcher learns that its append is done.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestRedis, type TestRedis } from './helpers/redis.js'
+import { freePort, testEnv } from './helpers/broker.js'
+import { startReceiver, type TestReceiver } from './helpers/receiver.js'
+import { loadConfig } from '../src/config/config.js'
+import { createLogger } from '../src/lib/log.js'
+import { createKeyspace } from '../src/redis/keyspace.js'
+import { StreamStore } from '../src/streams/store.js'
+import { RoutingCache } from '../src/streams/routing-cache.js'
+import { Outbox, type Appended, type OutboxItem } from '../src/delivery/outbox.js'
+import { Scheduler } from '../src/delivery/scheduler.js'
+import { createPushClient } from '../src/delivery/push-client.js'
+import { Dispatcher } from '../src/delivery/dispatcher.js'
+import { Activity } from '../src/observe/activity.js'
+import type { StreamRecord } from '../src/streams/model.js'
+
+let redis: TestRedis
+let receiver: TestReceiver
+
+before(async () => {
+  redis = await startTestRedis()
+  receiver = await startReceiver()
+})
+after(async () => {
+  await receiver.close()
+  await redis.stop()
+})
+
+const item = (jti: string, subject: string): OutboxItem => ({
+  jti,
+  set: `set-${jti}`,
+  sk: subject,
+  txn: `txn-${jti}`,
+  type: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
+  lane: 'n',
+  at: Date.now(),
+})
+
+const pushedSets = () => receiver.received.map((p) => p.body)
+
+/** Until the stream's queue is empty: its SETs' outcomes are recorded and the drain has gone idle. */
+async function delivered(outbox: Outbox, sid: string): Promise<void> {
+  while ((await outbox.pending(sid)) > 0) await new Promise((r) => setTimeout(r, 5))
+}
+
+test('an append whose SETs a drain read before the append was reported done is not sent again from it', async () => {
+  const ks = createKeyspace('own-appends')
+  // A long linger keeps the drain here between SETs, so every later append reaches a drain in progress.
+  // (Longer than the variable allows: the test's steps must not outlast it on a slow machine.)
+  const config = { ...loadConfig(testEnv(redis.url, await freePort())), pushLingerMs: 60_000 }
+  const log = createLogger('error')
+  const streams = new StreamStore(redis.client, ks)
+  const stream: StreamRecord = {
+    stream_id: 'own-appends-stream',
+    client_id: 'client-1',
+    aud: 'aud-1',
+    signing_alg: 'ES256',
+    events_delivered: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'],
+    delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receiver.url },
+    default_subjects: 'ALL',
+    status: 'enabled',
+    created_at: Date.now(),
+    updated_at: Date.now(),
+  }
+  assert.equal(await streams.create(stream, 10), 'created')
+  const routing = new RoutingCache(redis.client, ks, streams, log)
+  await routing.start()
+  const outbox = new Outbox(redis.client, ks, config.streamBacklogMax, false)
+  const dispatcher = new Dispatcher(
+    redis.client,
+    ks,
+    outbox,
+    new Scheduler(redis.client, ks),
+    routing,
+    createPushClient({
+      allowPrivate: true,
+      connectTimeoutMs: 2000,
+      requestTimeoutMs: 5000,
+      maxResponseBytes: 4096,
+      connectionsPerOrigin: 4,
+      userAgent: 'test',
+    }),
+    config,
+    log,
+    new Activity(),
+  )
+  await dispatcher.start()
+  try {
+    const sid = stream.stream_id
+    // A first SET claims the stream here; once it is delivered the drain lingers on an empty queue.
+    await dispatcher.queuedWhile(stream, outbox.append(sid, [item('w', 'alice')]))
+    await receiver.waitFor(1)
+    await delivered(outbox, sid)
+
+    // X lands on the empty queue, but the dispatcher learns so only later (its reply is held back).
+    const appendedX = await outbox.append(sid, [item('x', 'bob')])
+    assert.equal(appendedX.wasEmpty, true)
+    let reportX!: (a: Appended) => void
+    const queuedX = dispatcher.queuedWhile(stream, new Promise<Appended>((r) => (reportX = r)))
+    // Meanwhile the drain is told to look (SETs queued some other way): it reads X and sends it.
+    await dispatcher.queued(stream)
+    await receiver.waitFor(2)
+    assert.deepEqual(pushedSets(), ['set-w', 'set-x'])
+    await delivered(outbox, sid)
+
+    // Now the append is reported: X is no longer the whole unread queue, so the drain must not resend it.
+    reportX(appendedX)
+    await queuedX
+    // Y is about the same subject as X: a resent X would be pushed, and answered, before Y.
+    await dispatcher.queuedWhile(stream, outbox.append(sid, [item('y', 'bob')]))
+    await receiver.waitFor(3)
+    assert.deepEqual(pushedSets(), ['set-w', 'set-x', 'set-y'])
+  } finally {
+    await dispatcher.stop()
+    routing.stop()
+  }
+  // Every append watched was let go of by the time the drains ended.
+  assert.equal(dispatcher.watchedAppends, 0)
+})
