@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { decodeJwt } from 'jose'
+import { randomId } from '../src/lib/ids.js'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './helpers/broker.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
@@ -102,6 +103,32 @@ test('--help and --version print and exit 0 without starting a broker; usage err
     assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`)
     assert.match(run.stderr, /Usage: ssf-broker/, args.join(' '))
   }
+})
+
+test('ids starting with a dash are arguments, not options; new ids never start with one', async () => {
+  // Not a usage error (2): the broker is asked, and answers that there is no such stream (1) or letter.
+  for (const args of [
+    ['streams', 'status', '-Xq7nosuchstream0000000', 'enabled'],
+    ['streams', 'status', '--Xq7nosuchstream000000', 'enabled'],
+  ]) {
+    const run = await cli(args)
+    assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`)
+    assert.doesNotMatch(run.stderr, /Usage: ssf-broker/)
+  }
+  const listed = json(
+    await cli(['dead-letters', 'list', '--stream', '-Xq7nosuchstream0000000', '--json']),
+  ) as { dead_letters: unknown[] }
+  assert.deepEqual(listed.dead_letters, [])
+  const redrive = json(
+    await cli(['dead-letters', 'redrive', '-Xq7nosuchletter0000000', '--json']),
+  ) as { skipped: { id: string }[] }
+  assert.deepEqual(
+    redrive.skipped.map((s) => s.id),
+    ['-Xq7nosuchletter0000000'],
+  )
+  // One byte of id is two characters, the first '-' for 1 in 64 random bytes.
+  const leading = Array.from({ length: 5000 }, () => randomId(1)).filter((id) => id.startsWith('-'))
+  assert.deepEqual(leading, [])
 })
 
 test('emit, verify (valid and tampered), tail', { timeout: 60_000 }, async () => {
@@ -347,7 +374,10 @@ test(
       assert.match(human.stdout, new RegExp(letters[0].id))
 
       reject = false
-      const byId = json(await cli(['dead-letters', 'redrive', letters[0].id, '--json']))
+      // Named twice, redriven once.
+      const byId = json(
+        await cli(['dead-letters', 'redrive', ...Array<string>(2).fill(letters[0].id), '--json']),
+      )
       assert.deepEqual(byId.redriven, [letters[0].id])
       const all = await cli(['dead-letters', 'redrive', '--all', '--stream', stream.stream_id])
       assert.equal(all.code, 0)

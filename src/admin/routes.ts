@@ -231,7 +231,7 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       operationId: 'redriveDeadLetters',
       tag: TAG,
       summary: 'Queue dead letters again (same jti)',
-      description: `By \`ids\` (at most ${MAX_REDRIVE}), or by filter: \`stream_id\`, \`before\` (letters that failed before this time, in ms) and \`limit\` (1 to ${MAX_REDRIVE}, default ${MAX_REDRIVE}). No body: all dead letters, up to ${MAX_REDRIVE}. \`more: true\` when a filter filled its limit; repeat the request for the rest.`,
+      description: `By \`ids\` (at most ${MAX_REDRIVE}; an id not found is listed in \`skipped\`), or by filter: \`stream_id\`, \`before\` (letters that failed before this time, in ms) and \`limit\` (1 to ${MAX_REDRIVE}, default ${MAX_REDRIVE}). No body: all dead letters, up to ${MAX_REDRIVE}. \`more: true\` when a filter filled its limit; repeat the request for the rest.`,
       auth,
       body: {
         schema: RedriveRequest,
@@ -244,8 +244,10 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
     },
     async (c, { body }) => {
       const limit = body.limit ?? MAX_REDRIVE
-      const letters = body.ids
-        ? await deps.outbox.getDeadLetters(body.ids)
+      // An id given twice is redriven once.
+      const ids = body.ids ? [...new Set(body.ids)] : undefined
+      const letters = ids
+        ? await deps.outbox.getDeadLetters(ids)
         : await deps.outbox.listDeadLetters({
             limit,
             ...(body.stream_id !== undefined ? { streamId: body.stream_id } : {}),
@@ -254,6 +256,11 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       const redriven: string[] = []
       const skipped: { id: string; reason: string }[] = []
       const touched = new Map<string, StreamRecord>()
+      if (ids) {
+        const found = new Set(letters.map((l) => l.id))
+        for (const id of ids)
+          if (!found.has(id)) skipped.push({ id, reason: 'no such dead letter' })
+      }
       for (const letter of letters) {
         if (body.stream_id !== undefined && letter.stream_id !== body.stream_id) continue
         const stream = touched.get(letter.stream_id) ?? (await deps.streams.get(letter.stream_id))
@@ -270,7 +277,7 @@ export function adminRoutes(deps: AdminDeps): OpenAPIHono<AuthEnv> {
       return c.json({
         redriven,
         skipped,
-        ...(body.ids === undefined && letters.length === limit ? { more: true } : {}),
+        ...(ids === undefined && letters.length === limit ? { more: true } : {}),
       })
     },
   )

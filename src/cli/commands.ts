@@ -39,15 +39,31 @@ interface Parsed {
   positionals: string[]
 }
 
+/** What an option or a run of short options looks like; any other word starting with a dash is an argument. */
+const OPTION_LIKE = /^--?[a-z][a-z-]*(=.*)?$/
+
+/**
+ * Ids are base64url and may start with a dash (`--stream -Xa9…`, `streams status -Xa9… enabled`), which
+ * parseArgs would take for an option: such words are passed through as placeholders and put back after.
+ */
 function parse(args: string[], options: Options = {}): Parsed {
+  const held: string[] = []
+  const hold = (arg: string) =>
+    arg.startsWith('-') && arg !== '--' && !OPTION_LIKE.test(arg)
+      ? `\u0000${held.push(arg) - 1}`
+      : arg
+  const putBack = <T>(v: T) =>
+    typeof v === 'string' && v.startsWith('\u0000') ? held[Number(v.slice(1))]! : v
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: args.map(hold),
       options: { ...COMMON, ...options },
       allowPositionals: true,
       strict: true,
     })
-    return { values: values as Parsed['values'], positionals }
+    for (const [name, v] of Object.entries(values))
+      values[name] = Array.isArray(v) ? v.map(putBack) : putBack(v)
+    return { values: values as Parsed['values'], positionals: positionals.map(putBack) }
   } catch (err) {
     throw new UsageError((err as Error).message)
   }

@@ -1,8 +1,12 @@
 /** Identifier and secret generation. IDs use only RFC 3986 unreserved characters (SSF §8.1.1). */
 import { createHash, randomBytes } from 'node:crypto'
 
+/** Never starting with `-`, so that an id is not taken for an option on a command line. */
 export function randomId(bytes = 16): string {
-  return randomBytes(bytes).toString('base64url')
+  for (;;) {
+    const id = randomBytes(bytes).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }
 
 export function sha256Hex(value: string): string {
