@@ -1,6 +1,7 @@
 /**
- * The fan-out's concurrency limit (src/ingest/fair-limiter.ts): priority work first, then the job that
- * has started the fewest tasks, so a small request arriving during a large one takes the next free slot.
+ * The fan-out's concurrency limit (src/ingest/fair-limiter.ts): priority work first, then the flow with
+ * the fewest tasks running, then the job that has started the fewest tasks, so a small request arriving
+ * during a large one (or during a flood of requests for other streams) takes the next free slot.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -22,12 +23,12 @@ test('a job that arrives while large ones run starts at the next free slot, ahea
   const b0 = gate(order, 'b0')
   const c0 = gate(order, 'c0')
   const [A, B, C] = [{}, {}, {}]
-  const runs = [limiter.run(A, false, a0.run), limiter.run(B, false, b0.run)]
+  const runs = [limiter.run(A, 'x', false, a0.run), limiter.run(B, 'x', false, b0.run)]
   await tick()
   a0.release()
   await tick()
   // b0 runs; A's next task waits, then the small job C arrives behind it.
-  runs.push(limiter.run(A, false, a1.run), limiter.run(C, false, c0.run))
+  runs.push(limiter.run(A, 'x', false, a1.run), limiter.run(C, 'x', false, c0.run))
   b0.release()
   await tick()
   // Taking turns in arrival order would start a1 here; C has started nothing yet, so it goes first.
@@ -43,12 +44,12 @@ test('priority tasks start before waiting normal ones, whatever their job has ha
   const limiter = new FairLimiter(1)
   const order: string[] = []
   const first = gate(order, 'first')
-  const running = limiter.run({}, false, first.run)
+  const running = limiter.run({}, 'x', false, first.run)
   const normal = gate(order, 'normal')
   const urgent = gate(order, 'urgent')
   const job = {}
-  const a = limiter.run({}, false, normal.run)
-  const b = limiter.run(job, true, urgent.run)
+  const a = limiter.run({}, 'x', false, normal.run)
+  const b = limiter.run(job, 'x', true, urgent.run)
   first.release()
   await running
   await new Promise((r) => setImmediate(r))
@@ -59,4 +60,33 @@ test('priority tasks start before waiting normal ones, whatever their job has ha
   normal.release()
   await a
   assert.deepEqual(order, ['first', 'urgent', 'normal'])
+})
+
+test('a flood of requests for one flow holds its share of the slots; another flow takes the next free one', async () => {
+  const limiter = new FairLimiter(2)
+  const order: string[] = []
+  const tick = () => new Promise((r) => setImmediate(r))
+  // Ten requests for flow X, each one task, queued first; they fill both slots.
+  const flood = Array.from({ length: 10 }, (_, i) => gate(order, `x${i}`))
+  const runs = flood.map((g) => limiter.run({}, 'X', false, g.run))
+  await tick()
+  assert.deepEqual(order, ['x0', 'x1'])
+  // A request for flow Y arrives behind the eight waiting ones of X, all of which have started nothing.
+  const y = gate(order, 'y0')
+  runs.push(limiter.run({}, 'Y', false, y.run))
+  flood[0]!.release()
+  await tick()
+  // Requests in arrival order (or by fewest tasks started) would start x2 here.
+  assert.deepEqual(order, ['x0', 'x1', 'y0'])
+  flood[1]!.release()
+  await tick()
+  assert.deepEqual(order, ['x0', 'x1', 'y0', 'x2'])
+  y.release()
+  for (const g of flood.slice(2)) {
+    await tick()
+    g.release()
+  }
+  await Promise.all(runs)
+  assert.equal(order.length, 11)
+  assert.equal(limiter.flows, 0, 'no flow is kept once idle')
 })

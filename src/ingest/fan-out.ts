@@ -5,9 +5,10 @@
  * A request's events are handled in chunks, one chunk of a request at a time (so a stream's SETs keep
  * the request's order), and chunks of different requests share a fair limiter: a chunk holding a
  * priority event type goes first (a revocation posted during a flood is signed and queued at once), then
- * the request that has had the fewest chunks started. Each stream's SETs of a chunk are appended in one
- * script call as soon as the last of them is signed, so delivery to the first streams overlaps signing
- * for the rest.
+ * the chunk whose streams have the fewest chunks running (a flood for one stream does not hold back
+ * another's events), then the request that has had the fewest chunks started. Each stream's SETs of a
+ * chunk are appended in one script call as soon as the last of them is signed, so delivery to the first
+ * streams overlaps signing for the rest.
  *
  * Cascade: an event about a principal whose type the cascade policy names (agents/cascade-policy.ts) also
  * becomes one derived event per agent acting for that principal, down the whole delegation chain: same
@@ -117,13 +118,27 @@ export class FanOut {
       for (const chunk of chunks) {
         const priority = chunk.events.some((e) => this.d.priorityTypes.has(e.type))
         await Promise.all(chunk.after)
-        await this.d.limiter.run(job, priority, () => this.#chunk(chunk.events))
+        await this.d.limiter.run(job, this.#flow(chunk.events), priority, () =>
+          this.#chunk(chunk.events),
+        )
         chunk.done()
       }
     } finally {
       // A failed request (retried later) must not hold back later ones.
       for (const chunk of chunks) chunk.done()
     }
+  }
+
+  /**
+   * Where a chunk's work goes, for the limiter's fairness: the streams its event types route to (before
+   * subjects are looked at; read from the routing cache, no Redis). A flood for one stream then shares
+   * the fan-out with every other stream's events instead of going ahead of them.
+   */
+  #flow(events: readonly IngestedEvent[]): string {
+    const types = new Set(events.map((e) => e.type))
+    const sids = new Set<string>()
+    for (const type of types) for (const s of this.d.routing.forType(type)) sids.add(s.stream_id)
+    return [...sids].sort().join(' ')
   }
 
   /** Streams deleted while a chunk was routed: their deletion may have purged before its appends. */
