@@ -333,6 +333,31 @@ describe('hash chain', () => {
     }
   })
 
+  test('large batches (chained in slices, across several appends) from racing writers keep one chain', async (t) => {
+    const connection = redis.client.duplicate()
+    t.after(() => connection.disconnect())
+    const other = new AuditLog(connection, { retentionSeconds: 3600 })
+    const batch = (w: number) =>
+      Array.from({ length: 1200 }, (_, i) => ({
+        kind: 'poll.ack' as const,
+        jti: `w${w}-${i}`,
+        stream_id: 's',
+      }))
+    await Promise.all([log.recordMany(batch(0)), other.recordMany(batch(1))])
+    const result = await log.verify()
+    assert.deepEqual(result.ok && result.checked, 2400)
+    // Each writer's records are in its order, seq after seq.
+    const { records } = await log.query({ limit: 1000, stream_id: 's' })
+    for (const w of [0, 1]) {
+      const mine = records.filter((r) => (r.jti as string).startsWith(`w${w}-`)).reverse()
+      const numbers = mine.map((r) => Number((r.jti as string).slice(3)))
+      assert.deepEqual(
+        numbers,
+        [...numbers].sort((a, b) => a - b),
+      )
+    }
+  })
+
   test('altering a stored record is reported at that record', async () => {
     await log.recordMany(story('txn-1', 1000))
     const stored = await storedRecord(redis.client, 3)

@@ -8,6 +8,12 @@
  * left, or read once); the script stores them only if the head is still that (compare-and-set), else it
  * answers the current head and the writer re-chains onto it. Several processes thus keep one chain.
  *
+ * Preparing (sanitizing), chaining and indexing records is CPU work of a few µs each: it is done in the
+ * flush, in slices of SLICE records with a turn of the event loop between them, so a large batch (a
+ * 1,000-event request's records) never holds the event loop for long (other requests and deliveries
+ * wait behind any long synchronous task). Entries are therefore read at the flush, not at enqueue: a
+ * caller must not change them after handing them over.
+ *
  * Index TTLs are refreshed at most once per key per TTL_REFRESH_MS (one hour) by this process, not on
  * every write: the TTL (retention + one day) outlasts the refresh interval, so a key written since stays
  * alive for at least the retention after its last write.
@@ -24,6 +30,8 @@ import {
 } from './types.js'
 
 export const MAX_BATCH = 500
+/** Records prepared, or chained and indexed, between two turns of the event loop. */
+const SLICE = 64
 const TTL_SLACK_SECONDS = 86_400
 const TTL_REFRESH_MS = 3_600_000
 /** Most keys remembered as refreshed (each txn is a key of its own); beyond it, start over. */
@@ -31,7 +39,9 @@ const MAX_REFRESHED = 50_000
 const MAX_ATTEMPTS = 200
 
 interface Pending {
-  items: PreparedEntry[]
+  entries: readonly AuditEntryInput[]
+  /** When they were enqueued: the time of the entries that carry none. */
+  at: number
   resolve(): void
   reject(err: unknown): void
 }
@@ -58,6 +68,8 @@ export function prepareEntry(entry: AuditEntryInput, now: number): PreparedEntry
   }
 }
 
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 export class AuditWriter {
   #queue: Pending[] = []
   #queued = 0
@@ -77,18 +89,17 @@ export class AuditWriter {
 
   enqueue(entries: readonly AuditEntryInput[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve()
-    const now = Date.now()
-    const items = entries.map((entry) => prepareEntry(entry, now))
-    if (this.#queued + items.length > this.options.maxPending) {
+    if (this.#queued + entries.length > this.options.maxPending) {
       return Promise.reject(
         new Error(
-          `audit queue full (${this.#queued} entries waiting for Redis); ${items.length} entries not recorded`,
+          `audit queue full (${this.#queued} entries waiting for Redis); ${entries.length} entries not recorded`,
         ),
       )
     }
+    const at = Date.now()
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ items, resolve, reject })
-      this.#queued += items.length
+      this.#queue.push({ entries, at, resolve, reject })
+      this.#queued += entries.length
       this.#kick(false)
     })
   }
@@ -133,15 +144,20 @@ export class AuditWriter {
       let count = 0
       while (
         this.#queue.length > 0 &&
-        (count === 0 || count + this.#queue[0]!.items.length <= MAX_BATCH)
+        (count === 0 || count + this.#queue[0]!.entries.length <= MAX_BATCH)
       ) {
         const group = this.#queue.shift()!
         groups.push(group)
-        count += group.items.length
+        count += group.entries.length
       }
       this.#queued -= count
       try {
-        const items = groups.flatMap((g) => g.items)
+        const items: PreparedEntry[] = []
+        for (const g of groups)
+          for (const entry of g.entries) {
+            if (items.length > 0 && items.length % SLICE === 0) await nextTurn()
+            items.push(prepareEntry(entry, g.at))
+          }
         for (let i = 0; i < items.length; i += MAX_BATCH)
           await this.#append(items.slice(i, i + MAX_BATCH))
         for (const g of groups) g.resolve()
@@ -155,11 +171,19 @@ export class AuditWriter {
   async #append(items: readonly PreparedEntry[]): Promise<AuditRecord[]> {
     let head = this.#head ?? (await this.store.headRaw())
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const records = chainRecords(parsePointer(head), items)
+      const records: AuditRecord[] = []
       const indexKeys = new Set<string>()
-      for (const record of records)
-        for (const [type, value] of recordTerms(record))
-          indexKeys.add(this.store.indexKey(type, value))
+      for (let i = 0; i < items.length; i += SLICE) {
+        // A retry (another process appended meanwhile) chains at once: the window for the next is short.
+        if (i > 0 && attempt === 0) await nextTurn()
+        const last = records.at(-1)
+        const slice = chainRecords(last ?? parsePointer(head), items.slice(i, i + SLICE))
+        for (const record of slice) {
+          records.push(record)
+          for (const [type, value] of recordTerms(record))
+            indexKeys.add(this.store.indexKey(type, value))
+        }
+      }
       const keys = [...indexKeys]
       const refresh = this.#dueForRefresh(keys)
       const current = await this.store.append(

@@ -5,7 +5,7 @@
  * (agent retirement notices, upstream transmitters).
  */
 import { randomUUID } from 'node:crypto'
-import { randomId } from '../lib/ids.js'
+import { randomIds } from '../lib/ids.js'
 import type { Logger } from '../lib/log.js'
 import type { Activity } from '../observe/activity.js'
 import type { StreamStore } from '../streams/store.js'
@@ -41,8 +41,9 @@ export class IngestPipeline implements EventAcceptor {
   async accept(events: readonly ValidEvent[], clientId: string): Promise<IngestedEvent[]> {
     const now = Date.now()
     const seconds = Math.floor(now / 1000)
+    const ids = randomIds(events.length)
     const list: IngestedEvent[] = events.map((e, i) => ({
-      id: randomId(16),
+      id: ids[i]!,
       seq: i,
       type: e.type,
       subject: e.subject,
@@ -66,7 +67,9 @@ export class IngestPipeline implements EventAcceptor {
     const at = Date.now()
     for (const e of list)
       this.activity.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
-    for (const e of [entry, ...extra]) this.#run(e, version)
+    // This request's events are fanned out as they are (not parsed back from the entry's payload).
+    this.#run(entry, version, list)
+    for (const e of extra) this.#run(e, version)
     return list
   }
 
@@ -99,13 +102,13 @@ export class IngestPipeline implements EventAcceptor {
     clearTimeout(timer)
   }
 
-  #run(entry: LogEntry, version: number): void {
+  #run(entry: LogEntry, version: number, events?: IngestedEvent[]): void {
     const key = `${entry.partition}/${entry.id}`
     if (this.#inFlight.has(key)) return
     const done = (async () => {
       try {
         await this.routing.syncTo(version)
-        await this.fanOut.run(JSON.parse(entry.payload) as IngestedEvent[])
+        await this.fanOut.run(events ?? (JSON.parse(entry.payload) as IngestedEvent[]))
         await this.log.complete([entry])
       } catch (err) {
         // Left pending: taken over (by this process too) once idle for a lease, with the same jtis.

@@ -96,28 +96,53 @@ function validateOne(input: unknown, where: string): ValidEvent {
   }
 }
 
-/** Returns the validated events and whether the body was a batch. Throws a BrokerError (400) otherwise. */
-export function validateEventsBody(body: unknown): { events: ValidEvent[]; batch: boolean } {
+/** The events of a body (unchecked) and whether it was a batch; the envelope is checked here. */
+function eventsOf(body: unknown): { inputs: unknown[]; batch: boolean } {
   if (!isObject(body)) throw new BrokerError('invalid_request', 'body: must be a JSON object')
-  if ('events' in body) {
-    if (body.events === null)
-      throw new BrokerError('invalid_request', 'events: must not be null; an array of events')
-    for (const key of Object.keys(body))
-      if (key !== 'events')
-        throw new BrokerError(
-          'invalid_request',
-          `${key}: unknown member (a batch body holds only "events")`,
-        )
-    if (!Array.isArray(body.events))
-      throw new BrokerError('invalid_request', 'events: must be an array')
-    if (body.events.length === 0)
-      throw new BrokerError('invalid_request', 'events: must hold at least one event')
-    if (body.events.length > MAX_BATCH)
+  if (!('events' in body)) return { inputs: [body], batch: false }
+  if (body.events === null)
+    throw new BrokerError('invalid_request', 'events: must not be null; an array of events')
+  for (const key of Object.keys(body))
+    if (key !== 'events')
       throw new BrokerError(
         'invalid_request',
-        `events: at most ${MAX_BATCH} events per request, got ${body.events.length}`,
+        `${key}: unknown member (a batch body holds only "events")`,
       )
-    return { events: body.events.map((e, i) => validateOne(e, `events[${i}]`)), batch: true }
+  if (!Array.isArray(body.events))
+    throw new BrokerError('invalid_request', 'events: must be an array')
+  if (body.events.length === 0)
+    throw new BrokerError('invalid_request', 'events: must hold at least one event')
+  if (body.events.length > MAX_BATCH)
+    throw new BrokerError(
+      'invalid_request',
+      `events: at most ${MAX_BATCH} events per request, got ${body.events.length}`,
+    )
+  return { inputs: body.events as unknown[], batch: true }
+}
+
+const where = (batch: boolean, i: number) => (batch ? `events[${i}]` : '')
+
+/** Returns the validated events and whether the body was a batch. Throws a BrokerError (400) otherwise. */
+export function validateEventsBody(body: unknown): { events: ValidEvent[]; batch: boolean } {
+  const { inputs, batch } = eventsOf(body)
+  return { events: inputs.map((e, i) => validateOne(e, where(batch, i))), batch }
+}
+
+/** Events validated between two turns of the event loop by validateEventsBodyInSlices. */
+const SLICE = 100
+
+/**
+ * validateEventsBody for the ingest route: a large batch (about 10 µs per event) is validated in slices
+ * with a turn of the event loop between them, so it does not hold up other requests and deliveries.
+ */
+export async function validateEventsBodyInSlices(
+  body: unknown,
+): Promise<{ events: ValidEvent[]; batch: boolean }> {
+  const { inputs, batch } = eventsOf(body)
+  const events: ValidEvent[] = []
+  for (const [i, input] of inputs.entries()) {
+    if (i > 0 && i % SLICE === 0) await new Promise((resolve) => setImmediate(resolve))
+    events.push(validateOne(input, where(batch, i)))
   }
-  return { events: [validateOne(body, '')], batch: false }
+  return { events, batch }
 }

@@ -9,6 +9,17 @@ export function randomId(bytes = 16): string {
   }
 }
 
+/** `count` ids as randomId(bytes) makes them, from one draw of random bytes (a large batch's event ids). */
+export function randomIds(count: number, bytes = 16): string[] {
+  const pool = randomBytes(count * bytes)
+  const ids: string[] = []
+  for (let i = 0; i < count; i++) {
+    const id = pool.subarray(i * bytes, (i + 1) * bytes).toString('base64url')
+    ids.push(id.startsWith('-') ? randomId(bytes) : id)
+  }
+  return ids
+}
+
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex')
 }
