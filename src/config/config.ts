@@ -322,7 +322,7 @@ const VARIABLES = {
   ),
   SSF_BROKER_FANOUT_CONCURRENCY: doc(
     int(8, 1, 1024),
-    'Chunks of up to 64 events (of `POST /events` requests) one broker process turns into SETs at once. Chunks holding a priority event type go first; otherwise the request that has had the fewest chunks started goes next, so a small request does not wait behind a large one. More chunks at once share the event loop and each takes longer.',
+    'Chunks of up to 64 events (of `POST /events` requests) one broker process turns into SETs at once. Chunks holding a priority event type go first; otherwise the chunk whose streams (those its event types route to) have the fewest chunks running goes next, so a flood for one stream does not hold back the events of other streams, and among those the request that has had the fewest chunks started, so a small request does not wait behind a large one. More chunks at once share the event loop and each takes longer.',
   ),
   SSF_BROKER_PUSH_STREAMS_IN_FLIGHT: doc(
     int(256, 1, 10_000),
