@@ -128,13 +128,14 @@ test('400 invalid_request is not retried and ends in the dead-letter list; redri
         .end(JSON.stringify({ err: 'invalid_request', description: 'nope' }))
     }
     const { stream } = await setup(receiver)
+    const sid = stream.stream_id as string
     const [txn] = await emit(1)
     let letters: any[] = []
     const deadline = Date.now() + 10_000
     while (letters.length === 0 && Date.now() < deadline) {
       await sleep(50)
       letters = (
-        await broker.api.request('GET', `/admin/dead-letters?stream_id=${stream.stream_id}`, {
+        await broker.api.request('GET', `/admin/dead-letters?stream_id=${sid}`, {
           token: ADMIN_TOKEN,
         })
       ).body.dead_letters
@@ -143,7 +144,15 @@ test('400 invalid_request is not retried and ends in the dead-letter list; redri
     assert.equal(letters[0].err, 'invalid_request')
     assert.equal(letters[0].status, 400)
     assert.equal(letters[0].txn, txn)
-    await sleep(300)
+    // Not retried: nothing of the stream is held any more, so nothing is left to send again.
+    const held = await broker.api.request('GET', `/admin/streams/${sid}/deliveries`, {
+      token: ADMIN_TOKEN,
+    })
+    assert.equal(
+      (held.body as { pending: number }).pending,
+      0,
+      'a permanent refusal is not held for a retry',
+    )
     assert.equal(receiver.attempts.length, 1, 'a permanent refusal is not retried')
 
     receiver.respond = (_p, res) => void res.writeHead(202).end()
