@@ -229,6 +229,18 @@ describe('POST /events', () => {
       /events\[1\]/,
     ],
     [
+      // Validated in slices with turns of the event loop between them: still all or nothing.
+      'batch with one bad event in a later slice',
+      {
+        events: Array.from({ length: 300 }, (_, i) =>
+          i === 250 ? { ...valid, subject: { format: 'email', email: 7 } } : valid,
+        ),
+      },
+      400,
+      'invalid_subject',
+      /events\[250\]/,
+    ],
+    [
       'oversized batch',
       { events: Array.from({ length: 1001 }, () => ({ type: 'x' })) },
       400,

@@ -44,7 +44,8 @@ const OPTION_LIKE = /^--?[a-z][a-z-]*(=.*)?$/
 
 /**
  * Ids are base64url and may start with a dash (`--stream -Xa9…`, `streams status -Xa9… enabled`), which
- * parseArgs would take for an option: such words are passed through as placeholders and put back after.
+ * parseArgs would take for an option: such words are passed through as placeholders and put back after
+ * (a placeholder starts with NUL, which no command-line argument can hold).
  */
 function parse(args: string[], options: Options = {}): Parsed {
   const held: string[] = []

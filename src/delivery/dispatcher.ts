@@ -126,8 +126,7 @@ export class Dispatcher {
     const sid = stream.stream_id
     // Draining here already: a local mark does what the Redis dirty set would, without a round trip.
     if (this.#drainingHere(sid) && !endBackoff) {
-      const before = this.#appendedHere.get(sid)
-      if (before !== undefined && before !== 'unknown') this.#ownAppends.forget(sid, before)
+      const before = this.#dropAppended(sid)
       this.#appendedHere.set(sid, own && before === undefined ? own : 'unknown')
       this.#dirty.add(sid)
       this.#wakers.get(sid)?.()
@@ -182,11 +181,16 @@ export class Dispatcher {
    * lanes otherwise).
    */
   #takeAppended(sid: string): Appended | undefined {
+    const own = this.#dropAppended(sid)
+    return own === 'unknown' ? undefined : OwnAppends.seed(own)
+  }
+
+  /** Removes the stream's mark of appends made here (and stops watching its append); returns it. */
+  #dropAppended(sid: string): OwnAppend | 'unknown' | undefined {
     const own = this.#appendedHere.get(sid)
     this.#appendedHere.delete(sid)
-    if (own === undefined || own === 'unknown') return undefined
-    this.#ownAppends.forget(sid, own)
-    return OwnAppends.seed(own)
+    if (own !== undefined && own !== 'unknown') this.#ownAppends.forget(sid, own)
+    return own
   }
 
   /** Appends of this process still watched (for tests: none are left behind once delivery is idle). */
@@ -273,9 +277,7 @@ export class Dispatcher {
       .finally(() => {
         this.#active.delete(sid)
         this.#wakers.delete(sid)
-        const own = this.#appendedHere.get(sid)
-        if (own !== undefined && own !== 'unknown') this.#ownAppends.forget(sid, own)
-        this.#appendedHere.delete(sid)
+        this.#dropAppended(sid)
         for (const shard of this.#starved) this.#claimSoon(shard, 0)
         this.#starved.clear()
         // SETs queued here while the drain was letting go: schedule them the usual way.
