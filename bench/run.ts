@@ -32,7 +32,7 @@ import {
   type BrokerProcess,
 } from './lib/broker.js'
 import { combine, measureHttp, measureSign, ratiosFor, type BaselineRun } from './lib/baselines.js'
-import { Emitter } from './lib/emitter.js'
+import { Emitter, overloaded } from './lib/emitter.js'
 import { cpuBetween, snapshot } from './lib/cpu.js'
 import { liveChildren } from './lib/procs.js'
 import { Receivers } from './lib/receivers.js'
@@ -377,6 +377,7 @@ async function main(): Promise<number> {
       log(`scenario ${s.id}: ${s.title}`)
       const st = Date.now()
       const cpuStart = snapshot(ctx.pids())
+      const shedBefore = { ...overloaded }
       let r: Omit<ScenarioResult, 'id' | 'key' | 'title' | 'durationMs'>
       try {
         r = await s.run(ctx)
@@ -405,6 +406,24 @@ async function main(): Promise<number> {
         }
       }
       const cpu = broker ? cpuBetween(cpuStart, snapshot(ctx.pids())) : {}
+      // Admission control: requests the broker refused as overloaded, which the emitter waited out and sent again.
+      const shed = {
+        requests: overloaded.requests - shedBefore.requests,
+        events: overloaded.events - shedBefore.events,
+      }
+      if (shed.requests > 0) {
+        r.details = { ...r.details, overloaded_503_retried: shed }
+        r.figures.push({
+          name: 'ingest requests refused 503 overloaded, waited out and posted again',
+          value: shed.requests,
+          unit: 'count',
+          ratio: { kind: 'none' },
+          note: `${shed.events} events; latencies count the wait`,
+        })
+        log(
+          `  503 overloaded (waited out and posted again): ${shed.requests} requests, ${shed.events} events`,
+        )
+      }
       results.push({
         id: s.id,
         key: s.key,

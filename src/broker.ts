@@ -56,6 +56,8 @@ import { stateGauges } from './ops/state-gauges.js'
 import { opsRoutes, readiness } from './ops/health.js'
 import { logDeliveries } from './ops/delivery-log.js'
 import { closeWithin } from './ops/shutdown.js'
+import { LoopLag } from './lib/loop-lag.js'
+import { Admission } from './ingest/admission.js'
 import { ActivityFeed } from './admin/activity-feed.js'
 import { LIVE_EVENTS, consoleApiRoutes } from './console/routes.js'
 import { consolePageRoutes } from './console/page.js'
@@ -223,6 +225,15 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     config.leaseMs,
   )
   ingest.start()
+  const loopLag = new LoopLag()
+  if (config.admissionLagMs > 0) loopLag.start()
+  const admission = new Admission({
+    lag: loopLag,
+    limitMs: config.admissionLagMs,
+    priorityTypes,
+    busy: (types) => fanOut.busy(types),
+    onShed: (events) => activity.emit('shed', { events, at: Date.now() }),
+  })
 
   // A retired agent's subscribers are told by a session-revoked event about it, through the normal
   // (durable) ingest path, so it also cascades to the agents it delegated to.
@@ -278,6 +289,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     activity,
     stateGauges(streams, outbox),
     async () => (await ready()).ready,
+    () => loopLag.ms,
   )
   const stopDeliveryLog = logDeliveries(activity, log)
   const feed = new ActivityFeed(activity)
@@ -335,7 +347,14 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
         ...(oauth ? { oauth } : {}),
         minVerificationIntervalSeconds: config.minVerificationIntervalSeconds,
       }),
-      ingestRoutes({ ingest, clients, admin, maxBodyBytes: config.maxEventBodyBytes, audit }),
+      ingestRoutes({
+        ingest,
+        clients,
+        admin,
+        maxBodyBytes: config.maxEventBodyBytes,
+        audit,
+        admission,
+      }),
       agentRoutes({
         registry: agents,
         clients,
@@ -395,6 +414,7 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
       inactivity.stop()
       stopExpirySweep()
       stopPruning()
+      loopLag.stop()
       poll.stop()
       await upstreams.close()
       feed.closeAll()

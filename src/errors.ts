@@ -140,6 +140,12 @@ export const ERROR_CODES = {
     expose: true,
     description: 'An upstream transmitter could not be reached.',
   },
+  overloaded: {
+    status: 503,
+    expose: true,
+    description:
+      'The broker is at capacity; nothing was acknowledged; retry after the given time (Retry-After).',
+  },
   temporarily_unavailable: {
     status: 503,
     expose: true,

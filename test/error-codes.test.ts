@@ -170,6 +170,10 @@ const ROWS: Record<ErrorCode, Row> = {
     answer: () => broker.api.request('GET', '/ssf/streams', { token: emitter.token }),
   },
   // Before insufficient_scope: the broker has not fetched the JWKS yet.
+  overloaded: {
+    notOverHttp:
+      'answered by POST /events while the event loop lags and the stream is far behind; provoked over HTTP in admission.test.ts (this broker takes no batch large enough)',
+  },
   temporarily_unavailable: {
     // A token only the authorization server's keys can check, while its JWKS cannot be fetched.
     answer: async () => {

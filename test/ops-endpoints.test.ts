@@ -5,6 +5,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { parseMetrics } from './helpers/metrics.js'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './helpers/broker.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
@@ -25,17 +26,6 @@ after(async () => {
   await receiver?.close()
   await redis?.stop()
 })
-
-/** Parses a Prometheus text exposition into `name{labels}` -> value. */
-export function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)/.exec(line)
-    if (m) out.set(m[1]!, Number(m[2]))
-  }
-  return out
-}
 
 async function metrics(b: TestBroker = broker): Promise<Map<string, number>> {
   const res = await fetch(`${b.url}/metrics`)

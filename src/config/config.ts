@@ -28,6 +28,8 @@ export interface Config {
   redisPrefix: string
   /** Event-type URIs handled ahead of all others (fan-out and each stream's queue). */
   priorityEventTypes: readonly string[]
+  /** Smoothed event-loop lag (ms) beyond which normal-priority ingest is refused with 503; 0: never. */
+  admissionLagMs: number
   /** Most SETs one stream holds, whatever its status or method; the oldest are dropped beyond it. */
   streamBacklogMax: number
   dataDir: string
@@ -372,6 +374,10 @@ const VARIABLES = {
     priorityTypes(),
     "Comma list of event-type URIs or aliases (`caep/session-revoked`) handled ahead of all others, in fan-out and in each stream's queue; never ahead of an earlier SET about the same subject. Empty: no priority lane.",
   ),
+  SSF_BROKER_ADMISSION_LAG_MS: doc(
+    int(20, 0, 10_000),
+    "Admission control of `POST /events`: while this process's event loop runs late by more than this many milliseconds (averaged over about 200 ms), a request holding no priority event type is refused with 503 `overloaded` and `Retry-After: 1`, before anything is stored, when the streams its events route to are far behind here (1,000 or more of their events waiting to be fanned out, or a push stream holding 1,000 or more SETs). Events for streams that keep up, and requests holding a priority event, are always taken. 0 turns admission control off.",
+  ),
   SSF_BROKER_LEASE_MS: doc(
     int(3000, 500, 600_000),
     "Delivery lease per stream. A crashed process's streams are taken over by another process after this long.",
@@ -544,6 +550,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisClusterNodes: v.SSF_BROKER_REDIS_CLUSTER_NODES,
     redisPrefix: v.SSF_BROKER_REDIS_PREFIX,
     priorityEventTypes: v.SSF_BROKER_PRIORITY_EVENT_TYPES,
+    admissionLagMs: v.SSF_BROKER_ADMISSION_LAG_MS,
     streamBacklogMax: env.SSF_BROKER_STREAM_BACKLOG_MAX
       ? v.SSF_BROKER_STREAM_BACKLOG_MAX
       : (v.SSF_BROKER_PAUSED_BUFFER_MAX ?? v.SSF_BROKER_STREAM_BACKLOG_MAX),

@@ -53,6 +53,8 @@ export interface Appended {
   wasEmpty: boolean
   /** Some SET awaits a retry, or a run of failures has not ended: delivery starts with one probe. */
   failing: boolean
+  /** SETs the stream's lanes hold after this append (the control lane's included). */
+  held: number
 }
 
 /** The head of a stream's lanes (Outbox.head). */
@@ -167,12 +169,12 @@ export class Outbox {
    */
   async append(sid: string, items: readonly OutboxItem[]): Promise<Appended> {
     if (items.length === 0)
-      return { dropped: 0, droppedJtis: [], queued: [], wasEmpty: false, failing: false }
+      return { dropped: 0, droppedJtis: [], queued: [], wasEmpty: false, failing: false, held: 0 }
     const k = this.#k(sid)
     const args: (string | number)[] = [this.backlogMax, Date.now(), this.priorityLane ? 1 : 0]
     for (const item of items)
       args.push(item.lane, item.jti, item.sk, item.txn, item.type, item.at, item.set, item.v ?? '')
-    const [dropped, empty, failing, first, ...rest] = (await this.redis.ssfOutboxAppend(
+    const [dropped, empty, failing, first, held, ...rest] = (await this.redis.ssfOutboxAppend(
       k.control,
       k.priority,
       k.lane,
@@ -181,9 +183,10 @@ export class Outbox {
       k.attempts,
       k.failingSince,
       ...args,
-    )) as [number, number, number, number, ...string[]]
+    )) as [number, number, number, number, number, ...string[]]
     return {
       dropped,
+      held,
       droppedJtis: rest.slice(items.length),
       queued: items.map((item, i) => ({ ...item, id: rest[i]!, n: first + i })),
       wasEmpty: empty === 1,

@@ -92,7 +92,7 @@ const DOCS: Record<
   },
   503: {
     description:
-      'Redis (or the authorization server) is unavailable; nothing was acknowledged; retry after Retry-After.',
+      'Redis (or the authorization server) is unavailable (`temporarily_unavailable`), or the broker is at capacity (`overloaded`, `POST /events`); nothing was acknowledged; retry after Retry-After.',
     example: {
       error: 'temporarily_unavailable',
       error_description:

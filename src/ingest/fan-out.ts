@@ -21,7 +21,7 @@
  */
 import type { KeyStore } from '../keys/keystore.js'
 import { signSet } from '../keys/sign-set.js'
-import type { StreamRecord } from '../streams/model.js'
+import { isPush, type StreamRecord } from '../streams/model.js'
 import type { RoutingCache } from '../streams/routing-cache.js'
 import { deliverableLanes, queuesSets } from '../streams/delivery-policy.js'
 import type { SubjectIndex } from '../subjects/index-store.js'
@@ -36,6 +36,7 @@ import type { AuditEntryInput, AuditLog } from '../audit/log.js'
 import type { Logger } from '../lib/log.js'
 import type { Activity } from '../observe/activity.js'
 import type { FairLimiter } from './fair-limiter.js'
+import { BEHIND_SETS, StreamsBehind } from './streams-behind.js'
 
 export interface IngestedEvent {
   /** Broker-assigned id; with the stream id it determines each SET's `jti`. */
@@ -82,6 +83,9 @@ const SIGN_SLICE = 32
 export class FanOut {
   /** Per subject key, the chunk (of any request) holding its latest event not yet queued. */
   readonly #pendingBySubject = new Map<string, Promise<void>>()
+  readonly #behind = new StreamsBehind()
+  /** Per flow, the events of requests accepted here whose chunks are not done yet. */
+  readonly #waiting = new Map<string, number>()
 
   constructor(private readonly d: FanOutDeps) {}
 
@@ -92,7 +96,12 @@ export class FanOut {
    */
   async run(posted: readonly IngestedEvent[]): Promise<void> {
     const job = {}
-    const chunks: { events: IngestedEvent[]; after: Promise<void>[]; done: () => void }[] = []
+    const chunks: {
+      events: IngestedEvent[]
+      flow: string
+      after: Promise<void>[]
+      done: () => void
+    }[] = []
     for (let i = 0; i < posted.length; i += CHUNK) {
       const events = posted.slice(i, i + CHUNK)
       let done!: () => void
@@ -104,13 +113,23 @@ export class FanOut {
         if (earlier && earlier !== queued) after.add(earlier)
         this.#pendingBySubject.set(e.sk, queued)
       }
+      // The limiter's fairness key, and what admission control counts (busy), as routed now.
+      const flow = this.#flow(events)
+      this.#waiting.set(flow, (this.#waiting.get(flow) ?? 0) + events.length)
+      let counted = true
       chunks.push({
         events,
+        flow,
         after: [...after],
         done: () => {
           for (const e of events)
             if (this.#pendingBySubject.get(e.sk) === queued) this.#pendingBySubject.delete(e.sk)
           done()
+          if (!counted) return
+          counted = false
+          const left = this.#waiting.get(flow)! - events.length
+          if (left > 0) this.#waiting.set(flow, left)
+          else this.#waiting.delete(flow)
         },
       })
     }
@@ -118,9 +137,7 @@ export class FanOut {
       for (const chunk of chunks) {
         const priority = chunk.events.some((e) => this.d.priorityTypes.has(e.type))
         await Promise.all(chunk.after)
-        await this.d.limiter.run(job, this.#flow(chunk.events), priority, () =>
-          this.#chunk(chunk.events),
-        )
+        await this.d.limiter.run(job, chunk.flow, priority, () => this.#chunk(chunk.events))
         chunk.done()
       }
     } finally {
@@ -130,15 +147,32 @@ export class FanOut {
   }
 
   /**
+   * Whether events of these types (URIs) would add to work this process is far behind on: BEHIND_SETS or
+   * more events of their flow wait here to be fanned out, or one of their push streams held BEHIND_SETS or
+   * more SETs at its last append here (streams-behind.ts). Admission control refuses such normal-priority
+   * requests while the broker is at capacity; a request for streams that keep up is still taken.
+   */
+  busy(types: Iterable<string>): boolean {
+    const sids = this.#streamsOf(types)
+    if ((this.#waiting.get(sids.join(' ')) ?? 0) >= BEHIND_SETS) return true
+    return sids.some((sid) => this.#behind.has(sid))
+  }
+
+  /**
    * Where a chunk's work goes, for the limiter's fairness: the streams its event types route to (before
    * subjects are looked at; read from the routing cache, no Redis). A flood for one stream then shares
    * the fan-out with every other stream's events instead of going ahead of them.
    */
   #flow(events: readonly IngestedEvent[]): string {
-    const types = new Set(events.map((e) => e.type))
+    return this.#streamsOf(events.map((e) => e.type)).join(' ')
+  }
+
+  /** The ids of the streams event types route to, sorted. */
+  #streamsOf(types: Iterable<string>): string[] {
     const sids = new Set<string>()
-    for (const type of types) for (const s of this.d.routing.forType(type)) sids.add(s.stream_id)
-    return [...sids].sort().join(' ')
+    for (const type of new Set(types))
+      for (const s of this.d.routing.forType(type)) sids.add(s.stream_id)
+    return [...sids].sort()
   }
 
   /** Streams deleted while a chunk was routed: their deletion may have purged before its appends. */
@@ -258,8 +292,10 @@ export class FanOut {
         : undefined
       // Handled at once (a rejection left waiting would crash the process); awaited below.
       scheduled?.catch(() => {})
-      const { dropped, droppedJtis } = await appending
+      const { dropped, droppedJtis, held } = await appending
       const now = Date.now()
+      if (isPush(stream) && stream.status === 'enabled') this.#behind.note(sid, held, now)
+      else this.#behind.forget(sid)
       // The trail holds one record per SET outcome (delivery.attempt, poll.ack, ...; each with the time
       // the SET was queued), not one per SET minted: a minted SET costs no audit record of its own.
       if (dropped > 0) {

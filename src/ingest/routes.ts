@@ -13,6 +13,7 @@ import { MAX_BATCH, validateEventsBodyInSlices } from './validate.js'
 import type { EventAcceptor } from './pipeline.js'
 import type { AuditLog } from '../audit/log.js'
 import { remoteAddress } from '../http/remote-address.js'
+import type { Admission } from './admission.js'
 
 const ENQUEUE_TIMEOUT_MS = 5000
 
@@ -22,6 +23,8 @@ export interface IngestDeps {
   admin: BootstrapAdmin
   maxBodyBytes: number
   audit?: AuditLog
+  /** Refuses normal-priority requests while the broker is at capacity (admission.ts). */
+  admission?: Admission
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -96,7 +99,7 @@ export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
       operationId: 'ingestEvents',
       tag: 'Events',
       summary: 'Ingest one event or a batch; 202 once durable',
-      description: `One event, or \`{"events": [...]}\` of up to ${MAX_BATCH}. All or nothing: one bad event refuses the request, naming the event and member at fault.`,
+      description: `One event, or \`{"events": [...]}\` of up to ${MAX_BATCH}. All or nothing: one bad event refuses the request, naming the event and member at fault. While the broker is at capacity (its event loop lags by more than SSF_BROKER_ADMISSION_LAG_MS), a request holding no priority event type (SSF_BROKER_PRIORITY_EVENT_TYPES) is refused with 503 \`overloaded\` and \`Retry-After\`, nothing acknowledged; a request holding one is always taken.`,
       auth: requireRole(deps.clients, deps.admin, 'emitter'),
       body: {
         schema: EventsEnvelope,
@@ -108,6 +111,7 @@ export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
       errors: [400, 401, 403, 413, 415, 503],
     },
     async (c, { body }) => {
+      deps.admission?.check(body)
       const { events, batch } = await validateEventsBodyInSlices(body)
       const principal = c.get('principal')
       const clientId = principal.kind === 'client' ? principal.client.client_id : 'bootstrap-admin'

@@ -6,6 +6,8 @@
 export interface ActivityEvents {
   /** Events acknowledged to an emitter (durable). */
   ingested: { txn: string; type: string; event_id: string; at: number }
+  /** A `POST /events` request was refused while the broker was at capacity (ingest/admission.ts). */
+  shed: { events: number; at: number }
   /** A SET was signed and queued for a stream. */
   minted: {
     txn: string

@@ -37,6 +37,7 @@ export class Metrics {
   readonly pushAttempts: Counter<'outcome'>
   readonly pollAcks: Counter
   readonly dropped: Counter
+  readonly shed: Counter
   readonly upstreamEvents: Counter<'upstream'>
   readonly deliverySeconds: Histogram
   readonly pushSeconds: Histogram
@@ -45,8 +46,16 @@ export class Metrics {
   #unsubscribe: (() => void)[] = []
   readonly #exposition: () => Promise<string>
 
-  /** `ready`: the readiness verdict (as /readyz), exported as ssf_broker_ready for alerting. */
-  constructor(activity: Activity, state: StateGaugeProviders, ready?: () => Promise<boolean>) {
+  /**
+   * `ready`: the readiness verdict (as /readyz), exported as ssf_broker_ready for alerting; `loopLagMs`:
+   * the smoothed event-loop lag that admission control of `POST /events` compares with its limit.
+   */
+  constructor(
+    activity: Activity,
+    state: StateGaugeProviders,
+    ready?: () => Promise<boolean>,
+    loopLagMs?: () => number,
+  ) {
     const registers = [this.registry]
     this.#exposition = clusterExposition(this.registry) ?? (() => this.registry.metrics())
     collectDefaultMetrics({ register: this.registry })
@@ -75,6 +84,11 @@ export class Metrics {
     this.dropped = new Counter({
       name: 'ssf_broker_sets_dropped_total',
       help: "SETs dropped because a stream's backlog was full.",
+      registers,
+    })
+    this.shed = new Counter({
+      name: 'ssf_broker_events_shed_total',
+      help: 'Events of POST /events requests refused with 503 overloaded while the broker was at capacity (not acknowledged; emitters retry).',
       registers,
     })
     // Upstream ids label it: upstreams are few, registered by an operator.
@@ -150,6 +164,15 @@ export class Metrics {
       },
     })
 
+    if (loopLagMs)
+      new Gauge({
+        name: 'ssf_broker_admission_loop_lag_seconds',
+        help: "This process's event-loop lag, smoothed, as admission control of POST /events reads it (SSF_BROKER_ADMISSION_LAG_MS).",
+        registers,
+        collect() {
+          this.set(loopLagMs() / 1000)
+        },
+      })
     new Gauge({
       name: 'ssf_broker_ready',
       aggregator: 'min',
@@ -174,6 +197,7 @@ export class Metrics {
         if (e.push_ms !== undefined) this.pushSeconds.observe(e.push_ms / 1000)
       }),
       activity.on('dropped', (e) => this.dropped.inc(e.count)),
+      activity.on('shed', (e) => this.shed.inc(e.events)),
       activity.on('upstream', (e) => this.upstreamEvents.inc({ upstream: e.upstream_id })),
     )
   }

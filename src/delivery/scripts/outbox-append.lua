@@ -6,8 +6,9 @@
 -- then 8 per SET: lane ('c'|'p'|'n'), jti, subject key, txn, type, acknowledged-at (ms), SET, routing version
 -- it was minted under ('' if unknown)
 -- Returns {dropped, lanes were empty before (1|0), stream has failed pushes (1|0), order number of the
--- first SET, entry id of each SET..., jti...} (jtis of the first 100 dropped, oldest first). The first
--- four let the process that claims the stream deliver these SETs without reading them back.
+-- first SET, SETs the lanes hold after the append, entry id of each SET..., jti...} (jtis of the first 100
+-- dropped, oldest first). The first four let the process that claims the stream deliver these SETs
+-- without reading them back; the fifth tells the fan-out how far behind the stream is.
 local lanes = { c = KEYS[1], p = KEYS[2], n = KEYS[3] }
 local count = (#ARGV - 3) / 8
 -- Lane lengths before the append (XLEN, not EXISTS: a lane whose entries were all removed stays as an
@@ -18,7 +19,7 @@ if len.c + len.p + len.n == 0 then empty = 1 end
 local failing = 0
 if redis.call('EXISTS', KEYS[6], KEYS[7]) > 0 then failing = 1 end
 local n = redis.call('HINCRBY', KEYS[4], '#n', count) - count
-local out = { 0, empty, failing, n + 1 }
+local out = { 0, empty, failing, n + 1, 0 }
 for i = 4, #ARGV, 8 do
   n = n + 1
   local lane = ARGV[i]
@@ -28,6 +29,7 @@ for i = 4, #ARGV, 8 do
 end
 -- Beyond the bound the oldest SETs go, normal lane first (a revocation outlives informational events).
 local over = len.n + len.p - tonumber(ARGV[1])
+out[5] = len.c + len.n + len.p - math.max(over, 0)
 if over <= 0 then return out end
 for _, key in ipairs({ KEYS[3], KEYS[2] }) do
   if over <= 0 then break end
