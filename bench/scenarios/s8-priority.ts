@@ -150,6 +150,18 @@ export const scenario: Scenario = {
             .map((r) => (arrivals[r.txn] ? arrivals[r.txn]!.first - r.sentAt : Infinity)),
         )
       const other = lat(revocations.filter((r) => !r.sameSubject))
+      // Where a revocation's time goes: until its 202 (the HTTP request), and from the 202 to its SET.
+      const sentByTxn = new Map(sent.map((s) => [s.txn, s]))
+      const otherAcks = revocations
+        .filter((r) => !r.sameSubject)
+        .flatMap((r) => {
+          const s = sentByTxn.get(r.txn)
+          return s ? [s] : []
+        })
+      const ack = summarize(otherAcks.map((s) => s.ackedAt - s.sentAt))
+      const afterAck = summarize(
+        otherAcks.map((s) => (arrivals[s.txn] ? arrivals[s.txn]!.first - s.ackedAt : Infinity)),
+      )
       const same = lat(revocations.filter((r) => r.sameSubject))
       const floodTxns = sent.filter((s) => s.txn.startsWith(`${prefix}f.`))
       const floodArrived = floodTxns.filter((s) => arrivals[s.txn]).length
@@ -185,6 +197,10 @@ export const scenario: Scenario = {
             pass: other.p99 <= TARGET_P99_MS && missing === 0,
           }),
           fig('revocations (other users), max', other.max, 'ms'),
+          fig('revocations (other users), POST to its 202, p50', ack.p50, 'ms'),
+          fig('revocations (other users), POST to its 202, p99', ack.p99, 'ms'),
+          fig('revocations (other users), 202 to the SET, p50', afterAck.p50, 'ms'),
+          fig('revocations (other users), 202 to the SET, p99', afterAck.p99, 'ms'),
           fig(`revocations about flooded users, p50 of ${same.count}`, same.p50, 'ms'),
           fig(
             'flood: session-presented SETs delivered',
@@ -209,6 +225,8 @@ export const scenario: Scenario = {
           events_accepted: expected,
           post_errors: postErrors,
           revocation_latency_other_users_ms: other,
+          revocation_ack_other_users_ms: ack,
+          revocation_after_ack_other_users_ms: afterAck,
           revocation_latency_flooded_users_ms: same,
           flood_arrived: floodArrived,
           flood_drain_ms: Number.isFinite(lastFlood) ? Math.round(lastFlood - floodEnd) : null,

@@ -376,7 +376,7 @@ const VARIABLES = {
   ),
   SSF_BROKER_ADMISSION_LAG_MS: doc(
     int(20, 0, 10_000),
-    "Admission control of `POST /events`: while this process's event loop runs late by more than this many milliseconds (averaged over about 200 ms), a request holding no priority event type is refused with 503 `overloaded` and `Retry-After: 1`, before anything is stored, when the streams its events route to are far behind here (1,000 or more of their events waiting to be fanned out, or a push stream holding 1,000 or more SETs). Events for streams that keep up, and requests holding a priority event, are always taken. 0 turns admission control off.",
+    "Admission control of `POST /events`: while this process's event loop runs late by more than this many milliseconds (averaged over about 200 ms), a request holding no priority event type is refused with 503 `overloaded` and `Retry-After: 1`, before anything is stored, when the streams its events route to are far behind here (5,000 or more of their events waiting to be fanned out, or a push stream holding 5,000 or more SETs: seconds of work). Events for streams that keep up, and requests holding a priority event, are always taken. 0 turns admission control off.",
   ),
   SSF_BROKER_LEASE_MS: doc(
     int(3000, 500, 600_000),
