@@ -143,6 +143,8 @@ test('GET /metrics: every required metric, with prom-client process and Node.js 
     'ssf_broker_streams',
     'ssf_broker_http_requests_total',
     'ssf_broker_http_request_duration_seconds',
+    'ssf_broker_events_shed_total',
+    'ssf_broker_admission_loop_lag_seconds',
     'process_cpu_seconds_total',
     'nodejs_eventloop_lag_seconds',
   ]) {

@@ -5,9 +5,9 @@
  * events until the broker can take them, instead of the broker accepting work it will deliver seconds
  * later while every other stream, and every revocation, waits behind it in the same loop.
  *
- * Only work the broker is already behind on is refused: a request whose events route to streams with
- * fan-out work waiting here, or to a push stream found far behind (FanOut.busy). An event for a stream
- * that keeps up is taken even then, so a flood for some streams does not shut out the others. A request
+ * Only work the broker is already far behind on is refused: a request whose events route to streams with
+ * seconds of work waiting here, in the fan-out or in a push stream's queue (FanOut.busy). An event for a
+ * stream that keeps up is taken even then, so a flood for some streams does not shut out the others. A request
  * with at least one priority event is always taken: revocations must get through a flood. Nothing of a
  * refused request is acknowledged or stored, so a retry is safe.
  */

@@ -99,7 +99,7 @@ export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
       operationId: 'ingestEvents',
       tag: 'Events',
       summary: 'Ingest one event or a batch; 202 once durable',
-      description: `One event, or \`{"events": [...]}\` of up to ${MAX_BATCH}. All or nothing: one bad event refuses the request, naming the event and member at fault. While the broker is at capacity (its event loop lags by more than SSF_BROKER_ADMISSION_LAG_MS), a request holding no priority event type (SSF_BROKER_PRIORITY_EVENT_TYPES) is refused with 503 \`overloaded\` and \`Retry-After\`, nothing acknowledged; a request holding one is always taken.`,
+      description: `One event, or \`{"events": [...]}\` of up to ${MAX_BATCH}. All or nothing: one bad event refuses the request, naming the event and member at fault. While the broker is at capacity (its event loop lags by more than SSF_BROKER_ADMISSION_LAG_MS), a request for streams it is far behind on that holds no priority event type (SSF_BROKER_PRIORITY_EVENT_TYPES) is refused with 503 \`overloaded\` and \`Retry-After\`, nothing acknowledged; a request holding one is always taken.`,
       auth: requireRole(deps.clients, deps.admin, 'emitter'),
       body: {
         schema: EventsEnvelope,

@@ -167,6 +167,8 @@ export class Metrics {
     if (loopLagMs)
       new Gauge({
         name: 'ssf_broker_admission_loop_lag_seconds',
+        // One process lagging is what matters: its requests are the ones refused.
+        aggregator: 'max',
         help: "This process's event-loop lag, smoothed, as admission control of POST /events reads it (SSF_BROKER_ADMISSION_LAG_MS).",
         registers,
         collect() {
