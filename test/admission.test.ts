@@ -126,6 +126,12 @@ describe('POST /events under load, against a real broker', () => {
       1,
     )
 
+    // A malformed body is still told what is wrong with it, not to come back later.
+    holdLoop(300)
+    const malformed = await broker.api.emit(emitter.token, { events: [presented('x')], extra: 1 })
+    assert.equal(malformed.status, 400, malformed.text)
+    assert.equal((malformed.body as { error: string }).error, 'invalid_request')
+
     // A request holding a priority event is taken, even for X and in a batch with normal events.
     holdLoop(300)
     const priority = await broker.api.emit(emitter.token, {
@@ -162,9 +168,9 @@ describe('Admission', () => {
     })
     return { a, shed, asked }
   }
-  const refuses = (a: Admission, body: unknown) =>
+  const refuses = (a: Admission, events: unknown[]) =>
     assert.throws(
-      () => a.check(body),
+      () => a.check(events),
       (err: unknown) =>
         isBrokerError(err, 'overloaded') &&
         err.status === 503 &&
@@ -173,37 +179,36 @@ describe('Admission', () => {
 
   test('refuses normal work the broker is behind on only while the loop lags beyond the limit', () => {
     const lagging = admission(50, true)
-    refuses(lagging.a, presented('a'))
-    refuses(lagging.a, { events: [presented('a'), presented('b')] })
+    refuses(lagging.a, [presented('a')])
+    refuses(lagging.a, [presented('a'), presented('b')])
     assert.deepEqual(lagging.shed, [1, 2])
     assert.deepEqual(lagging.asked, [[PRESENTED], [PRESENTED, PRESENTED]])
 
     const keepingUp = admission(15, true)
-    keepingUp.a.check(presented('a'))
+    keepingUp.a.check([presented('a')])
     assert.deepEqual(keepingUp.asked, [], 'no routing work below the limit')
 
     const notBehind = admission(50, false)
-    notBehind.a.check(presented('a'))
+    notBehind.a.check([presented('a')])
     assert.deepEqual(notBehind.shed, [])
 
     const off = admission(10_000, true, 0)
-    off.a.check(presented('a'))
+    off.a.check([presented('a')])
     assert.deepEqual(off.shed, [])
   })
 
   test('takes any request holding a priority event, by alias or URI', () => {
     const { a, shed } = admission(50, true)
-    a.check(revoked('a'))
-    a.check({ events: [presented('a'), { ...revoked('b'), type: REVOKED }] })
+    a.check([revoked('a')])
+    a.check([presented('a'), { ...revoked('b'), type: REVOKED }])
     assert.deepEqual(shed, [])
   })
 
-  test('a body validation will refuse is refused as overloaded first, never taken', () => {
+  test('an event validation will refuse is refused as overloaded first, never taken', () => {
     const { a, asked } = admission(50, true)
-    refuses(a, 'not an object')
-    refuses(a, { events: 'nope' })
-    refuses(a, { type: 'no/such-type', subject: {} })
-    assert.deepEqual(asked, [[], [], []])
+    refuses(a, ['not an object'])
+    refuses(a, [{ type: 'no/such-type', subject: {} }])
+    assert.deepEqual(asked, [[], []])
   })
 })
 

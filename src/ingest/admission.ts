@@ -1,15 +1,16 @@
 /**
  * Admission control of `POST /events`: while this process's event loop lags by more than
  * SSF_BROKER_ADMISSION_LAG_MS (smoothed, lib/loop-lag.ts), a request that holds no priority event type is
- * refused with 503 `overloaded` and `Retry-After`, before it is validated or stored. The emitter keeps its
- * events until the broker can take them, instead of the broker accepting work it will deliver seconds
- * later while every other stream, and every revocation, waits behind it in the same loop.
+ * refused with 503 `overloaded` and `Retry-After`, before its events are validated or stored (a malformed
+ * envelope is still a 400). The emitter keeps its events until the broker can take them, instead of the
+ * broker accepting work it will deliver seconds later while every other stream, and every revocation,
+ * waits behind it in the same loop.
  *
  * Only work the broker is already far behind on is refused: a request whose events route to streams with
  * seconds of work waiting here, in the fan-out or in a push stream's queue (FanOut.busy). An event for a
- * stream that keeps up is taken even then, so a flood for some streams does not shut out the others. A request
- * with at least one priority event is always taken: revocations must get through a flood. Nothing of a
- * refused request is acknowledged or stored, so a retry is safe.
+ * stream that keeps up is taken even then, so a flood for some streams does not shut out the others. A
+ * request with at least one priority event is always taken: revocations must get through a flood. Nothing
+ * of a refused request is acknowledged or stored, so a retry is safe.
  */
 import { BrokerError } from '../errors.js'
 import { resolveEventTypeUri } from '../events/priority.js'
@@ -32,12 +33,14 @@ export interface AdmissionOptions {
 export class Admission {
   constructor(private readonly o: AdmissionOptions) {}
 
-  /** Throws `overloaded` when the request must wait; `body` is the parsed, not yet validated, body. */
-  check(body: unknown): void {
+  /**
+   * Throws `overloaded` when the request must wait; `events` are its events as posted (validate.ts
+   * postedEvents: the envelope checked, each event not yet).
+   */
+  check(events: readonly unknown[]): void {
     if (this.o.limitMs === 0) return
     const lag = this.o.lag.ms
     if (lag <= this.o.limitMs) return
-    const events = eventsOf(body)
     const types: string[] = []
     for (const e of events) {
       const uri = typeUri(e)
@@ -46,7 +49,7 @@ export class Admission {
       types.push(uri)
     }
     if (!this.o.busy(types)) return
-    this.o.onShed?.(Math.max(1, events.length))
+    this.o.onShed?.(events.length)
     throw new BrokerError(
       'overloaded',
       `the broker is at capacity (event loop ${Math.round(lag)} ms behind); the events were not acknowledged, retry after ${OVERLOADED_RETRY_AFTER_SECONDS} s`,
@@ -60,12 +63,4 @@ function typeUri(event: unknown): string | undefined {
   if (typeof event !== 'object' || event === null) return undefined
   const type = (event as { type?: unknown }).type
   return typeof type === 'string' ? resolveEventTypeUri(type) : undefined
-}
-
-/** The events of a body as posted: one event, or the members of `events`; validation comes later. */
-function eventsOf(body: unknown): unknown[] {
-  if (typeof body !== 'object' || body === null) return []
-  const batch = (body as { events?: unknown }).events
-  if ('events' in body) return Array.isArray(batch) ? batch : []
-  return [body]
 }

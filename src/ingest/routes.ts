@@ -9,7 +9,7 @@ import type { BootstrapAdmin, ClientRegistry } from '../auth/clients.js'
 import { BrokerError } from '../errors.js'
 import { operation } from '../http/route.js'
 import { SubjectDoc, z } from '../http/schema.js'
-import { MAX_BATCH, validateEventsBodyInSlices } from './validate.js'
+import { MAX_BATCH, postedEvents, validateInSlices } from './validate.js'
 import type { EventAcceptor } from './pipeline.js'
 import type { AuditLog } from '../audit/log.js'
 import { remoteAddress } from '../http/remote-address.js'
@@ -111,8 +111,9 @@ export function ingestRoutes(deps: IngestDeps): OpenAPIHono<AuthEnv> {
       errors: [400, 401, 403, 413, 415, 503],
     },
     async (c, { body }) => {
-      deps.admission?.check(body)
-      const { events, batch } = await validateEventsBodyInSlices(body)
+      const posted = postedEvents(body)
+      deps.admission?.check(posted.inputs)
+      const { events, batch } = await validateInSlices(posted)
       const principal = c.get('principal')
       const clientId = principal.kind === 'client' ? principal.client.client_id : 'bootstrap-admin'
       const remoteAddr = remoteAddress(c)

@@ -96,8 +96,14 @@ function validateOne(input: unknown, where: string): ValidEvent {
   }
 }
 
-/** The events of a body (unchecked) and whether it was a batch; the envelope is checked here. */
-function eventsOf(body: unknown): { inputs: unknown[]; batch: boolean } {
+/** A body's events as posted (not yet checked) and whether it was a batch. */
+export interface PostedEvents {
+  inputs: readonly unknown[]
+  batch: boolean
+}
+
+/** The events of a body, its envelope checked (one event or `{events: [...]}`); throws a BrokerError (400). */
+export function postedEvents(body: unknown): PostedEvents {
   if (!isObject(body)) throw new BrokerError('invalid_request', 'body: must be a JSON object')
   if (!('events' in body)) return { inputs: [body], batch: false }
   if (body.events === null)
@@ -124,21 +130,22 @@ const where = (batch: boolean, i: number) => (batch ? `events[${i}]` : '')
 
 /** Returns the validated events and whether the body was a batch. Throws a BrokerError (400) otherwise. */
 export function validateEventsBody(body: unknown): { events: ValidEvent[]; batch: boolean } {
-  const { inputs, batch } = eventsOf(body)
+  const { inputs, batch } = postedEvents(body)
   return { events: inputs.map((e, i) => validateOne(e, where(batch, i))), batch }
 }
 
-/** Events validated between two turns of the event loop by validateEventsBodyInSlices. */
+/** Events validated between two turns of the event loop by validateInSlices. */
 const SLICE = 100
 
 /**
- * validateEventsBody for the ingest route: a large batch (about 10 µs per event) is validated in slices
- * with a turn of the event loop between them, so it does not hold up other requests and deliveries.
+ * validateEventsBody for the ingest route, on events whose envelope postedEvents checked: a large batch
+ * (about 10 µs per event) is validated in slices with a turn of the event loop between them, so it does
+ * not hold up other requests and deliveries.
  */
-export async function validateEventsBodyInSlices(
-  body: unknown,
-): Promise<{ events: ValidEvent[]; batch: boolean }> {
-  const { inputs, batch } = eventsOf(body)
+export async function validateInSlices({
+  inputs,
+  batch,
+}: PostedEvents): Promise<{ events: ValidEvent[]; batch: boolean }> {
   const events: ValidEvent[] = []
   for (const [i, input] of inputs.entries()) {
     if (i > 0 && i % SLICE === 0) await new Promise((resolve) => setImmediate(resolve))
