@@ -305,9 +305,12 @@ export class Dispatcher {
 
   /**
    * Delivers one stream while this process holds it: a sliding window of pushes. A SET is sent as soon as
-   * a slot and its subject are free; outcomes that came back together are recorded in one script call,
-   * which also says whether the lanes hold anything not yet read. What was read is kept (less what is
-   * done) until it is used up or SETs are queued again, so a window is not read twice.
+   * a slot and its subject are free. A delivered SET gives back its slot and its subject the moment its
+   * push comes back; its completion is recorded in the background, with whatever else came back
+   * meanwhile, in one script call (which also says whether the lanes hold anything not yet read), while
+   * the window keeps sending. A failed push keeps its slot until it is recorded, and nothing more is sent
+   * until then: it may back the stream off. What was read is kept (less what is done) until it is used up
+   * or SETs are queued again, so a window is not read twice.
    */
   async #drain(sid: string, seed?: Appended): Promise<void> {
     const windowSize = this.config.pushConcurrencyPerStream
@@ -315,13 +318,26 @@ export class Dispatcher {
     const inFlight = new Map<string, QueuedSet>()
     /** Subjects with a SET in flight: their later SETs wait. */
     const busy = new Set<string>()
+    /** Outcomes not recorded yet, in the order they came back. */
     let settled: Settled[] = []
+    /** Delivered SETs out of the window whose completion is not recorded yet: still in the lanes. */
+    let unrecorded = 0
+    let recording: Promise<void> | undefined
+    let recordFailure: { error: unknown } | undefined
+    // Something happened (a push came back, a record finished, SETs were queued): the next wait returns.
+    let poked = false
     let signal: (() => void) | undefined
-    const wait = () =>
-      new Promise<void>((resolve) => {
-        signal = resolve
-        this.#wakers.set(sid, resolve)
-      })
+    const poke = () => {
+      poked = true
+      const resolve = signal
+      signal = undefined
+      resolve?.()
+    }
+    this.#wakers.set(sid, poke)
+    const wait = async () => {
+      if (!poked) await new Promise<void>((resolve) => (signal = resolve))
+      poked = false
+    }
     // Whether the stream may be in a run of failures: then one SET at a time, a probe (from the first read).
     let failing: boolean | undefined = seed?.failing
     let view = seed ? LaneView.ofAppended(seed.queued) : new LaneView()
@@ -329,23 +345,34 @@ export class Dispatcher {
     let quiet = false
     let backoff: { until: number; error: string } | undefined
     let stream: StreamRecord | undefined
+    const settle = (done: Settled) => {
+      if (done.outcome.kind === 'delivered') {
+        // The receiver has it: its slot and its subject are free for the next SETs at once.
+        inFlight.delete(entryKey(done.item))
+        busy.delete(done.item.sk)
+        view.forget([done.item])
+        unrecorded++
+      }
+      settled.push(done)
+      poke()
+    }
     const record = async () => {
-      // Pushes that come back in the same turn of the event loop are recorded together; while few of a
-      // full window of normal SETs have, a millisecond more lets others join (fewer, larger completions).
+      // Pushes that come back in the same turn of the event loop are recorded together (and those that
+      // come back while a record is written, in the next one).
       await new Promise((r) => setImmediate(r))
-      if (settled.length < inFlight.size / 4 && settled.every((s) => s.item.lane === 'n'))
-        await new Promise((r) => setTimeout(r, 1))
       const batch = settled
       settled = []
       if (batch.length === 0) return
+      const kept = batch.filter((s) => s.outcome.kind !== 'delivered')
       // What is left is worth counting only when nothing else is in flight (the drain may go idle).
       const result = await this.#record(
         stream!,
         batch,
         failing === true,
-        batch.length === inFlight.size,
+        kept.length === inFlight.size,
       )
-      for (const { item } of batch) {
+      unrecorded -= batch.length - kept.length
+      for (const { item } of kept) {
         inFlight.delete(entryKey(item))
         busy.delete(item.sk)
       }
@@ -356,16 +383,32 @@ export class Dispatcher {
           until: Math.max(backoff?.until ?? 0, result.backoffUntil),
           error: result.lastError ?? 'unknown',
         }
-      // Everything left in the lanes is in flight: nothing to read unless SETs are queued meanwhile.
-      if (result.left !== undefined) quiet = result.left <= inFlight.size
+      // Everything left in the lanes is in flight or delivered and being recorded: nothing to read
+      // unless SETs are queued meanwhile.
+      if (result.left !== undefined) quiet = result.left <= inFlight.size + unrecorded
+    }
+    /** Starts recording what came back, unless a record is being written (one at a time). */
+    const startRecord = (): Promise<void> =>
+      (recording ??= record()
+        .catch((error: unknown) => void (recordFailure ??= { error }))
+        .finally(() => {
+          recording = undefined
+          poke()
+        }))
+    /** Waits until everything that came back is recorded; a failed record fails the drain. */
+    const flush = async () => {
+      while (recording || settled.length > 0) await startRecord()
+      if (recordFailure) throw recordFailure.error
     }
     const settleAll = async () => {
       while (inFlight.size > 0) {
         if (settled.length === 0) await wait()
-        await record()
+        await flush()
       }
+      await flush()
     }
     for (;;) {
+      if (recordFailure) throw recordFailure.error
       if (this.#lost.has(sid)) {
         await settleAll()
         return
@@ -404,6 +447,15 @@ export class Dispatcher {
         await this.scheduler.release(sid, this.owner, 'backoff', backoff.until)
         return
       }
+      // A failed push is recorded before anything else is sent: it may back the stream off.
+      if (failing !== false && settled.length > 0) {
+        await flush()
+        continue
+      }
+      if (settled.some((s) => s.outcome.kind !== 'delivered')) {
+        await flush()
+        continue
+      }
       const room = (failing === false ? 2 * windowSize : 1) - inFlight.size
       if (room > 0) {
         // SETs queued meanwhile come after what was read: read on first, so a revocation goes at once.
@@ -427,6 +479,8 @@ export class Dispatcher {
             // Each SET is delivered as routed when it was minted or later: the cache is brought at least
             // to the newest version among them (no Redis read when it is there already).
             if ((await this.#catchUp(read)) && this.routing.get(sid) !== stream) {
+              // Read afresh, once delivered SETs are out of the lanes (else they would be read again).
+              await flush()
               view = new LaneView()
               continue
             }
@@ -434,17 +488,22 @@ export class Dispatcher {
           }
           picked = this.#pick(view, inFlight, busy, failing)
         }
-        for (const item of picked)
-          this.#send(stream, item, inFlight, busy, (done) => {
-            settled.push(done)
-            signal?.()
-          })
+        for (const item of picked) this.#send(stream, item, inFlight, busy, settle)
         // Everything read is in flight and nothing lies beyond: the lanes hold nothing else.
         quiet = !view.anyPartial(lanes) && view.unsent(inFlight) === 0
-        // Nothing held could be sent and nothing is in flight: read the lanes afresh.
-        if (inFlight.size === 0 && !quiet) view = new LaneView()
+        // Nothing held could be sent and nothing is in flight: read the lanes afresh (once delivered SETs
+        // are out of them).
+        if (inFlight.size === 0 && !quiet) {
+          await flush()
+          view = new LaneView()
+        }
       }
       if (inFlight.size === 0) {
+        // Idle only once every outcome is recorded.
+        if (recording || settled.length > 0) {
+          await flush()
+          continue
+        }
         if (!quiet || this.#dirty.has(sid)) continue
         if (await this.#linger(sid, wait)) continue
         if ((await this.scheduler.release(sid, this.owner, 'idle')) === 'more') {
@@ -453,8 +512,8 @@ export class Dispatcher {
         }
         return
       }
-      if (settled.length === 0) await wait()
-      await record()
+      if (settled.length > 0) void startRecord()
+      await wait()
     }
   }
 

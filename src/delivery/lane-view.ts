@@ -55,19 +55,17 @@ export class LaneView {
 
   /** Takes SETs that are done with out of the view (and out of the pending counts). */
   forget(gone: readonly QueuedSet[]): void {
-    if (gone.length === 0) return
-    const keys = new Set<string>()
     for (const s of gone) {
       if (!this.#ids.delete(entryKey(s))) continue
-      keys.add(entryKey(s))
+      // SETs are mostly done with in the order they were held: found at or near the front.
+      const held = this.held[s.lane]
+      const i = held.findIndex((h) => h.id === s.id)
+      if (i >= 0) held.splice(i, 1)
       if (s.lane !== 'n') continue
       const left = (this.pending.get(s.sk) ?? 0) - 1
       if (left > 0) this.pending.set(s.sk, left)
       else this.pending.delete(s.sk)
     }
-    for (const lane of LANE_LETTERS)
-      if (this.held[lane].some((s) => keys.has(entryKey(s))))
-        this.held[lane] = this.held[lane].filter((s) => !keys.has(entryKey(s)))
   }
 
   /** SETs held and not in flight (`inFlight` keyed by entryKey), in all lanes or in one. */
@@ -129,6 +127,10 @@ export function pickWindow(
     }
     take(item)
   }
-  for (const item of n) take(item)
+  for (const item of n) {
+    // Full: later SETs could not be taken (nor block anything taken).
+    if (window.length >= room.total || normals >= room.normal) break
+    take(item)
+  }
   return window
 }
