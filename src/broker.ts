@@ -33,7 +33,7 @@ import { PollService } from './delivery/poll.js'
 import { Outbox } from './delivery/outbox.js'
 import { Dispatcher, type SustainedFailureHandler } from './delivery/dispatcher.js'
 import { createPushClient } from './delivery/push-client.js'
-import { FanOut } from './ingest/fan-out.js'
+import { CHUNK as FAN_OUT_CHUNK, FanOut } from './ingest/fan-out.js'
 import { ingestRoutes } from './ingest/routes.js'
 import { adminRoutes } from './admin/routes.js'
 import { createApp } from './http/app.js'
@@ -201,7 +201,8 @@ export async function startBroker(config: Config, log: Logger): Promise<Broker> 
     routing,
     outbox,
     subjects,
-    limiter: new FairLimiter(config.fanOutConcurrency),
+    // Counted in events: as many single-event requests at once as the events of that many full chunks.
+    limiter: new FairLimiter(config.fanOutConcurrency * FAN_OUT_CHUNK),
     priorityTypes,
     log,
     activity,

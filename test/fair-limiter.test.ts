@@ -90,3 +90,74 @@ test('a flood of requests for one flow holds its share of the slots; another flo
   assert.equal(order.length, 11)
   assert.equal(limiter.flows, 0, 'no flow is kept once idle')
 })
+
+test('the limit counts weight: many light tasks run together, a heavy one waits for room (nothing overtakes it) or runs alone', async () => {
+  const limiter = new FairLimiter(4)
+  const order: string[] = []
+  const tick = () => new Promise((r) => setImmediate(r))
+  const light = Array.from({ length: 4 }, (_, i) => gate(order, `l${i}`))
+  const heavy = gate(order, 'heavy')
+  const late = gate(order, 'late')
+  const huge = gate(order, 'huge')
+  const runs = light.map((g) => limiter.run({}, 'x', false, g.run, 1))
+  runs.push(limiter.run({}, 'x', false, heavy.run, 3))
+  runs.push(limiter.run({}, 'x', false, late.run, 1))
+  await tick()
+  assert.deepEqual(order, ['l0', 'l1', 'l2', 'l3'], 'four tasks of weight 1 share a limit of 4')
+  light[0]!.release()
+  await tick()
+  // Room for 1: the next in line weighs 3 and waits; the task behind it does not go first.
+  assert.deepEqual(order, ['l0', 'l1', 'l2', 'l3'])
+  light[1]!.release()
+  light[2]!.release()
+  await tick()
+  assert.deepEqual(order, ['l0', 'l1', 'l2', 'l3', 'heavy'])
+  await tick()
+  assert.deepEqual(order, ['l0', 'l1', 'l2', 'l3', 'heavy'], 'weight 3 + 1 running: full')
+  light[3]!.release()
+  await tick()
+  assert.deepEqual(order, ['l0', 'l1', 'l2', 'l3', 'heavy', 'late'])
+  heavy.release()
+  late.release()
+  await Promise.all(runs)
+  // Heavier than the whole limit: runs once nothing else does.
+  const alone = limiter.run({}, 'x', false, huge.run, 10)
+  await tick()
+  assert.deepEqual(order.at(-1), 'huge')
+  huge.release()
+  await alone
+  await tick()
+  assert.equal(limiter.flows, 0)
+})
+
+test('among thousands of waiting jobs the one that started fewest, then the oldest, goes next', async () => {
+  const limiter = new FairLimiter(1)
+  const order: string[] = []
+  const tick = () => new Promise((r) => setImmediate(r))
+  const first = gate(order, 'first')
+  const running = limiter.run({}, 'x', false, first.run)
+  // A job that has started one task queues its second behind 2,000 jobs that started none.
+  const big = {}
+  const b0 = gate(order, 'b0')
+  const b1 = gate(order, 'b1')
+  const bigRun = limiter.run(big, 'y', false, b0.run)
+  const many = Array.from({ length: 2000 }, (_, i) => gate(order, `m${i}`))
+  const runs = many.map((g) => limiter.run({}, 'y', false, g.run))
+  first.release()
+  await running
+  await tick()
+  assert.deepEqual(order, ['first', 'b0'])
+  const next = limiter.run(big, 'y', false, b1.run)
+  b0.release()
+  await bigRun
+  for (const g of many) {
+    await tick()
+    g.release()
+  }
+  await tick()
+  b1.release()
+  await Promise.all([...runs, next])
+  assert.deepEqual(order.slice(2, 5), ['m0', 'm1', 'm2'])
+  assert.equal(order.at(-1), 'b1', 'the job that had started a task comes after all that had none')
+  assert.equal(order.length, 2003)
+})

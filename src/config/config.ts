@@ -324,7 +324,7 @@ const VARIABLES = {
   ),
   SSF_BROKER_FANOUT_CONCURRENCY: doc(
     int(8, 1, 1024),
-    'Chunks of up to 64 events (of `POST /events` requests) one broker process turns into SETs at once. Chunks holding a priority event type go first; otherwise the chunk whose streams (those its event types route to) have the fewest chunks running goes next, so a flood for one stream does not hold back the events of other streams, and among those the request that has had the fewest chunks started, so a small request does not wait behind a large one. More chunks at once share the event loop and each takes longer.',
+    'Chunks of 64 events (of `POST /events` requests) one broker process turns into SETs at once, counted in events: 8 means 8 full chunks, or up to 512 single-event requests, or any mix weighing 512 events. Chunks holding a priority event type go first; otherwise the chunk whose streams (those its event types route to) have the fewest chunks running goes next, so a flood for one stream does not hold back the events of other streams, and among those the request that has had the fewest chunks started, so a small request does not wait behind a large one. More chunks at once share the event loop and each takes longer.',
   ),
   SSF_BROKER_PUSH_STREAMS_IN_FLIGHT: doc(
     int(256, 1, 10_000),

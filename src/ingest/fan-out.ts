@@ -72,7 +72,8 @@ export interface FanOutDeps {
   purge?(sid: string): Promise<void>
 }
 
-const CHUNK = 64
+/** Events per chunk; the limiter counts events, so a full chunk weighs this much and one event 1. */
+export const CHUNK = 64
 /**
  * Signing is synchronous: a chunk's SETs are signed in slices of this many, with a turn of the event loop
  * between slices, so the first streams' appends (and pushes) go out while the rest are signed, and one
@@ -137,7 +138,13 @@ export class FanOut {
       for (const chunk of chunks) {
         const priority = chunk.events.some((e) => this.d.priorityTypes.has(e.type))
         await Promise.all(chunk.after)
-        await this.d.limiter.run(job, chunk.flow, priority, () => this.#chunk(chunk.events))
+        await this.d.limiter.run(
+          job,
+          chunk.flow,
+          priority,
+          () => this.#chunk(chunk.events),
+          chunk.events.length,
+        )
         chunk.done()
       }
     } finally {
