@@ -103,11 +103,12 @@ export function pickWindow(
   busy: ReadonlySet<string> = new Set(),
 ): QueuedSet[] {
   const { c, p, n } = view.held
-  const blocked = new Set<string>(busy)
+  /** Subjects met in this pick: their later SETs wait (as those of busy subjects do). */
+  const blocked = new Set<string>()
   const window: QueuedSet[] = []
   let normals = 0
   const take = (item: QueuedSet) => {
-    if (window.length >= room.total || blocked.has(item.sk)) return
+    if (window.length >= room.total || busy.has(item.sk) || blocked.has(item.sk)) return
     blocked.add(item.sk)
     if (item.lane === 'n' && normals >= room.normal) return
     if (item.lane === 'n') normals++
