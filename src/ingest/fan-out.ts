@@ -81,6 +81,27 @@ export const CHUNK = 64
  */
 const SIGN_SLICE = 32
 
+/** Stream ids whose subject lists name each event's subject (SubjectIndex.matchAll), per event looked up. */
+type Listed = Map<IngestedEvent, Set<string>>
+
+/**
+ * The Redis reads of a request's first chunk, started while its events are made durable (prefetch), so
+ * that they share that round trip instead of following it.
+ */
+export interface Prefetched {
+  /** Subject lookups of the events some stream received when the prefetch started. */
+  listed: Promise<Listed>
+  /** The cascade: the events derived for the agents acting for the events' principals. */
+  derived: Promise<Derived>
+  /** Subject lookups of the derived events, as `listed`. */
+  derivedListed: Promise<Listed>
+}
+
+interface Derived {
+  events: IngestedEvent[]
+  audit: AuditEntryInput[]
+}
+
 export class FanOut {
   /** Per subject key, the chunk (of any request) holding its latest event not yet queued. */
   readonly #pendingBySubject = new Map<string, Promise<void>>()
@@ -95,16 +116,18 @@ export class FanOut {
    * order: a chunk waits for the chunks of earlier requests that hold an event about one of its subjects,
    * so a priority event never overtakes an earlier-acknowledged event about the same subject.
    */
-  async run(posted: readonly IngestedEvent[]): Promise<void> {
+  async run(posted: readonly IngestedEvent[], prefetched?: Prefetched): Promise<void> {
     const job = {}
     const chunks: {
       events: IngestedEvent[]
+      pre: Prefetched | undefined
       flow: string
       after: Promise<void>[]
       done: () => void
     }[] = []
     for (let i = 0; i < posted.length; i += CHUNK) {
       const events = posted.slice(i, i + CHUNK)
+      const pre = i === 0 ? prefetched : undefined
       let done!: () => void
       const queued = new Promise<void>((resolve) => (done = resolve))
       const after = new Set<Promise<void>>()
@@ -120,6 +143,7 @@ export class FanOut {
       let counted = true
       chunks.push({
         events,
+        pre,
         flow,
         after: [...after],
         done: () => {
@@ -142,7 +166,7 @@ export class FanOut {
           job,
           chunk.flow,
           priority,
-          () => this.#chunk(chunk.events),
+          () => this.#chunk(chunk.events, chunk.pre),
           chunk.events.length,
         )
         chunk.done()
@@ -151,6 +175,38 @@ export class FanOut {
       // A failed request (retried later) must not hold back later ones.
       for (const chunk of chunks) chunk.done()
     }
+  }
+
+  /**
+   * Starts the Redis reads of the first chunk of a request about to be accepted: the subject lookups and
+   * the cascade's agent walk, which then share a round trip with the ingest append. Reading before the
+   * 202 keeps routing exact: any subject or agent change whose response came before the request is read.
+   * The chunk looks up anything routed only by then (routing is filtered with this process's cache as it
+   * is now, possibly older than the version the chunk routes with).
+   */
+  prefetch(posted: readonly IngestedEvent[]): Prefetched {
+    const first = posted.slice(0, CHUNK)
+    const lookUp = (list: readonly IngestedEvent[]): Promise<Listed> => {
+      const routed = list.filter((e) => this.#receivable(e.type))
+      return this.d.subjects
+        .matchAll(routed.map((e) => e.subject))
+        .then((found) => new Map(routed.map((e, i) => [e, found[i]!])))
+    }
+    const derived = this.#derive(first)
+    const prefetched = {
+      listed: lookUp(first),
+      derived,
+      derivedListed: derived.then((d) => lookUp(d.events)),
+    }
+    // Awaited by the chunk; a failure there fails the chunk (retried after the lease), as its own reads would.
+    for (const p of Object.values(prefetched)) (p as Promise<unknown>).catch(() => {})
+    return prefetched
+  }
+
+  /** Whether some stream that queues SETs receives this event type (routing cache, no Redis). */
+  #receivable(type: string): boolean {
+    for (const s of this.d.routing.forType(type)) if (queuesSets(s.status)) return true
+    return false
   }
 
   /**
@@ -196,12 +252,10 @@ export class FanOut {
   }
 
   /** The events derived for every agent acting for each event's principal (none without a policy match). */
-  async #derive(
-    events: readonly IngestedEvent[],
-    audit: AuditEntryInput[],
-  ): Promise<IngestedEvent[]> {
+  async #derive(events: readonly IngestedEvent[]): Promise<Derived> {
+    const audit: AuditEntryInput[] = []
     const cascade = this.d.cascade
-    if (!cascade) return []
+    if (!cascade) return { events: [], audit }
     const causes = events.flatMap((event) => {
       const rule = cascadeFor(event.type, event.event, cascade.policy)
       return rule ? [{ event, rule }] : []
@@ -238,10 +292,10 @@ export class FanOut {
         })
       }
     })
-    return derived
+    return { events: derived, audit }
   }
 
-  async #chunk(posted: readonly IngestedEvent[]): Promise<void> {
+  async #chunk(posted: readonly IngestedEvent[], pre?: Prefetched): Promise<void> {
     // The routing version this chunk is routed with (the caller synced to at least the ingest's version).
     const version = this.d.routing.version
     const audit: AuditEntryInput[] = []
@@ -255,21 +309,26 @@ export class FanOut {
         )
       return list
     }
-    // Subject lookups only for events some stream could receive; each index term read once per list.
-    const lookUp = async (list: readonly IngestedEvent[]) => {
-      const routed = list.filter((e) => streamsFor(e.type).length > 0)
-      const found = await this.d.subjects.matchAll(routed.map((e) => e.subject))
-      const byEvent = new Map(routed.map((e, i) => [e, found[i]!]))
+    // Subject lookups only for events some stream could receive (those prefetched are not read again);
+    // each index term read once per list.
+    const lookUp = async (list: readonly IngestedEvent[], prefetched?: Promise<Listed>) => {
+      const known = prefetched ? await prefetched : new Map<IngestedEvent, Set<string>>()
+      const missing = list.filter((e) => streamsFor(e.type).length > 0 && !known.has(e))
+      const found = await this.d.subjects.matchAll(missing.map((e) => e.subject))
+      const byEvent = new Map(known)
+      missing.forEach((e, i) => byEvent.set(e, found[i]!))
       return list.map((e) => byEvent.get(e) ?? new Set<string>())
     }
     // The posted events' lookups run while the cascade finds the agents acting for their subjects.
-    const [, postedListed, derived] = await Promise.all([
+    const [, postedListed, derivation] = await Promise.all([
       this.d.keys.refresh(),
-      lookUp(posted),
-      this.#derive(posted, audit),
+      lookUp(posted, pre?.listed),
+      pre?.derived ?? this.#derive(posted),
     ])
+    const derived = derivation.events
+    audit.push(...derivation.audit)
     const events = [...posted, ...derived]
-    const listed = [...postedListed, ...(await lookUp(derived))]
+    const listed = [...postedListed, ...(await lookUp(derived, pre?.derivedListed))]
     const candidates = events.map((e) => streamsFor(e.type))
     const work: { event: IngestedEvent; stream: StreamRecord; order: number }[] = []
     events.forEach((event, i) => {

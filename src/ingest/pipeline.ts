@@ -10,7 +10,7 @@ import type { Logger } from '../lib/log.js'
 import type { Activity } from '../observe/activity.js'
 import type { StreamStore } from '../streams/store.js'
 import type { RoutingCache } from '../streams/routing-cache.js'
-import type { FanOut, IngestedEvent } from './fan-out.js'
+import type { FanOut, IngestedEvent, Prefetched } from './fan-out.js'
 import type { IngestLog, LogEntry } from './ingest-log.js'
 import type { ValidEvent } from './validate.js'
 
@@ -60,6 +60,8 @@ export class IngestPipeline implements EventAcceptor {
     }))
     // The routing version is read together with the append: the fan-out routes with every stream change
     // whose response came before this request.
+    // The first chunk's reads go out with the append (one round trip, not two, before the fan-out signs).
+    const prefetched = this.fanOut.prefetch(list)
     const [{ entry, extra }, version] = await Promise.all([
       this.log.append(JSON.stringify(list)),
       this.store.version(),
@@ -68,7 +70,7 @@ export class IngestPipeline implements EventAcceptor {
     for (const e of list)
       this.activity.emit('ingested', { txn: e.txn, type: e.type, event_id: e.id, at })
     // This request's events are fanned out as they are (not parsed back from the entry's payload).
-    this.#run(entry, version, list)
+    this.#run(entry, version, list, prefetched)
     for (const e of extra) this.#run(e, version)
     return list
   }
@@ -102,13 +104,13 @@ export class IngestPipeline implements EventAcceptor {
     clearTimeout(timer)
   }
 
-  #run(entry: LogEntry, version: number, events?: IngestedEvent[]): void {
+  #run(entry: LogEntry, version: number, events?: IngestedEvent[], prefetched?: Prefetched): void {
     const key = `${entry.partition}/${entry.id}`
     if (this.#inFlight.has(key)) return
     const done = (async () => {
       try {
         await this.routing.syncTo(version)
-        await this.fanOut.run(events ?? (JSON.parse(entry.payload) as IngestedEvent[]))
+        await this.fanOut.run(events ?? (JSON.parse(entry.payload) as IngestedEvent[]), prefetched)
         await this.log.complete([entry])
       } catch (err) {
         // Left pending: taken over (by this process too) once idle for a lease, with the same jtis.
