@@ -7,19 +7,9 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
-import { freePort, testEnv } from './helpers/broker.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
-import { loadConfig } from '../src/config/config.js'
-import { createLogger } from '../src/lib/log.js'
-import { createKeyspace } from '../src/redis/keyspace.js'
-import { StreamStore } from '../src/streams/store.js'
-import { RoutingCache } from '../src/streams/routing-cache.js'
-import { Outbox, type Appended, type OutboxItem } from '../src/delivery/outbox.js'
-import { Scheduler } from '../src/delivery/scheduler.js'
-import { createPushClient } from '../src/delivery/push-client.js'
-import { Dispatcher } from '../src/delivery/dispatcher.js'
-import { Activity } from '../src/observe/activity.js'
-import type { StreamRecord } from '../src/streams/model.js'
+import { type Appended, type Outbox, type OutboxItem } from '../src/delivery/outbox.js'
+import { startDispatcher } from './helpers/dispatcher.js'
 
 let redis: TestRedis
 let receiver: TestReceiver
@@ -51,47 +41,14 @@ async function delivered(outbox: Outbox, sid: string): Promise<void> {
 }
 
 test('an append whose SETs a drain read before the append was reported done is not sent again from it', async () => {
-  const ks = createKeyspace('own-appends')
   // A long linger keeps the drain here between SETs, so every later append reaches a drain in progress.
   // (Longer than the variable allows: the test's steps must not outlast it on a slow machine.)
-  const config = { ...loadConfig(testEnv(redis.url, await freePort())), pushLingerMs: 60_000 }
-  const log = createLogger('error')
-  const streams = new StreamStore(redis.client, ks)
-  const stream: StreamRecord = {
-    stream_id: 'own-appends-stream',
-    client_id: 'client-1',
-    aud: 'aud-1',
-    signing_alg: 'ES256',
-    events_delivered: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'],
-    delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receiver.url },
-    default_subjects: 'ALL',
-    status: 'enabled',
-    created_at: Date.now(),
-    updated_at: Date.now(),
-  }
-  assert.equal(await streams.create(stream, 10), 'created')
-  const routing = new RoutingCache(redis.client, ks, streams, log)
-  await routing.start()
-  const outbox = new Outbox(redis.client, ks, config.streamBacklogMax, false)
-  const dispatcher = new Dispatcher(
-    redis.client,
-    ks,
-    outbox,
-    new Scheduler(redis.client, ks),
-    routing,
-    createPushClient({
-      allowPrivate: true,
-      connectTimeoutMs: 2000,
-      requestTimeoutMs: 5000,
-      maxResponseBytes: 4096,
-      connectionsPerOrigin: 4,
-      userAgent: 'test',
-    }),
-    config,
-    log,
-    new Activity(),
-  )
-  await dispatcher.start()
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+    prefix: 'own-appends',
+    endpoint: receiver.url,
+    eventType: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
+    config: { pushLingerMs: 60_000 },
+  })
   try {
     const sid = stream.stream_id
     // A first SET claims the stream here; once it is delivered the drain lingers on an empty queue.
@@ -118,8 +75,7 @@ test('an append whose SETs a drain read before the append was reported done is n
     await receiver.waitFor(3)
     assert.deepEqual(pushedSets(), ['set-w', 'set-x', 'set-y'])
   } finally {
-    await dispatcher.stop()
-    routing.stop()
+    await stop()
   }
   // Every append watched was let go of by the time the drains ended.
   assert.equal(dispatcher.watchedAppends, 0)

@@ -7,19 +7,9 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
-import { freePort, testEnv } from './helpers/broker.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
-import { loadConfig } from '../src/config/config.js'
-import { createLogger } from '../src/lib/log.js'
-import { createKeyspace } from '../src/redis/keyspace.js'
-import { StreamStore } from '../src/streams/store.js'
-import { RoutingCache } from '../src/streams/routing-cache.js'
-import { Outbox, type OutboxItem } from '../src/delivery/outbox.js'
-import { Scheduler } from '../src/delivery/scheduler.js'
-import { createPushClient } from '../src/delivery/push-client.js'
-import { Dispatcher } from '../src/delivery/dispatcher.js'
-import { Activity } from '../src/observe/activity.js'
-import type { StreamRecord } from '../src/streams/model.js'
+import type { OutboxItem } from '../src/delivery/outbox.js'
+import { startDispatcher } from './helpers/dispatcher.js'
 
 let redis: TestRedis
 let receiver: TestReceiver
@@ -45,48 +35,12 @@ const item = (jti: string, subject: string): OutboxItem => ({
 })
 
 test('with a window of one, the next SET goes out when a push is answered, not when its completion is written', async () => {
-  const ks = createKeyspace('window')
-  const config = {
-    ...loadConfig(testEnv(redis.url, await freePort())),
-    pushConcurrencyPerStream: 1,
-  }
-  const log = createLogger('error')
-  const streams = new StreamStore(redis.client, ks)
-  const stream: StreamRecord = {
-    stream_id: 'window-stream',
-    client_id: 'client-1',
-    aud: 'aud-1',
-    signing_alg: 'ES256',
-    events_delivered: [TYPE],
-    delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receiver.url },
-    default_subjects: 'ALL',
-    status: 'enabled',
-    created_at: Date.now(),
-    updated_at: Date.now(),
-  }
-  assert.equal(await streams.create(stream, 10), 'created')
-  const routing = new RoutingCache(redis.client, ks, streams, log)
-  await routing.start()
-  const outbox = new Outbox(redis.client, ks, config.streamBacklogMax, false)
-  const dispatcher = new Dispatcher(
-    redis.client,
-    ks,
-    outbox,
-    new Scheduler(redis.client, ks),
-    routing,
-    createPushClient({
-      allowPrivate: true,
-      connectTimeoutMs: 2000,
-      requestTimeoutMs: 5000,
-      maxResponseBytes: 4096,
-      connectionsPerOrigin: 4,
-      userAgent: 'test',
-    }),
-    config,
-    log,
-    new Activity(),
-  )
-  await dispatcher.start()
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+    prefix: 'window',
+    endpoint: receiver.url,
+    eventType: TYPE,
+    config: { pushConcurrencyPerStream: 1 },
+  })
   const PAUSE_MS = 1500
   let pausedUntil = 0
   receiver.respond = async (_push, res) => {
@@ -118,7 +72,6 @@ test('with a window of one, the next SET goes out when a push is answered, not w
   } finally {
     receiver.respond = (_p, res) => void res.writeHead(202).end()
     await redis.client.client('UNPAUSE')
-    await dispatcher.stop()
-    routing.stop()
+    await stop()
   }
 })
