@@ -58,10 +58,10 @@ export class IngestPipeline implements EventAcceptor {
       received_at: now,
       client_id: clientId,
     }))
-    // The routing version is read together with the append: the fan-out routes with every stream change
-    // whose response came before this request.
     // The first chunk's reads go out with the append (one round trip, not two, before the fan-out signs).
     const prefetched = this.fanOut.prefetch(list)
+    // The routing version is read together with the append: the fan-out routes with every stream change
+    // whose response came before this request.
     const [{ entry, extra }, version] = await Promise.all([
       this.log.append(JSON.stringify(list)),
       this.store.version(),
