@@ -54,6 +54,8 @@ export function defineScripts<N extends string>(
     if (!(name in redis))
       Object.defineProperty(redis, name, {
         value: scriptCall(redis, source(def.file), def.numberOfKeys),
+        writable: true,
+        configurable: true,
       })
   }
   return redis as Redis & Record<N, ScriptCall>
