@@ -447,12 +447,12 @@ export class Dispatcher {
         await this.scheduler.release(sid, this.owner, 'backoff', backoff.until)
         return
       }
-      // A failed push is recorded before anything else is sent: it may back the stream off.
-      if (failing !== false && settled.length > 0) {
-        await flush()
-        continue
-      }
-      if (settled.some((s) => s.outcome.kind !== 'delivered')) {
+      // A failed push (or any, while the stream may be failing) is recorded before anything else is sent:
+      // it may back the stream off.
+      if (
+        settled.length > 0 &&
+        (failing !== false || settled.some((s) => s.outcome.kind !== 'delivered'))
+      ) {
         await flush()
         continue
       }
