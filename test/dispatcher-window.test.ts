@@ -2,7 +2,7 @@
  * A push drain's window: a delivered SET gives back its slot as soon as its push comes back, and its
  * completion is written while the window goes on sending. Real Redis, real outbox, scheduler and push
  * client, a real receiver on loopback; Redis is made to refuse writes for a while (CLIENT PAUSE WRITE) so
- * that no completion can be written meanwhile.
+ * that no completion can be written meanwhile, or a completion write is made to fail.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -72,6 +72,58 @@ test('with a window of one, the next SET goes out when a push is answered, not w
   } finally {
     receiver.respond = (_p, res) => void res.writeHead(202).end()
     await redis.client.client('UNPAUSE')
+    await stop()
+  }
+})
+
+test('a completion that cannot be written fails the drain: the stream is taken up again and its SET pushed again with the same jti', async () => {
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+    prefix: 'window-record-fails',
+    endpoint: receiver.url,
+    eventType: TYPE,
+    config: { pushConcurrencyPerStream: 1 },
+  })
+  receiver.received.length = 0
+  receiver.attempts.length = 0
+  // The first completion written in the background is refused, as a write is when Redis goes away.
+  const complete = outbox.complete.bind(outbox)
+  let failedAt = 0
+  const written: string[][] = []
+  outbox.complete = async (sid, done, records, countLeft) => {
+    if (failedAt === 0) {
+      failedAt = Date.now()
+      throw new Error('Connection is closed.')
+    }
+    written.push(done.map((s) => s.jti))
+    return complete(sid, done, records, countLeft)
+  }
+  try {
+    const sid = stream.stream_id
+    await dispatcher.queuedWhile(
+      stream,
+      outbox.append(sid, [item('a', 'alice'), item('b', 'bob'), item('c', 'carol')]),
+    )
+    // a, then (after its completion failed) a again: it is still queued, so the stream delivers it anew.
+    const pushes = await receiver.waitFor(4)
+    const bodies = pushes.map((p) => p.body)
+    assert.equal(bodies[0], 'set-a')
+    assert.ok(failedAt > 0)
+    const again = pushes.findIndex((p, i) => i > 0 && p.body === 'set-a')
+    assert.ok(again > 0, `a pushed again: ${bodies.join(' ')}`)
+    // Not in a tight loop: the stream waited (backoff after a failed drain) before it was taken up again.
+    assert.ok(pushes[again]!.at - failedAt >= 900, `${pushes[again]!.at - failedAt} ms`)
+    // Every SET is delivered and recorded in the end: the queue empties.
+    while ((await outbox.pending(sid)) > 0) {
+      assert.ok(Date.now() - failedAt < 10_000, 'queue not emptied')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.deepEqual(
+      new Set(receiver.received.map((p) => p.body)),
+      new Set(['set-a', 'set-b', 'set-c']),
+    )
+    assert.ok(written.flat().includes('a'), `a recorded in the end: ${JSON.stringify(written)}`)
+  } finally {
+    outbox.complete = complete
     await stop()
   }
 })
