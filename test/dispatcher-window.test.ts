@@ -127,3 +127,49 @@ test('a completion that cannot be written fails the drain: the stream is taken u
     await stop()
   }
 })
+
+test('a flood in the priority lane is read a window at a time, not all at once', async () => {
+  receiver.received.length = 0
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+    prefix: 'window-read-ahead',
+    endpoint: receiver.url,
+    eventType: TYPE,
+    // A window of one: the drain reads on four SETs at a time (four times its window).
+    config: { pushConcurrencyPerStream: 1 },
+  })
+  receiver.respond = async (_push, res) => {
+    await new Promise((r) => setTimeout(r, 10))
+    res.writeHead(202).end()
+  }
+  // How far reading runs ahead of the receiver, at its furthest.
+  const head = outbox.head.bind(outbox)
+  let read = 0
+  let ahead = 0
+  outbox.head = async (...args) => {
+    const found = await head(...args)
+    read += found.c.length + found.p.length + found.n.length
+    ahead = Math.max(ahead, read - receiver.received.length)
+    return found
+  }
+  try {
+    const sid = stream.stream_id
+    const COUNT = 150
+    const revoked = (i: number): OutboxItem => ({ ...item(`r${i}`, `user${i}`), lane: 'p' })
+    // Queued one by one, faster than they are pushed: each append gives the drain more to read.
+    for (let i = 0; i < COUNT; i++) {
+      await dispatcher.queuedWhile(stream, outbox.append(sid, [revoked(i)]))
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    const pushes = await receiver.waitFor(COUNT, 30_000)
+    assert.deepEqual(
+      pushes.map((p) => p.body),
+      Array.from({ length: COUNT }, (_, i) => `set-r${i}`),
+    )
+    assert.ok(read > 0, 'the drain read its lanes')
+    assert.ok(ahead <= 12, `read ${ahead} SETs ahead of the receiver`)
+  } finally {
+    outbox.head = head
+    receiver.respond = (_p, res) => void res.writeHead(202).end()
+    await stop()
+  }
+})

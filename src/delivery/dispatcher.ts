@@ -470,21 +470,26 @@ export class Dispatcher {
             view = LaneView.ofAppended(appended.queued)
             if (appended.failing) failing = true
           } else {
-            // While plenty of normal SETs are held, only the control and priority lanes are read on.
-            const reading =
-              view.unsent(inFlight, 'n') >= readCount ? lanes.filter((l) => l !== 'n') : lanes
-            this.#ownAppends.lanesRead(sid)
-            const read = await this.outbox.head(sid, reading, readCount, view.after)
-            failing ??= read.failing
-            // Each SET is delivered as routed when it was minted or later: the cache is brought at least
-            // to the newest version among them (no Redis read when it is there already).
-            if ((await this.#catchUp(read)) && this.routing.get(sid) !== stream) {
-              // Read afresh, once delivered SETs are out of the lanes (else they would be read again).
-              await flush()
-              view = new LaneView()
-              continue
+            // A lane is read on only while few of its SETs are held: SETs queued meanwhile come after
+            // those, so a flood in any lane is read a window at a time, not all at once (which would make
+            // every pick walk it), and a revocation behind a flood of normal SETs is still read at once.
+            const reading = lanes.filter((l) => view.unsent(inFlight, l) < readCount)
+            // (Held SETs were read, or appended here, so whether the stream is failing is known.)
+            if (reading.length === 0 && failing !== undefined) view.readLater(lanes)
+            else {
+              this.#ownAppends.lanesRead(sid)
+              const read = await this.outbox.head(sid, reading, readCount, view.after)
+              failing ??= read.failing
+              // Each SET is delivered as routed when it was minted or later: the cache is brought at
+              // least to the newest version among them (no Redis read when it is there already).
+              if ((await this.#catchUp(read)) && this.routing.get(sid) !== stream) {
+                // Read afresh, once delivered SETs are out of the lanes (else they would be read again).
+                await flush()
+                view = new LaneView()
+                continue
+              }
+              view.merge(read, reading, readCount)
             }
-            view.merge(read, reading, readCount)
           }
           picked = this.#pick(view, inFlight, busy, failing)
         }

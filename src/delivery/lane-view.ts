@@ -53,6 +53,11 @@ export class LaneView {
     }
   }
 
+  /** Notes that SETs may have been queued in these lanes since they were read: they are read on later. */
+  readLater(lanes: readonly Lane[]): void {
+    for (const lane of lanes) this.partial[lane] = true
+  }
+
   /** Takes SETs that are done with out of the view (and out of the pending counts). */
   forget(gone: readonly QueuedSet[]): void {
     for (const s of gone) {
@@ -117,6 +122,7 @@ export function pickWindow(
   for (const item of c) take(item)
   const lastNormal = n.length > 0 ? n[n.length - 1]!.n : -Infinity
   for (const item of p) {
+    if (window.length >= room.total) break
     const pending = view.pending.get(item.sk) ?? 0
     if (pending > 0) {
       const earlierSeen = n.some((x) => x.sk === item.sk && x.n < item.n)
