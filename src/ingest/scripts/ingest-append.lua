@@ -3,8 +3,8 @@
 -- another process finds it with XAUTOCLAIM if the acceptor dies before finishing its fan-out.
 -- KEYS[1] partition stream
 -- ARGV[1] consumer group, ARGV[2] consumer (the process), ARGV[3] payload (JSON)
--- Returns {entry id, {id, fields}...}: the new entry's id and every entry now handed to the consumer
--- (normally just the new one).
+-- Returns {entry id, {id, fields}...}: the new entry's id and every other entry now handed to the consumer
+-- (normally none; the caller has the new one's payload, which is not sent back).
 local id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[3])
 local ok, got = pcall(redis.call, 'XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 100, 'STREAMS', KEYS[1], '>')
 if not ok then
@@ -13,6 +13,8 @@ if not ok then
 end
 local out = { id }
 if got and got[1] then
-  for _, e in ipairs(got[1][2]) do table.insert(out, e) end
+  for _, e in ipairs(got[1][2]) do
+    if e[1] ~= id then table.insert(out, e) end
+  end
 end
 return out
