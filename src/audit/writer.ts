@@ -29,7 +29,12 @@ import {
   type PreparedEntry,
 } from './types.js'
 
-export const MAX_BATCH = 500
+/**
+ * Records per append (one script call). The script files each record under a few index keys, so its time
+ * in Redis grows with the batch: batches of 500 held Redis, which every request and delivery shares, for
+ * up to 56 ms while a flood of 1,000-event requests was taken in; batches of 100, for up to 25 ms.
+ */
+export const MAX_BATCH = 100
 /** Records prepared, or chained and indexed, between two turns of the event loop. */
 const SLICE = 64
 const TTL_SLACK_SECONDS = 86_400
