@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { startTestRedis, type TestRedis } from './helpers/redis.js'
 import { startReceiver, type TestReceiver } from './helpers/receiver.js'
 import type { OutboxItem } from '../src/delivery/outbox.js'
-import { startDispatcher } from './helpers/dispatcher.js'
+import { startDispatcher, type DispatcherRig } from './helpers/dispatcher.js'
 
 let redis: TestRedis
 let receiver: TestReceiver
@@ -34,6 +34,13 @@ const item = (jti: string, subject: string): OutboxItem => ({
   at: Date.now(),
 })
 
+/** Three SETs about three subjects, queued together: the drain starts from them (no read needed). */
+const queueThree = ({ stream, outbox, dispatcher }: Omit<DispatcherRig, 'stop'>) =>
+  dispatcher.queuedWhile(
+    stream,
+    outbox.append(stream.stream_id, [item('a', 'alice'), item('b', 'bob'), item('c', 'carol')]),
+  )
+
 test('with a window of one, the next SET goes out when a push is answered, not when its completion is written', async () => {
   const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
     prefix: 'window',
@@ -53,11 +60,7 @@ test('with a window of one, the next SET goes out when a push is answered, not w
   }
   try {
     const sid = stream.stream_id
-    // Three SETs about three subjects, queued together: the drain starts from them (no read needed).
-    await dispatcher.queuedWhile(
-      stream,
-      outbox.append(sid, [item('a', 'alice'), item('b', 'bob'), item('c', 'carol')]),
-    )
+    await queueThree({ stream, outbox, dispatcher })
     const pushes = await receiver.waitFor(3)
     assert.deepEqual(
       pushes.map((p) => p.body),
@@ -99,10 +102,7 @@ test('a completion that cannot be written fails the drain: the stream is taken u
   }
   try {
     const sid = stream.stream_id
-    await dispatcher.queuedWhile(
-      stream,
-      outbox.append(sid, [item('a', 'alice'), item('b', 'bob'), item('c', 'carol')]),
-    )
+    await queueThree({ stream, outbox, dispatcher })
     // a, then (after its completion failed) a again: it is still queued, so the stream delivers it anew.
     const pushes = await receiver.waitFor(4)
     const bodies = pushes.map((p) => p.body)
