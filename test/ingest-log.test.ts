@@ -1,6 +1,7 @@
 /**
  * The ingest log's group bookkeeping on a real Redis: consumers of stopped processes are removed once
- * they hold nothing, never while they hold an entry another process must still take over.
+ * they hold nothing, never while they hold an entry another process must still take over; an append
+ * hands its process any entry no process has taken yet.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -89,4 +90,17 @@ test('entries of one partition completed together: one XDEL and one XACK, and ev
     ]
     assert.equal(pending[0], 0)
   }
+})
+
+test('an append hands over entries no process has taken, but not its own payload', async () => {
+  const own = createKeyspace('ilog-handed')
+  const log = new IngestLog(redis.client, own, 1, 'taker')
+  await log.init()
+  // Written to the partition without being handed to anyone (as before its group existed).
+  const orphan = await redis.client.xadd(own.ingest.partition(0), '*', 'p', '["orphan"]')
+  const { entry, extra } = await log.append('["new"]')
+  assert.equal(entry.payload, '["new"]')
+  assert.deepEqual(extra, [{ partition: 0, id: orphan, payload: '["orphan"]' }])
+  // The next append hands over nothing: both are this process's now.
+  assert.deepEqual((await log.append('["next"]')).extra, [])
 })

@@ -62,9 +62,7 @@ export class IngestLog {
       this.consumer,
       payload,
     )) as [string, ...[string, string[]][]]
-    const extra = handed
-      .filter(([eid]) => eid !== id)
-      .map(([eid, fields]) => ({ partition, id: eid, payload: fields[1]! }))
+    const extra = handed.map(([eid, fields]) => ({ partition, id: eid, payload: fields[1]! }))
     return { entry: { partition, id, payload }, extra }
   }
 
