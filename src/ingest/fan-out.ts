@@ -186,12 +186,8 @@ export class FanOut {
    */
   prefetch(posted: readonly IngestedEvent[]): Prefetched {
     const first = posted.slice(0, CHUNK)
-    const lookUp = (list: readonly IngestedEvent[]): Promise<Listed> => {
-      const routed = list.filter((e) => this.#receivable(e.type))
-      return this.d.subjects
-        .matchAll(routed.map((e) => e.subject))
-        .then((found) => new Map(routed.map((e, i) => [e, found[i]!])))
-    }
+    const lookUp = (list: readonly IngestedEvent[]) =>
+      this.#lookUp(list.filter((e) => this.#receivable(e.type)))
     const derived = this.#derive(first)
     const prefetched = {
       listed: lookUp(first),
@@ -201,6 +197,12 @@ export class FanOut {
     // Awaited by the chunk; a failure there fails the chunk (retried after the lease), as its own reads would.
     for (const p of Object.values(prefetched)) (p as Promise<unknown>).catch(() => {})
     return prefetched
+  }
+
+  /** The subject lookups of these events (each index term read once). */
+  async #lookUp(events: readonly IngestedEvent[]): Promise<Listed> {
+    const found = await this.d.subjects.matchAll(events.map((e) => e.subject))
+    return new Map(events.map((e, i) => [e, found[i]!]))
   }
 
   /** Whether some stream that queues SETs receives this event type (routing cache, no Redis). */
@@ -313,11 +315,10 @@ export class FanOut {
     // each index term read once per list.
     const lookUp = async (list: readonly IngestedEvent[], prefetched?: Promise<Listed>) => {
       const known = prefetched ? await prefetched : new Map<IngestedEvent, Set<string>>()
-      const missing = list.filter((e) => streamsFor(e.type).length > 0 && !known.has(e))
-      const found = await this.d.subjects.matchAll(missing.map((e) => e.subject))
-      const byEvent = new Map(known)
-      missing.forEach((e, i) => byEvent.set(e, found[i]!))
-      return list.map((e) => byEvent.get(e) ?? new Set<string>())
+      const found = await this.#lookUp(
+        list.filter((e) => streamsFor(e.type).length > 0 && !known.has(e)),
+      )
+      return list.map((e) => known.get(e) ?? found.get(e) ?? new Set<string>())
     }
     // The posted events' lookups run while the cascade finds the agents acting for their subjects.
     const [, postedListed, derivation] = await Promise.all([
