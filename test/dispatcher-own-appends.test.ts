@@ -4,36 +4,17 @@
  * them. Real Redis, real outbox, scheduler and push client, a real receiver on loopback; the only thing
  * held back is when the dispatcher learns that its append is done.
  */
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTestRedis, type TestRedis } from './helpers/redis.js'
-import { startReceiver, type TestReceiver } from './helpers/receiver.js'
-import { type Appended, type Outbox, type OutboxItem } from '../src/delivery/outbox.js'
-import { startDispatcher } from './helpers/dispatcher.js'
+import { type Appended, type Outbox } from '../src/delivery/outbox.js'
+import { redisAndReceiver, queuedSet, startDispatcher } from './helpers/dispatcher.js'
 
-let redis: TestRedis
-let receiver: TestReceiver
+const env = redisAndReceiver()
 
-before(async () => {
-  redis = await startTestRedis()
-  receiver = await startReceiver()
-})
-after(async () => {
-  await receiver.close()
-  await redis.stop()
-})
+const item = (jti: string, subject: string) =>
+  queuedSet(jti, subject, 'https://schemas.openid.net/secevent/caep/event-type/session-revoked')
 
-const item = (jti: string, subject: string): OutboxItem => ({
-  jti,
-  set: `set-${jti}`,
-  sk: subject,
-  txn: `txn-${jti}`,
-  type: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
-  lane: 'n',
-  at: Date.now(),
-})
-
-const pushedSets = () => receiver.received.map((p) => p.body)
+const pushedSets = () => env.receiver.received.map((p) => p.body)
 
 /** Until the stream's queue is empty: its SETs' outcomes are recorded and the drain has gone idle. */
 async function delivered(outbox: Outbox, sid: string): Promise<void> {
@@ -43,9 +24,9 @@ async function delivered(outbox: Outbox, sid: string): Promise<void> {
 test('an append whose SETs a drain read before the append was reported done is not sent again from it', async () => {
   // A long linger keeps the drain here between SETs, so every later append reaches a drain in progress.
   // (Longer than the variable allows: the test's steps must not outlast it on a slow machine.)
-  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(env.redis, {
     prefix: 'own-appends',
-    endpoint: receiver.url,
+    endpoint: env.receiver.url,
     eventType: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
     config: { pushLingerMs: 60_000 },
   })
@@ -53,7 +34,7 @@ test('an append whose SETs a drain read before the append was reported done is n
     const sid = stream.stream_id
     // A first SET claims the stream here; once it is delivered the drain lingers on an empty queue.
     await dispatcher.queuedWhile(stream, outbox.append(sid, [item('w', 'alice')]))
-    await receiver.waitFor(1)
+    await env.receiver.waitFor(1)
     await delivered(outbox, sid)
 
     // X lands on the empty queue, but the dispatcher learns so only later (its reply is held back).
@@ -63,7 +44,7 @@ test('an append whose SETs a drain read before the append was reported done is n
     const queuedX = dispatcher.queuedWhile(stream, new Promise<Appended>((r) => (reportX = r)))
     // Meanwhile the drain is told to look (SETs queued some other way): it reads X and sends it.
     await dispatcher.queued(stream)
-    await receiver.waitFor(2)
+    await env.receiver.waitFor(2)
     assert.deepEqual(pushedSets(), ['set-w', 'set-x'])
     await delivered(outbox, sid)
 
@@ -72,7 +53,7 @@ test('an append whose SETs a drain read before the append was reported done is n
     await queuedX
     // Y is about the same subject as X: a resent X would be pushed, and answered, before Y.
     await dispatcher.queuedWhile(stream, outbox.append(sid, [item('y', 'bob')]))
-    await receiver.waitFor(3)
+    await env.receiver.waitFor(3)
     assert.deepEqual(pushedSets(), ['set-w', 'set-x', 'set-y'])
   } finally {
     await stop()

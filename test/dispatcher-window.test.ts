@@ -4,35 +4,20 @@
  * client, a real receiver on loopback; Redis is made to refuse writes for a while (CLIENT PAUSE WRITE) so
  * that no completion can be written meanwhile, or a completion write is made to fail.
  */
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTestRedis, type TestRedis } from './helpers/redis.js'
-import { startReceiver, type TestReceiver } from './helpers/receiver.js'
 import type { OutboxItem } from '../src/delivery/outbox.js'
-import { startDispatcher, type DispatcherRig } from './helpers/dispatcher.js'
+import {
+  redisAndReceiver,
+  queuedSet,
+  startDispatcher,
+  type DispatcherRig,
+} from './helpers/dispatcher.js'
 
-let redis: TestRedis
-let receiver: TestReceiver
-
-before(async () => {
-  redis = await startTestRedis()
-  receiver = await startReceiver()
-})
-after(async () => {
-  await receiver.close()
-  await redis.stop()
-})
+const env = redisAndReceiver()
 
 const TYPE = 'https://schemas.openid.net/secevent/caep/event-type/session-presented'
-const item = (jti: string, subject: string): OutboxItem => ({
-  jti,
-  set: `set-${jti}`,
-  sk: subject,
-  txn: `txn-${jti}`,
-  type: TYPE,
-  lane: 'n',
-  at: Date.now(),
-})
+const item = (jti: string, subject: string) => queuedSet(jti, subject, TYPE)
 
 /** Three SETs about three subjects, queued together: the drain starts from them (no read needed). */
 const queueThree = ({ stream, outbox, dispatcher }: Omit<DispatcherRig, 'stop'>) =>
@@ -42,18 +27,18 @@ const queueThree = ({ stream, outbox, dispatcher }: Omit<DispatcherRig, 'stop'>)
   )
 
 test('with a window of one, the next SET goes out when a push is answered, not when its completion is written', async () => {
-  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(env.redis, {
     prefix: 'window',
-    endpoint: receiver.url,
+    endpoint: env.receiver.url,
     eventType: TYPE,
     config: { pushConcurrencyPerStream: 1 },
   })
   const PAUSE_MS = 1500
   let pausedUntil = 0
-  receiver.respond = async (_push, res) => {
+  env.receiver.respond = async (_push, res) => {
     // Before answering the first push, Redis stops taking writes: its completion cannot be written.
     if (pausedUntil === 0) {
-      await redis.client.client('PAUSE', PAUSE_MS, 'WRITE')
+      await env.redis.client.client('PAUSE', PAUSE_MS, 'WRITE')
       pausedUntil = Date.now() + PAUSE_MS
     }
     res.writeHead(202).end()
@@ -61,7 +46,7 @@ test('with a window of one, the next SET goes out when a push is answered, not w
   try {
     const sid = stream.stream_id
     await queueThree({ stream, outbox, dispatcher })
-    const pushes = await receiver.waitFor(3)
+    const pushes = await env.receiver.waitFor(3)
     assert.deepEqual(
       pushes.map((p) => p.body),
       ['set-a', 'set-b', 'set-c'],
@@ -73,21 +58,21 @@ test('with a window of one, the next SET goes out when a push is answered, not w
     while ((await outbox.pending(sid)) > 0) await new Promise((r) => setTimeout(r, 10))
     assert.ok(Date.now() >= pausedUntil - 50)
   } finally {
-    receiver.respond = (_p, res) => void res.writeHead(202).end()
-    await redis.client.client('UNPAUSE')
+    env.receiver.respond = (_p, res) => void res.writeHead(202).end()
+    await env.redis.client.client('UNPAUSE')
     await stop()
   }
 })
 
 test('a completion that cannot be written fails the drain: the stream is taken up again and its SET pushed again with the same jti', async () => {
-  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(env.redis, {
     prefix: 'window-record-fails',
-    endpoint: receiver.url,
+    endpoint: env.receiver.url,
     eventType: TYPE,
     config: { pushConcurrencyPerStream: 1 },
   })
-  receiver.received.length = 0
-  receiver.attempts.length = 0
+  env.receiver.received.length = 0
+  env.receiver.attempts.length = 0
   // The first completion written in the background is refused, as a write is when Redis goes away.
   const complete = outbox.complete.bind(outbox)
   let failedAt = 0
@@ -104,7 +89,7 @@ test('a completion that cannot be written fails the drain: the stream is taken u
     const sid = stream.stream_id
     await queueThree({ stream, outbox, dispatcher })
     // a, then (after its completion failed) a again: it is still queued, so the stream delivers it anew.
-    const pushes = await receiver.waitFor(4)
+    const pushes = await env.receiver.waitFor(4)
     const bodies = pushes.map((p) => p.body)
     assert.equal(bodies[0], 'set-a')
     assert.ok(failedAt > 0)
@@ -118,7 +103,7 @@ test('a completion that cannot be written fails the drain: the stream is taken u
       await new Promise((r) => setTimeout(r, 20))
     }
     assert.deepEqual(
-      new Set(receiver.received.map((p) => p.body)),
+      new Set(env.receiver.received.map((p) => p.body)),
       new Set(['set-a', 'set-b', 'set-c']),
     )
     assert.ok(written.flat().includes('a'), `a recorded in the end: ${JSON.stringify(written)}`)
@@ -129,15 +114,15 @@ test('a completion that cannot be written fails the drain: the stream is taken u
 })
 
 test('a flood in the priority lane is read a window at a time, not all at once', async () => {
-  receiver.received.length = 0
-  const { stream, outbox, dispatcher, stop } = await startDispatcher(redis, {
+  env.receiver.received.length = 0
+  const { stream, outbox, dispatcher, stop } = await startDispatcher(env.redis, {
     prefix: 'window-read-ahead',
-    endpoint: receiver.url,
+    endpoint: env.receiver.url,
     eventType: TYPE,
     // A window of one: the drain reads on four SETs at a time (four times its window).
     config: { pushConcurrencyPerStream: 1 },
   })
-  receiver.respond = async (_push, res) => {
+  env.receiver.respond = async (_push, res) => {
     await new Promise((r) => setTimeout(r, 10))
     res.writeHead(202).end()
   }
@@ -148,7 +133,7 @@ test('a flood in the priority lane is read a window at a time, not all at once',
   outbox.head = async (...args) => {
     const found = await head(...args)
     read += found.c.length + found.p.length + found.n.length
-    ahead = Math.max(ahead, read - receiver.received.length)
+    ahead = Math.max(ahead, read - env.receiver.received.length)
     return found
   }
   try {
@@ -160,7 +145,7 @@ test('a flood in the priority lane is read a window at a time, not all at once',
       await dispatcher.queuedWhile(stream, outbox.append(sid, [revoked(i)]))
       await new Promise((r) => setTimeout(r, 2))
     }
-    const pushes = await receiver.waitFor(COUNT, 30_000)
+    const pushes = await env.receiver.waitFor(COUNT, 30_000)
     assert.deepEqual(
       pushes.map((p) => p.body),
       Array.from({ length: COUNT }, (_, i) => `set-r${i}`),
@@ -169,7 +154,7 @@ test('a flood in the priority lane is read a window at a time, not all at once',
     assert.ok(ahead <= 12, `read ${ahead} SETs ahead of the receiver`)
   } finally {
     outbox.head = head
-    receiver.respond = (_p, res) => void res.writeHead(202).end()
+    env.receiver.respond = (_p, res) => void res.writeHead(202).end()
     await stop()
   }
 })

@@ -4,8 +4,11 @@
  * drive the dispatcher directly).
  */
 import assert from 'node:assert/strict'
+import { after, before } from 'node:test'
 import { freePort, testEnv } from './broker.js'
-import type { TestRedis } from './redis.js'
+import { startTestRedis, type TestRedis } from './redis.js'
+import { startReceiver, type TestReceiver } from './receiver.js'
+import type { OutboxItem } from '../../src/delivery/outbox.js'
 import { loadConfig, type Config } from '../../src/config/config.js'
 import { createLogger } from '../../src/lib/log.js'
 import { createKeyspace } from '../../src/redis/keyspace.js'
@@ -17,6 +20,31 @@ import { createPushClient } from '../../src/delivery/push-client.js'
 import { Dispatcher } from '../../src/delivery/dispatcher.js'
 import { Activity } from '../../src/observe/activity.js'
 import type { StreamRecord } from '../../src/streams/model.js'
+
+/** A Redis and a receiver for the tests of one file: started before them, stopped after them. */
+export function redisAndReceiver(): { redis: TestRedis; receiver: TestReceiver } {
+  const env = {} as { redis: TestRedis; receiver: TestReceiver }
+  before(async () => {
+    env.redis = await startTestRedis()
+    env.receiver = await startReceiver()
+  })
+  after(async () => {
+    await env.receiver.close()
+    await env.redis.stop()
+  })
+  return env
+}
+
+/** A SET to queue about `subject`, of `type`, in the normal lane; its body is `set-<jti>`. */
+export const queuedSet = (jti: string, subject: string, type: string): OutboxItem => ({
+  jti,
+  set: `set-${jti}`,
+  sk: subject,
+  txn: `txn-${jti}`,
+  type,
+  lane: 'n',
+  at: Date.now(),
+})
 
 export interface DispatcherRig {
   stream: StreamRecord
