@@ -4,13 +4,14 @@
  * pushes to these streams) and then warm trials, one event at a time. Target: at most 200 ms.
  */
 import { cpuBetween, snapshot, type CpuSnapshot } from '../lib/cpu.js'
-import { makeEvent, now } from '../lib/emitter.js'
+import { now } from '../lib/emitter.js'
+import { oneEventTrial, type OneEventTrial } from '../lib/one-event-trial.js'
 import { commandCalls, commandsPer } from '../lib/probe.js'
 import { median } from '../lib/stats.js'
 import { createPushStreams, deleteStreams } from '../lib/streams.js'
 import type { Figure, Scenario } from '../lib/types.js'
 
-const STREAMS = 1000
+export const STREAMS = 1000
 const TARGET_MS = 200
 
 export const scenario: Scenario = {
@@ -26,13 +27,7 @@ export const scenario: Scenario = {
     try {
       const prefix = ctx.txnPrefix('fo-')
       const keys = streams.map((s) => s.key)
-      const trials: {
-        txn: string
-        firstMs: number
-        lastMs: number
-        arrived: number
-        status: number
-      }[] = []
+      const trials: OneEventTrial[] = []
       let cpu0: CpuSnapshot | undefined
       let calls0 = new Map<string, number>()
       for (let j = 0; j <= warmTrials; j++) {
@@ -40,27 +35,7 @@ export const scenario: Scenario = {
           cpu0 = snapshot(ctx.pids())
           calls0 = await commandCalls(ctx.redis.client)
         }
-        const txn = `${prefix}${j}`
-        const before = (await ctx.receivers.stats()).sets
-        const sent = now()
-        const status = await ctx.emitter.post([makeEvent(txn, j)])
-        if (status !== 202) throw new Error(`POST /events answered ${status}`)
-        // Cheap wait on the receiver's counter, then confirm on this event's own SETs (control SETs
-        // from the broker could arrive in between and be counted).
-        const deadline = Date.now() + 15_000
-        await ctx.receivers.waitFor((s) => s.sets >= before + STREAMS, 15_000, 2)
-        let entry = (await ctx.receivers.collect({ txnPrefix: txn, byTxn: true })).byTxn?.[txn]
-        while ((entry?.n ?? 0) < STREAMS && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 10))
-          entry = (await ctx.receivers.collect({ txnPrefix: txn, byTxn: true })).byTxn?.[txn]
-        }
-        trials.push({
-          txn,
-          firstMs: entry ? entry.first - sent : Infinity,
-          lastMs: entry && entry.n >= STREAMS ? entry.last - sent : Infinity,
-          arrived: entry?.n ?? 0,
-          status,
-        })
+        trials.push(await oneEventTrial(ctx.receivers, ctx.emitter, `${prefix}${j}`, j, STREAMS))
         await new Promise((r) => setTimeout(r, 100))
       }
       const cpu = cpuBetween(cpu0!, snapshot(ctx.pids()), {
