@@ -33,6 +33,7 @@ import {
 } from './lib/broker.js'
 import { combine, measureHttp, measureSign, ratiosFor, type BaselineRun } from './lib/baselines.js'
 import { Emitter, overloaded } from './lib/emitter.js'
+import { compareWithFloor, floorText } from './lib/floor-compare.js'
 import { cpuBetween, snapshot } from './lib/cpu.js'
 import { liveChildren } from './lib/procs.js'
 import { Receivers } from './lib/receivers.js'
@@ -52,8 +53,9 @@ import { scenario as s8 } from './scenarios/s8-priority.js'
 import { scenario as s9 } from './scenarios/s9-fairness.js'
 import { scenario as s10 } from './scenarios/s10-recovery.js'
 import { scenario as s11 } from './scenarios/s11-scale-out.js'
+import { scenario as s12 } from './scenarios/s12-floor.js'
 
-const SCENARIOS: Scenario[] = [s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11]
+const SCENARIOS: Scenario[] = [s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12]
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const RESULTS = join(ROOT, 'bench', 'results')
 
@@ -483,6 +485,7 @@ async function main(): Promise<number> {
         pass: f.target!.pass,
       })),
   )
+  const floor = compareWithFloor(results, used.httpRate)
   const configuration = {
     mode: opts.quick ? 'quick' : 'full',
     ...(opts.only ? { only: [...opts.only] } : {}),
@@ -523,6 +526,7 @@ async function main(): Promise<number> {
     },
     scenarios: results,
     targets,
+    ...(floor.length ? { floor_comparison: floor } : {}),
   }
   mkdirSync(RESULTS, { recursive: true })
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
@@ -553,7 +557,7 @@ async function main(): Promise<number> {
         `  ${r.id}. ${r.status === 'ok' ? 'partly available' : r.status.replace('_', ' ')}: ${r.reason}`,
     )
   process.stdout.write(
-    `\n${header}\n\n${terminalTable(results)}\n${unavailable.length ? `\nNot available or failed:\n${unavailable.join('\n')}\n` : ''}\n`,
+    `\n${header}\n\n${terminalTable(results)}\n${unavailable.length ? `\nNot available or failed:\n${unavailable.join('\n')}\n` : ''}\n${floorText(floor)}`,
   )
   if (!opts.quick && !opts.only) {
     writeFileSync(join(RESULTS, 'latest.json'), json)
@@ -562,7 +566,9 @@ async function main(): Promise<number> {
       `${header
         .split('\n')
         .map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : l))
-        .join('\n\n')}\n\n${markdownTable(results)}\n`,
+        .join(
+          '\n\n',
+        )}\n\n${markdownTable(results)}\n${floor.length ? `\n${floorText(floor).replace(/^ {2}/gm, '- ')}` : ''}`,
     )
   }
   process.stdout.write(

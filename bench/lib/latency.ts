@@ -28,6 +28,8 @@ export async function latencyAtRate(
   rate: number,
   setup: (tag: string) => Promise<Sink>,
   target?: { p99Ms: number },
+  /** What takes the events in, as the notes name it. */
+  taker = 'broker',
 ): Promise<LatencyRun> {
   const warmMs = ctx.quick ? 300 : 1500
   const measureMs = ctx.quick ? 1000 : 8000
@@ -78,7 +80,7 @@ export async function latencyAtRate(
     const notes: string[] = []
     if (sent.saturated)
       notes.push(
-        `broker saturated: sending fell ${giveUpLagMs / 1000} s behind, ${sent.offered} events at ${Math.round(sent.achievedRate)}/s`,
+        `${taker} saturated: sending fell ${giveUpLagMs / 1000} s behind, ${sent.offered} events at ${Math.round(sent.achievedRate)}/s`,
       )
     if (lost > 0)
       notes.push(

@@ -25,8 +25,10 @@ export interface FanoutRig {
   createStreams(n: number, keyPrefix: string): Promise<PushStream[]>
   deleteStreams(ids: string[]): Promise<unknown>
   commandCalls(): Promise<Map<string, number>>
-  /** Processes whose CPU is accounted; those named `broker...` are the brokers. */
+  /** Processes whose CPU is accounted; those named `broker...` (or `underTest...`) are the ones measured. */
   pids(): Record<string, number>
+  /** Name prefix of the processes whose CPU per SET is reported (default `broker`). */
+  underTest?: string
   txnPrefix(tag: string): string
   probe?(streamIds: string[]): { stop(): Promise<ProbeResult> }
 }
@@ -148,7 +150,7 @@ export async function measureFanout(
     const cpu = cpuBetween(cpuWarm, cpuEnd, { count: setsMeasured, unit: 'SET' })
     let brokerCpuMs = 0
     for (const name of Object.keys(cpuEnd.ms))
-      if (name.startsWith('broker') && cpuWarm.pids[name] === cpuEnd.pids[name])
+      if (name.startsWith(rig.underTest ?? 'broker') && cpuWarm.pids[name] === cpuEnd.pids[name])
         brokerCpuMs += cpuEnd.ms[name]! - (cpuWarm.ms[name] ?? NaN)
     const cpuMsPerSet = setsMeasured > 0 ? brokerCpuMs / setsMeasured : NaN
     const overall = got.last !== null ? (got.distinct * 1000) / (got.last - start) : 0
