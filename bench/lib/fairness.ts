@@ -25,6 +25,8 @@ export async function unrelatedStreamDuringBatches(
   const xPrefix = ctx.txnPrefix('fx-')
   const yPrefix = ctx.txnPrefix('fy-')
   const ySent = new Map<string, number>()
+  /** When each accepted Y event's 202 came back. */
+  const yAcked = new Map<string, number>()
   let xAccepted = 0
   let postErrors = 0
   const yEvent = (i: number) => ({
@@ -84,8 +86,10 @@ export async function unrelatedStreamDuringBatches(
       yPending.push(
         emitter.post([yEvent(i)]).then(
           (status) => {
-            if (status === 202) ySent.set(txn, at)
-            else postErrors++
+            if (status === 202) {
+              ySent.set(txn, at)
+              yAcked.set(txn, now())
+            } else postErrors++
           },
           () => {
             postErrors++
@@ -117,6 +121,11 @@ export async function unrelatedStreamDuringBatches(
   }
   const lat = summarize(
     [...ySent].map(([txn, at]) => (got.byTxn?.[txn] ? got.byTxn[txn].first - at : Infinity)),
+  )
+  // Where Y's time goes: until its 202 (the ingest request), and from the 202 to its SET.
+  const ack = summarize([...ySent].map(([txn, at]) => yAcked.get(txn)! - at))
+  const afterAck = summarize(
+    [...yAcked].map(([txn, at]) => (got.byTxn?.[txn] ? got.byTxn[txn].first - at : Infinity)),
   )
   const xGot = await ctx.receivers.collect({ txnPrefix: xPrefix })
   const xMissing = xAccepted + 1 - xGot.distinct
@@ -154,6 +163,8 @@ export async function unrelatedStreamDuringBatches(
           : undefined,
       ),
       fig('stream Y latency, max', lat.max, 'ms'),
+      fig('stream Y: POST to its 202, p99', ack.p99, 'ms'),
+      fig('stream Y: 202 to the SET, p99', afterAck.p99, 'ms'),
       fig(
         `stream X: ${batches} × ${BATCH} events accepted in`,
         (acceptedAllAt ?? NaN) - start,
@@ -176,6 +187,8 @@ export async function unrelatedStreamDuringBatches(
       y_sent: ySent.size,
       y_missing: yMissing,
       y_latency_ms: lat,
+      y_ack_ms: ack,
+      y_after_ack_ms: afterAck,
       post_errors: postErrors,
       cap_ms: capMs,
     },
