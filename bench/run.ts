@@ -407,7 +407,7 @@ async function main(): Promise<number> {
           throw err
         }
       }
-      const cpu = broker ? cpuBetween(cpuStart, snapshot(ctx.pids())) : {}
+      const cpu = broker ? cpuBetween(cpuStart, snapshot(ctx.pids()), undefined, r.childCpuMs) : {}
       // Admission control: requests the broker refused as overloaded, which the emitter waited out and sent again.
       const shed = {
         requests: overloaded.requests - shedBefore.requests,

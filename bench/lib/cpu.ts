@@ -52,23 +52,28 @@ export function snapshot(pids: Record<string, number>): CpuSnapshot {
   return { at: performance.now(), ms, pids: { ...pids }, machine: machineBusyMs() }
 }
 
-/** CPU used between two snapshots: ms per process, and as a share of one core over the wall time. */
+/**
+ * CPU used between two snapshots: ms per process, and as a share of one core over the wall time.
+ * `children`: ms used by processes started and stopped in between (not in either snapshot).
+ */
 export function cpuBetween(
   a: CpuSnapshot,
   b: CpuSnapshot,
   perUnit?: { count: number; unit: string },
+  children: Record<string, number> = {},
 ): Record<string, unknown> {
   const wall = b.at - a.at
   const out: Record<string, unknown> = { wall_ms: Math.round(wall) }
   let ours = 0
   let restarted = false
-  for (const name of Object.keys(b.ms)) {
+  const names = [...Object.keys(b.ms), ...Object.keys(children)]
+  for (const name of names) {
     // A process restarted in between (a different pid) cannot be accounted.
-    if (a.pids[name] !== b.pids[name]) {
+    if (!(name in children) && a.pids[name] !== b.pids[name]) {
       restarted = true
       continue
     }
-    const used = b.ms[name]! - (a.ms[name] ?? NaN)
+    const used = children[name] ?? b.ms[name]! - (a.ms[name] ?? NaN)
     if (!Number.isFinite(used)) continue
     ours += used
     out[name] = {

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { cpuMs } from './cpu.js'
 import { Emitter } from './emitter.js'
 import { stopChild, track } from './procs.js'
 import type { BenchContext } from './types.js'
@@ -83,8 +84,11 @@ export class FloorRelay {
     return this.#call({ cmd: 'stats' })
   }
 
-  async stop(): Promise<void> {
+  /** Stops the relay; resolves with the CPU time (ms) it used in all. */
+  async stop(): Promise<number> {
     await this.emitter.close()
+    const used = cpuMs(this.pid)
     await stopChild(this.child, 'SIGTERM', 3000)
+    return used
   }
 }

@@ -51,6 +51,8 @@ export interface ScenarioResult {
   /** Everything else worth keeping: parameters, counts, loss checks. */
   details: Record<string, unknown>
   durationMs: number
+  /** CPU time (ms) of processes the scenario started and stopped itself, for its whole-scenario accounting. */
+  childCpuMs?: Record<string, number>
 }
 
 export interface Features {

@@ -30,6 +30,7 @@ export const scenario: Scenario = {
     const pids = () => ({ ...ctx.pids(), [RELAY]: relay.pid })
     const figures: Figure[] = []
     const details: Record<string, unknown> = {}
+    let relayCpuMs = NaN
     try {
       // Scenario 1's rates, one sink.
       const runs = []
@@ -115,9 +116,9 @@ export const scenario: Scenario = {
       await relay.setSinks([])
       details.failed_pushes = await relay.failures()
     } finally {
-      await relay.stop()
+      relayCpuMs = await relay.stop()
     }
-    return { status: 'ok', figures, details }
+    return { status: 'ok', figures, details, childCpuMs: { [RELAY]: relayCpuMs } }
   },
 }
 
