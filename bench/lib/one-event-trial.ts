@@ -1,9 +1,9 @@
 /**
- * One event posted alone to an emitter whose streams (or sinks) number `sets`: the time from sending it
- * until the first and the last of its `sets` SETs have arrived at the receivers (Infinity if not all
- * arrive within 15 s). Shared by scenario 3 and the floor relay's fan-out.
+ * One event posted alone that becomes `sets` SETs (one per stream, or per agent): the time from sending
+ * it until the first and the last of them have arrived at the receivers (Infinity if not all arrive
+ * within 15 s). Shared by scenarios 3 and 4 and the floor relay's fan-out.
  */
-import { makeEvent, now, type Emitter } from './emitter.js'
+import { now, type Emitter } from './emitter.js'
 import type { Receivers } from './receivers.js'
 
 export interface OneEventTrial {
@@ -17,13 +17,13 @@ export interface OneEventTrial {
 export async function oneEventTrial(
   receivers: Receivers,
   emitter: Emitter,
-  txn: string,
-  index: number,
+  event: Record<string, unknown>,
   sets: number,
 ): Promise<OneEventTrial> {
+  const txn = String(event.txn)
   const before = (await receivers.stats()).sets
   const sent = now()
-  const status = await emitter.post([makeEvent(txn, index)])
+  const status = await emitter.post([event])
   if (status !== 202) throw new Error(`POST /events answered ${status}`)
   // Cheap wait on the receiver's counter, then confirm on this event's own SETs (control SETs from the
   // broker could arrive in between and be counted).

@@ -6,6 +6,7 @@
  * revocations during a flood and scenario 9's unrelated sink. No target: it says how far below the
  * broker's figures the machine itself lets anything go. The broker sits idle meanwhile.
  */
+import { makeEvent } from '../lib/emitter.js'
 import { unrelatedStreamDuringBatches } from '../lib/fairness.js'
 import { FloorRelay } from '../lib/floor-relay.js'
 import { revocationsDuringFlood } from '../lib/priority-flood.js'
@@ -137,7 +138,9 @@ async function oneToMany(
   )
   const trials = []
   for (let j = 0; j <= (ctx.quick ? 2 : 10); j++) {
-    trials.push(await oneEventTrial(ctx.receivers, relay.emitter, `${prefix}${j}`, j, STREAMS))
+    trials.push(
+      await oneEventTrial(ctx.receivers, relay.emitter, makeEvent(`${prefix}${j}`, j), STREAMS),
+    )
     await new Promise((r) => setTimeout(r, 100))
   }
   await relay.setSinks([])

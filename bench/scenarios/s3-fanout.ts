@@ -4,7 +4,7 @@
  * pushes to these streams) and then warm trials, one event at a time. Target: at most 200 ms.
  */
 import { cpuBetween, snapshot, type CpuSnapshot } from '../lib/cpu.js'
-import { now } from '../lib/emitter.js'
+import { makeEvent, now } from '../lib/emitter.js'
 import { oneEventTrial, type OneEventTrial } from '../lib/one-event-trial.js'
 import { commandCalls, commandsPer } from '../lib/probe.js'
 import { median } from '../lib/stats.js'
@@ -35,7 +35,9 @@ export const scenario: Scenario = {
           cpu0 = snapshot(ctx.pids())
           calls0 = await commandCalls(ctx.redis.client)
         }
-        trials.push(await oneEventTrial(ctx.receivers, ctx.emitter, `${prefix}${j}`, j, STREAMS))
+        trials.push(
+          await oneEventTrial(ctx.receivers, ctx.emitter, makeEvent(`${prefix}${j}`, j), STREAMS),
+        )
         await new Promise((r) => setTimeout(r, 100))
       }
       const cpu = cpuBetween(cpu0!, snapshot(ctx.pids()), {

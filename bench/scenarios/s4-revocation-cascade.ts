@@ -19,6 +19,7 @@
 import { mapLimited } from '../lib/broker.js'
 import { cpuBetween, snapshot } from '../lib/cpu.js'
 import { now } from '../lib/emitter.js'
+import { oneEventTrial, type OneEventTrial } from '../lib/one-event-trial.js'
 import { commandCalls, commandsPer } from '../lib/probe.js'
 import { median } from '../lib/stats.js'
 import { createPushStreams, type PushStream } from '../lib/streams.js'
@@ -34,14 +35,6 @@ const agentSubject = (tag: string, i: number) => ({
   format: 'uri',
   uri: `spiffe://bench/agent/${tag}/${i}`,
 })
-
-interface Trial {
-  txn: string
-  firstMs: number
-  lastMs: number
-  arrived: number
-  status: number
-}
 
 /** Registers `AGENTS` agents for a new user; returns the user, the agents' subjects and the time taken. */
 async function registerFleet(
@@ -81,15 +74,15 @@ async function addSubjects(
 }
 
 /** Posts one session-revoked about `user` and waits (bounded) until `expect` SETs of its txn arrived. */
-async function emitAndTime(
+function emitAndTime(
   ctx: BenchContext,
   txn: string,
   user: Record<string, string>,
   expect: number,
-): Promise<Trial> {
-  const before = (await ctx.receivers.stats()).sets
-  const sent = now()
-  const status = await ctx.emitter.post([
+): Promise<OneEventTrial> {
+  return oneEventTrial(
+    ctx.receivers,
+    ctx.emitter,
     {
       type: 'caep/session-revoked',
       subject: user,
@@ -99,23 +92,8 @@ async function emitAndTime(
         reason_admin: { en: 'Session revoked by ssf-broker benchmark' },
       },
     },
-  ])
-  if (status !== 202) throw new Error(`POST /events answered ${status}`)
-  // Cheap wait on the receiver's counter, then confirm on this event's own SETs.
-  const deadline = Date.now() + 15_000
-  await ctx.receivers.waitFor((s) => s.sets >= before + expect, 15_000, 2)
-  let entry = (await ctx.receivers.collect({ txnPrefix: txn, byTxn: true })).byTxn?.[txn]
-  while ((entry?.n ?? 0) < expect && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10))
-    entry = (await ctx.receivers.collect({ txnPrefix: txn, byTxn: true })).byTxn?.[txn]
-  }
-  return {
-    txn,
-    firstMs: entry ? entry.first - sent : Infinity,
-    lastMs: entry && entry.n >= expect ? entry.last - sent : Infinity,
-    arrived: entry?.n ?? 0,
-    status,
-  }
+    expect,
+  )
 }
 
 export const scenario: Scenario = {
@@ -144,7 +122,7 @@ export const scenario: Scenario = {
         `  one stream per agent: 1 cold + ${warmTrials} warm trials (each: a new user, ${AGENTS} agents registered and subscribed)`,
       )
       const prefix = ctx.txnPrefix('rc-')
-      const trials: (Trial & { registerMs: number; subscribeMs: number })[] = []
+      const trials: (OneEventTrial & { registerMs: number; subscribeMs: number })[] = []
       // CPU and Redis commands of the last warm trial only: from just before its emit until its last SET
       // arrived (the registrations and subscriptions before it are not counted).
       let cpu: Record<string, unknown> = {}
@@ -180,7 +158,7 @@ export const scenario: Scenario = {
       // Shape 2: one stream for the whole fleet (it added the user: the user's SET + 1,000 agent SETs).
       ctx.log(`  one stream for all ${AGENTS} agents: ${sharedTrials} trials`)
       const sharedPrefix = ctx.txnPrefix('rcs-')
-      const sharedTrialsOut: Trial[] = []
+      const sharedTrialsOut: OneEventTrial[] = []
       for (let k = 0; k < sharedTrials; k++) {
         const fleet = await registerFleet(ctx, `${sharedPrefix}${k}`)
         registerMs += fleet.ms
