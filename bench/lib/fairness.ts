@@ -8,6 +8,7 @@
  */
 import { now, type Emitter } from './emitter.js'
 import { summarize } from './stats.js'
+import { figureMaker } from './report.js'
 import type { BenchContext, Figure } from './types.js'
 
 const BATCH = 1000
@@ -137,19 +138,9 @@ export async function unrelatedStreamDuringBatches(
   const yMissing = [...ySent.keys()].filter((t) => !got.byTxn?.[t]).length
   if (yMissing > 0) notes.push(`${yMissing} Y SETs missing (counted as infinite)`)
   const note = notes.length ? notes.join('; ') : undefined
-  const fig = (
-    name: string,
-    value: number,
-    unit: Figure['unit'],
-    target?: Figure['target'],
-  ): Figure => ({
-    name,
-    value,
-    unit,
-    ratio: name.startsWith('stream Y') ? { kind: 'latency' } : { kind: 'none' },
-    ...(target ? { target } : {}),
-    ...(note ? { note } : {}),
-  })
+  const fig = figureMaker(note, (name) =>
+    name.startsWith('stream Y') ? { kind: 'latency' } : { kind: 'none' },
+  )
   return {
     drained: xDoneAt !== undefined,
     figures: [

@@ -9,6 +9,7 @@
 import { now, type Emitter } from './emitter.js'
 import { orderViolations, type Sent } from './order.js'
 import { summarize } from './stats.js'
+import { figureMaker } from './report.js'
 import type { BenchContext, Figure } from './types.js'
 
 const FLOOD_RATE = 3000
@@ -159,19 +160,9 @@ export async function revocationsDuringFlood(
     )
   if (maxLagMs > 100) notes.push(`flood fell ${Math.round(maxLagMs)} ms behind its schedule`)
   const note = notes.length ? notes.join('; ') : undefined
-  const fig = (
-    name: string,
-    value: number,
-    unit: Figure['unit'],
-    target?: Figure['target'],
-  ): Figure => ({
-    name,
-    value,
-    unit,
-    ratio: unit === 'ms' ? { kind: 'latency' } : { kind: 'none' },
-    ...(target ? { target } : {}),
-    ...(note ? { note } : {}),
-  })
+  const fig = figureMaker(note, (_name, unit) =>
+    unit === 'ms' ? { kind: 'latency' } : { kind: 'none' },
+  )
   return {
     figures: [
       fig(`revocations (other users), p50 of ${other.count}`, other.p50, 'ms'),

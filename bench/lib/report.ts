@@ -1,7 +1,7 @@
 /** The results table (terminal and Markdown) and the baseline summary, from scenario results. */
 import type { Baselines } from './baselines.js'
 import { fmtNumber } from './stats.js'
-import type { Figure, ScenarioResult } from './types.js'
+import type { Figure, RatioSpec, ScenarioResult } from './types.js'
 
 export function ratioText(f: Figure): string {
   return (f.ratios ?? [])
@@ -93,4 +93,22 @@ export function baselineText(b: Baselines, alg: string): string {
     `  sign  ${alg} with src/keys signSet, ${b.runs[0]!.sign.inFlight} in flight, one process: ${fmtNumber(b.signRate, '/s')}; one signature alone: ${fmtNumber(b.signSerialMs, 'ms')}`,
     `  HTTP  undici keep-alive POST of a ${b.runs[0]!.http.bodyBytes}-byte SET, ${b.runs[0]!.http.connections} connections, ${b.runs[0]!.http.inFlight} in flight: ${fmtNumber(b.httpRate, '/s')}; one POST alone: ${fmtNumber(b.httpSerialMs, 'ms')}`,
   ].join('\n')
+}
+
+/**
+ * The figure builder of a scenario whose figures share one note (for instance a loss found): `ratio`
+ * says how each relates to the baselines.
+ */
+export function figureMaker(
+  note: string | undefined,
+  ratio: (name: string, unit: Figure['unit']) => RatioSpec,
+): (name: string, value: number, unit: Figure['unit'], target?: Figure['target']) => Figure {
+  return (name, value, unit, target) => ({
+    name,
+    value,
+    unit,
+    ratio: ratio(name, unit),
+    ...(target ? { target } : {}),
+    ...(note ? { note } : {}),
+  })
 }

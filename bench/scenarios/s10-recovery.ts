@@ -7,7 +7,8 @@
  */
 import { sendAtRate, now } from '../lib/emitter.js'
 import { createPushStreams, deleteStreams } from '../lib/streams.js'
-import type { Figure, Scenario } from '../lib/types.js'
+import { figureMaker } from '../lib/report.js'
+import type { Scenario } from '../lib/types.js'
 
 const RATE = 50
 const TARGET_MS = 3000
@@ -70,19 +71,7 @@ export const scenario: Scenario = {
         got.missing > 0
           ? `${got.missing} of ${expected.length} held SETs still missing ${waitMs / 1000} s after the receiver came back`
           : undefined
-      const fig = (
-        name: string,
-        value: number,
-        unit: Figure['unit'],
-        target?: Figure['target'],
-      ): Figure => ({
-        name,
-        value,
-        unit,
-        ratio: { kind: 'none' },
-        ...(target ? { target } : {}),
-        ...(note ? { note } : {}),
-      })
+      const fig = figureMaker(note, () => ({ kind: 'none' }))
       return {
         status: 'ok',
         figures: [
